@@ -1,0 +1,67 @@
+package mfa
+
+import (
+	"context"
+	"time"
+)
+
+// EventType names an audit event.
+type EventType string
+
+// Audit events. Each carries the user and, where they apply, the device,
+// method, error code, failure count and so on, but never a secret, a code
+// or a token.
+const (
+	EventDeviceAdded               EventType = "device.added"
+	EventDeviceVerified            EventType = "device.verified"
+	EventDeviceDeleted             EventType = "device.deleted"
+	EventDeviceReencrypted         EventType = "device.reencrypted"
+	EventAuthSucceeded             EventType = "auth.succeeded"
+	EventAuthFailed                EventType = "auth.failed"
+	EventReplayRefused             EventType = "auth.replay_refused"
+	EventLockedOut                 EventType = "auth.locked_out"
+	EventRecoveryCodeUsed          EventType = "recovery_code.used"
+	EventRecoveryCodesRegenerated  EventType = "recovery_codes.regenerated"
+	EventRecoveryCodesLow          EventType = "recovery_codes.low"
+	EventRecoveryCodesAcknowledged EventType = "recovery_codes.acknowledged"
+	EventTokenIssued               EventType = "token.issued"
+	EventTokenConsumed             EventType = "token.consumed"
+	EventTokenValidated            EventType = "token.validated"
+	EventTokenRefused              EventType = "token.refused"
+	EventUserReset                 EventType = "user.reset"
+)
+
+// LowRecoveryCodes is the number of remaining recovery codes at or below
+// which EventRecoveryCodesLow fires.
+const LowRecoveryCodes = 2
+
+// Event is an audit record passed to Config.OnEvent.
+type Event struct {
+	Type     EventType `json:"type"`
+	Time     time.Time `json:"time"`
+	UserID   string    `json:"userId"`
+	DeviceID string    `json:"deviceId,omitempty"`
+	// Method is "totp" or "recovery_code" for authentication events.
+	Method string `json:"method,omitempty"`
+	// ErrorCode is the stable code of the failure, e.g. "mfa_invalid_code".
+	ErrorCode string `json:"errorCode,omitempty"`
+	// Failures is the user's consecutive failure count after the event.
+	Failures int `json:"failures,omitempty"`
+	// RetryAfter is the wait imposed by a lockout.
+	RetryAfter time.Duration `json:"retryAfter,omitempty"`
+	// Remaining is the number of unused recovery codes.
+	Remaining int `json:"remaining,omitempty"`
+	// Scopes and SingleUse describe an MFA token.
+	Scopes    []string `json:"scopes,omitempty"`
+	SingleUse bool     `json:"singleUse,omitempty"`
+	// KeyID names the key a record was sealed with.
+	KeyID string `json:"keyId,omitempty"`
+}
+
+func (m *MFA) emit(ctx context.Context, e Event) {
+	if m.onEvent == nil {
+		return
+	}
+	e.Time = m.now()
+	m.onEvent(ctx, e)
+}

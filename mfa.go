@@ -1,0 +1,411 @@
+package mfa
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"maps"
+	"time"
+	"unicode/utf8"
+)
+
+// MFA is the entry point: a Go service creates one with [New] and calls it
+// from its handlers. An MFA is safe for concurrent use, holds no per-user
+// state of its own and so can run in any number of instances over one
+// [Store].
+type MFA struct {
+	store    Store
+	issuer   string
+	keys     *Keyring
+	totp     TOTPConfig
+	recovery RecoveryConfig
+	tokens   TokenConfig
+	lockout  LockoutConfig
+	actions  map[string]ActionPolicy
+	now      func() time.Time
+	rand     io.Reader
+	onEvent  func(context.Context, Event)
+}
+
+// Config configures an [MFA]. Store, Issuer and Keys are required; every
+// other field's zero value is the safe default.
+type Config struct {
+	// Store keeps devices, recovery codes, tokens and lockout state.
+	Store Store
+	// Issuer is the name authenticator apps show above the account, e.g.
+	// the product's name. It may not contain a colon (Key Uri Format).
+	Issuer string
+	// Keys encrypts TOTP secrets and pending recovery codes at rest and
+	// keys the recovery code hashes.
+	Keys *Keyring
+
+	TOTP     TOTPConfig
+	Recovery RecoveryConfig
+	Tokens   TokenConfig
+	Lockout  LockoutConfig
+
+	// Actions maps an action name (e.g. "change-email") to its policy for
+	// action-based MFA; see [MFA.IsMFARequiredForAction].
+	Actions map[string]ActionPolicy
+
+	// Now returns the current time; default time.Now. Tests inject a clock.
+	Now func() time.Time
+	// Rand is the source of every secret, code, token and ID; default
+	// crypto/rand.Reader. It must be safe for concurrent use.
+	Rand io.Reader
+	// OnEvent, if set, receives audit events. It runs synchronously in the
+	// calling goroutine; events never carry secrets, codes or tokens.
+	OnEvent func(context.Context, Event)
+}
+
+// TOTPConfig sets the parameters of new TOTP devices (RFC 6238). Changing
+// Algorithm, Digits or Period later breaks devices already enrolled.
+type TOTPConfig struct {
+	// Algorithm is the HMAC hash; default SHA1, the one all apps support.
+	Algorithm Algorithm
+	// Digits is the code length, 6 or 8; default 6.
+	Digits int
+	// Period is the time step; default 30 s, whole seconds only.
+	Period time.Duration
+	// Skew is how many steps before and after the current one are
+	// accepted, for clock drift and typing time; default 1, at most 10.
+	// Set NoSkew to accept the current step only.
+	Skew int
+	// SecretSize is the secret length in bytes; default 20 (160 bits, RFC
+	// 4226 §4), at least 16.
+	SecretSize int
+	// PendingTTL is how long an unverified device can be verified; default
+	// 10 minutes.
+	PendingTTL time.Duration
+}
+
+// NoSkew as TOTPConfig.Skew accepts codes of the current time step only.
+const NoSkew = -1
+
+// RecoveryConfig sets the recovery codes.
+type RecoveryConfig struct {
+	// Count is the number of codes in a set; default 10, at most 100.
+	Count int
+}
+
+// TokenConfig sets MFA token lifetimes.
+type TokenConfig struct {
+	// SingleUseTTL is the default lifetime of a single-use token; 5 min.
+	SingleUseTTL time.Duration
+	// PersistentTTL is the default lifetime of a persistent token; 10 min.
+	PersistentTTL time.Duration
+	// MaxTTL bounds TokenRequest.TTL; default 1 hour.
+	MaxTTL time.Duration
+}
+
+// LockoutConfig sets throttling of failed attempts (RFC 4226 §7.3, NIST SP
+// 800-63B §5.2.2). Failures of TOTP and recovery codes count together, per
+// user, in the store. After Threshold consecutive failures each further
+// attempt waits BaseDelay, doubling with every failure up to MaxDelay; at
+// MaxFailures the user is locked until [MFA.ResetUser]. A success resets
+// the count.
+type LockoutConfig struct {
+	// Threshold is the number of failures allowed without delay; default 5.
+	Threshold int
+	// BaseDelay is the first delay; default 30 s.
+	BaseDelay time.Duration
+	// MaxDelay caps the delay; default 1 hour.
+	MaxDelay time.Duration
+	// MaxFailures is the number of consecutive failures after which only
+	// an administrator can unlock the user; default and maximum 100.
+	MaxFailures int
+}
+
+// ActionPolicy makes an action need an MFA token (action-based MFA).
+type ActionPolicy struct {
+	// Scope is the scope a token must carry to authorise the action
+	// (an unscoped token carries every scope); default the action name.
+	Scope string
+	// AllowUnenrolled lets users without a verified device do the action
+	// without MFA. By default they must enrol first.
+	AllowUnenrolled bool
+}
+
+// Limits on input sizes; anything longer is refused with ErrInvalidInput
+// before it reaches the store.
+const (
+	maxUserIDLen = 256
+	maxLabelLen  = 128
+	maxScopeLen  = 64
+	maxScopes    = 16
+)
+
+// New validates cfg, fills in defaults and returns an MFA. Each invalid
+// field gives an ErrInvalidConfig error that names it.
+func New(cfg Config) (*MFA, error) {
+	if cfg.Store == nil {
+		return nil, invalidConfig("Store", "Config.Store is required")
+	}
+	if err := validateLabel("Issuer", cfg.Issuer, true); err != nil {
+		return nil, invalidConfig("Issuer", err.(*Error).Message)
+	}
+	if cfg.Keys == nil || cfg.Keys.primary == nil {
+		return nil, invalidConfig("Keys", "Config.Keys is required: create one with NewKeyring")
+	}
+	m := &MFA{
+		store:    cfg.Store,
+		issuer:   cfg.Issuer,
+		keys:     cfg.Keys,
+		totp:     cfg.TOTP,
+		recovery: cfg.Recovery,
+		tokens:   cfg.Tokens,
+		lockout:  cfg.Lockout,
+		actions:  maps.Clone(cfg.Actions),
+		now:      cfg.Now,
+		rand:     cfg.Rand,
+		onEvent:  cfg.OnEvent,
+	}
+	if m.now == nil {
+		m.now = time.Now
+	}
+	if m.rand == nil {
+		m.rand = rand.Reader
+	}
+	for _, check := range []func() error{m.setTOTPDefaults, m.setRecoveryDefaults, m.setTokenDefaults, m.setLockoutDefaults, m.checkActions} {
+		if err := check(); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func (m *MFA) setTOTPDefaults() error {
+	t := &m.totp
+	if t.Algorithm == "" {
+		t.Algorithm = SHA1
+	}
+	if !t.Algorithm.valid() {
+		return invalidConfig("TOTP.Algorithm", fmt.Sprintf("TOTP.Algorithm %q is not SHA1, SHA256 or SHA512", t.Algorithm))
+	}
+	switch t.Digits {
+	case 0:
+		t.Digits = 6
+	case 6, 8:
+	default:
+		return invalidConfig("TOTP.Digits", "TOTP.Digits must be 6 or 8")
+	}
+	switch {
+	case t.Period == 0:
+		t.Period = 30 * time.Second
+	case t.Period < time.Second || t.Period%time.Second != 0 || t.Period > 10*time.Minute:
+		return invalidConfig("TOTP.Period", "TOTP.Period must be whole seconds between 1 s and 10 min")
+	}
+	switch {
+	case t.Skew == 0:
+		t.Skew = 1
+	case t.Skew == NoSkew:
+		t.Skew = 0
+	case t.Skew < 0 || t.Skew > 10:
+		return invalidConfig("TOTP.Skew", "TOTP.Skew must be between 1 and 10, or NoSkew")
+	}
+	switch {
+	case t.SecretSize == 0:
+		t.SecretSize = 20
+	case t.SecretSize < 16 || t.SecretSize > 128:
+		return invalidConfig("TOTP.SecretSize", "TOTP.SecretSize must be between 16 and 128 bytes")
+	}
+	switch {
+	case t.PendingTTL == 0:
+		t.PendingTTL = 10 * time.Minute
+	case t.PendingTTL < 0:
+		return invalidConfig("TOTP.PendingTTL", "TOTP.PendingTTL must be positive")
+	}
+	return nil
+}
+
+func (m *MFA) setRecoveryDefaults() error {
+	switch {
+	case m.recovery.Count == 0:
+		m.recovery.Count = 10
+	case m.recovery.Count < 1 || m.recovery.Count > 100:
+		return invalidConfig("Recovery.Count", "Recovery.Count must be between 1 and 100")
+	}
+	return nil
+}
+
+func (m *MFA) setTokenDefaults() error {
+	t := &m.tokens
+	for _, d := range []struct {
+		name string
+		v    *time.Duration
+		def  time.Duration
+	}{
+		{"Tokens.SingleUseTTL", &t.SingleUseTTL, 5 * time.Minute},
+		{"Tokens.PersistentTTL", &t.PersistentTTL, 10 * time.Minute},
+		{"Tokens.MaxTTL", &t.MaxTTL, time.Hour},
+	} {
+		if *d.v == 0 {
+			*d.v = d.def
+		}
+		if *d.v < 0 {
+			return invalidConfig(d.name, d.name+" must be positive")
+		}
+	}
+	if t.SingleUseTTL > t.MaxTTL || t.PersistentTTL > t.MaxTTL {
+		return invalidConfig("Tokens.MaxTTL", "Tokens.MaxTTL must not be shorter than the default lifetimes")
+	}
+	return nil
+}
+
+func (m *MFA) setLockoutDefaults() error {
+	l := &m.lockout
+	if l.Threshold == 0 {
+		l.Threshold = 5
+	}
+	if l.BaseDelay == 0 {
+		l.BaseDelay = 30 * time.Second
+	}
+	if l.MaxDelay == 0 {
+		l.MaxDelay = time.Hour
+	}
+	if l.MaxFailures == 0 {
+		l.MaxFailures = 100
+	}
+	switch {
+	case l.MaxFailures < 1 || l.MaxFailures > 100:
+		return invalidConfig("Lockout.MaxFailures", "Lockout.MaxFailures must be between 1 and 100 (NIST SP 800-63B §5.2.2)")
+	case l.Threshold < 1 || l.Threshold > l.MaxFailures:
+		return invalidConfig("Lockout.Threshold", "Lockout.Threshold must be between 1 and Lockout.MaxFailures")
+	case l.BaseDelay < 0:
+		return invalidConfig("Lockout.BaseDelay", "Lockout.BaseDelay must be positive")
+	case l.MaxDelay < l.BaseDelay:
+		return invalidConfig("Lockout.MaxDelay", "Lockout.MaxDelay must not be shorter than Lockout.BaseDelay")
+	}
+	return nil
+}
+
+func (m *MFA) checkActions() error {
+	for name, p := range m.actions {
+		field := fmt.Sprintf("Actions[%q]", name)
+		if err := validateScope(name); err != nil || name == "" {
+			return invalidConfig(field, "action names must be 1 to 64 printable ASCII characters")
+		}
+		if p.Scope == "" {
+			p.Scope = name
+			m.actions[name] = p
+		}
+		if err := validateScope(p.Scope); err != nil {
+			return invalidConfig(field+".Scope", "scopes must be 1 to 64 printable ASCII characters")
+		}
+	}
+	return nil
+}
+
+// validateUserID checks a user ID: 1 to 256 bytes of UTF-8 without control
+// characters.
+func validateUserID(id string) error {
+	if id == "" {
+		return invalidInput("userID", "user ID is required")
+	}
+	if len(id) > maxUserIDLen {
+		return invalidInput("userID", fmt.Sprintf("user ID is longer than %d bytes", maxUserIDLen))
+	}
+	if !printableUTF8(id) {
+		return invalidInput("userID", "user ID must be UTF-8 without control characters")
+	}
+	return nil
+}
+
+// validateLabel checks an issuer, account name or alias: printable UTF-8,
+// at most 128 bytes, and no colon in an otpauth label (Key Uri Format).
+func validateLabel(field, s string, noColon bool) error {
+	switch {
+	case s == "":
+		return invalidInput(field, field+" is required")
+	case len(s) > maxLabelLen:
+		return invalidInput(field, fmt.Sprintf("%s is longer than %d bytes", field, maxLabelLen))
+	case !printableUTF8(s):
+		return invalidInput(field, field+" must be UTF-8 without control characters")
+	case noColon && containsByte(s, ':'):
+		return invalidInput(field, field+" must not contain a colon")
+	}
+	return nil
+}
+
+func printableUTF8(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return false
+		}
+	}
+	return true
+}
+
+func containsByte(s string, b byte) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] == b {
+			return true
+		}
+	}
+	return false
+}
+
+// validateScope checks a scope: 1 to 64 printable ASCII characters, no
+// spaces.
+func validateScope(s string) error {
+	if s == "" || len(s) > maxScopeLen {
+		return invalidInput("scope", fmt.Sprintf("scope must be 1 to %d characters", maxScopeLen))
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] >= 0x7f {
+			return invalidInput("scope", "scope must be printable ASCII without spaces")
+		}
+	}
+	return nil
+}
+
+// newID returns a random UUID (RFC 9562 version 4) read from m.rand.
+func (m *MFA) newID() (string, error) {
+	var b [16]byte
+	if _, err := io.ReadFull(m.rand, b[:]); err != nil {
+		return "", keyError("cannot read random bytes", err)
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	const hex = "0123456789abcdef"
+	var s [36]byte
+	j := 0
+	for i, c := range b {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			s[j] = '-'
+			j++
+		}
+		s[j], s[j+1] = hex[c>>4], hex[c&0x0f]
+		j += 2
+	}
+	return string(s[:]), nil
+}
+
+// Cleanup removes expired records when the store supports it (see
+// [Cleaner]); a service may call it on a timer. Stores treat expired records
+// as absent either way.
+func (m *MFA) Cleanup(ctx context.Context) error {
+	c, ok := m.store.(Cleaner)
+	if !ok {
+		return nil
+	}
+	return storeError("cleanup", c.Cleanup(ctx, m.now()))
+}
+
+// ResetUser removes all of the user's MFA state (devices, recovery codes,
+// MFA tokens, lockout), for an administrator after identity proofing or to
+// lift a lockout. The user can then enrol again.
+func (m *MFA) ResetUser(ctx context.Context, userID string) error {
+	if err := validateUserID(userID); err != nil {
+		return err
+	}
+	if err := m.store.DeleteUser(ctx, userID); err != nil {
+		return storeError("reset user", err)
+	}
+	m.emit(ctx, Event{Type: EventUserReset, UserID: userID})
+	return nil
+}

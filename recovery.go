@@ -1,0 +1,309 @@
+package mfa
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"io"
+	"time"
+)
+
+// Recovery codes (look-up secrets, NIST SP 800-63B §5.1.2) are 16
+// characters of Crockford's base32 alphabet, 80 bits each, shown in groups
+// of four: "7k2m-q9xd-4hcv-8tpa". Input is normalised before it is checked:
+// case, spaces and dashes do not matter, and the letters o, i and l read as
+// 0, 1 and 1.
+const (
+	recoveryCodeLen  = 16
+	recoveryRandSize = recoveryCodeLen * 5 / 8
+	recoveryAlphabet = "0123456789abcdefghjkmnpqrstvwxyz"
+	maxRecoveryInput = 64
+)
+
+// RecoveryRequest is a recovery code to check.
+type RecoveryRequest struct {
+	Code string
+	// CreateMFAToken, if set, issues an MFA token on success.
+	CreateMFAToken *TokenRequest
+}
+
+// newRecoveryCodes makes a set of codes for userID: the stored form (keyed
+// hashes and the sealed plaintext) and the codes to show.
+func (m *MFA) newRecoveryCodes(userID string, now time.Time) (RecoveryCodeSet, []string, error) {
+	n := m.recovery.Count
+	raw := make([]byte, n*recoveryRandSize)
+	plain := make([]byte, n*recoveryCodeLen)
+	defer clear(raw)
+	defer clear(plain)
+	if _, err := io.ReadFull(m.rand, raw); err != nil {
+		return RecoveryCodeSet{}, nil, keyError("cannot read random bytes", err)
+	}
+	set := RecoveryCodeSet{KeyID: m.keys.PrimaryID(), Hashes: make([][HashSize]byte, n), CreatedAt: now}
+	hashKey := m.keys.primary.hashKey
+	shown := make([]string, n)
+	for i := range n {
+		code := plain[i*recoveryCodeLen : (i+1)*recoveryCodeLen]
+		encodeRecoveryCode(code, raw[i*recoveryRandSize:(i+1)*recoveryRandSize])
+		set.Hashes[i] = recoveryHash(hashKey, userID, code)
+		shown[i] = formatRecoveryCode(code)
+	}
+	sealed, err := m.keys.seal(m.rand, plain, recoveryAAD(userID))
+	if err != nil {
+		return RecoveryCodeSet{}, nil, err
+	}
+	set.Sealed = sealed
+	return set, shown, nil
+}
+
+// encodeRecoveryCode writes the 5-bit groups of raw as alphabet characters.
+func encodeRecoveryCode(dst, raw []byte) {
+	var acc uint64
+	for _, b := range raw {
+		acc = acc<<8 | uint64(b)
+	}
+	for i := len(dst) - 1; i >= 0; i-- {
+		dst[i] = recoveryAlphabet[acc&31]
+		acc >>= 5
+	}
+}
+
+func formatRecoveryCode(code []byte) string {
+	out := make([]byte, 0, recoveryCodeLen+recoveryCodeLen/4-1)
+	for i := 0; i < len(code); i += 4 {
+		if i > 0 {
+			out = append(out, '-')
+		}
+		out = append(out, code[i:i+4]...)
+	}
+	return string(out)
+}
+
+// normalizeRecoveryCode turns user input into the 16 characters that were
+// hashed, or reports that the input cannot be a recovery code.
+func normalizeRecoveryCode(s string) ([recoveryCodeLen]byte, bool) {
+	var out [recoveryCodeLen]byte
+	if len(s) > maxRecoveryInput {
+		return out, false
+	}
+	n := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == ' ' || c == '-':
+			continue
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		switch c {
+		case 'o':
+			c = '0'
+		case 'i', 'l':
+			c = '1'
+		}
+		if !isRecoveryChar(c) || n == recoveryCodeLen {
+			return out, false
+		}
+		out[n] = c
+		n++
+	}
+	return out, n == recoveryCodeLen
+}
+
+func isRecoveryChar(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'z' && c != 'i' && c != 'l' && c != 'o' && c != 'u'
+}
+
+// recoveryHash is HMAC-SHA256 of a normalised code, bound to its user.
+func recoveryHash(key []byte, userID string, code []byte) [HashSize]byte {
+	h := hmac.New(sha256.New, key)
+	h.Write([]byte("mfakit/recovery-code\x00"))
+	h.Write([]byte(userID))
+	h.Write([]byte{0})
+	h.Write(code)
+	var out [HashSize]byte
+	h.Sum(out[:0])
+	return out
+}
+
+func recoveryAAD(userID string) []byte {
+	return append([]byte("mfakit/recovery-codes\x00"), userID...)
+}
+
+func hasVerifiedDevice(st UserState) bool {
+	for _, d := range st.Devices {
+		if d.Verified {
+			return true
+		}
+	}
+	return false
+}
+
+// GetRecoveryCodes returns the user's recovery codes while they wait for
+// acknowledgement, or ErrRecoveryCodesAcknowledged once they have been
+// acknowledged (only their hashes remain). With generateNew it makes a
+// new set instead, as [MFA.GetNewRecoveryCodes]. ErrNoDevice when the user
+// has no verified device.
+func (m *MFA) GetRecoveryCodes(ctx context.Context, userID string, generateNew bool) ([]string, error) {
+	if generateNew {
+		return m.GetNewRecoveryCodes(ctx, userID)
+	}
+	if err := validateUserID(userID); err != nil {
+		return nil, err
+	}
+	st, err := m.store.LoadUser(ctx, userID, m.now())
+	if err != nil {
+		return nil, storeError("load user", err)
+	}
+	if !hasVerifiedDevice(st) {
+		return nil, newError(ErrNoDevice, "", "")
+	}
+	set := st.RecoveryCodes
+	if !set.Pending() {
+		return nil, newError(ErrRecoveryCodesAcknowledged, "", "")
+	}
+	plain, _, err := m.keys.open(nil, set.Sealed, recoveryAAD(userID))
+	if err != nil {
+		return nil, err
+	}
+	defer clear(plain)
+	if len(plain)%recoveryCodeLen != 0 {
+		return nil, keyError("sealed recovery codes have the wrong length", nil)
+	}
+	codes := make([]string, 0, len(plain)/recoveryCodeLen)
+	for i := 0; i < len(plain); i += recoveryCodeLen {
+		codes = append(codes, formatRecoveryCode(plain[i:i+recoveryCodeLen]))
+	}
+	return codes, nil
+}
+
+// GetNewRecoveryCodes makes a new set of recovery codes for the user,
+// invalidating every old code, and marks the set pending acknowledgement.
+// ErrNoDevice when the user has no verified device.
+func (m *MFA) GetNewRecoveryCodes(ctx context.Context, userID string) ([]string, error) {
+	if err := validateUserID(userID); err != nil {
+		return nil, err
+	}
+	now := m.now()
+	set, codes, err := m.newRecoveryCodes(userID, now)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.store.ReplaceRecoveryCodes(ctx, userID, set); err != nil {
+		return nil, storeError("replace recovery codes", err)
+	}
+	m.emit(ctx, Event{Type: EventRecoveryCodesRegenerated, UserID: userID, Remaining: len(codes)})
+	return codes, nil
+}
+
+// IsPendingRecoveryCodesAcknowledgment reports whether the user's recovery
+// codes wait for [MFA.CompleteAcknowledgement].
+func (m *MFA) IsPendingRecoveryCodesAcknowledgment(ctx context.Context, userID string) (bool, error) {
+	if err := validateUserID(userID); err != nil {
+		return false, err
+	}
+	st, err := m.store.LoadUser(ctx, userID, m.now())
+	if err != nil {
+		return false, storeError("load user", err)
+	}
+	return hasVerifiedDevice(st) && st.RecoveryCodes.Pending(), nil
+}
+
+// CompleteAcknowledgement records that the user has saved the recovery
+// codes: their plaintext is erased and only their hashes remain. It is
+// idempotent; ErrNoDevice when the user has no verified device.
+func (m *MFA) CompleteAcknowledgement(ctx context.Context, userID string) error {
+	if err := validateUserID(userID); err != nil {
+		return err
+	}
+	st, err := m.store.LoadUser(ctx, userID, m.now())
+	if err != nil {
+		return storeError("load user", err)
+	}
+	if !hasVerifiedDevice(st) {
+		return newError(ErrNoDevice, "", "")
+	}
+	if !st.RecoveryCodes.Pending() {
+		return nil
+	}
+	if err := m.store.AcknowledgeRecoveryCodes(ctx, userID); err != nil {
+		return storeError("acknowledge recovery codes", err)
+	}
+	m.emit(ctx, Event{Type: EventRecoveryCodesAcknowledged, UserID: userID, Remaining: len(st.RecoveryCodes.Hashes)})
+	return nil
+}
+
+// AuthenticateRecoveryCode checks a recovery code in place of the user's
+// device. Each code works once (consumed atomically in the store) and can
+// issue an MFA token like a TOTP code. Failures count towards the same
+// lockout as TOTP codes. The result says how many codes remain;
+// EventRecoveryCodesLow fires at LowRecoveryCodes or fewer.
+func (m *MFA) AuthenticateRecoveryCode(ctx context.Context, userID string, req RecoveryRequest) (*AuthResult, error) {
+	if err := validateUserID(userID); err != nil {
+		return nil, err
+	}
+	code, ok := normalizeRecoveryCode(req.Code)
+	if !ok {
+		return nil, invalidInput("code", "a recovery code is 16 letters and digits, like xxxx-xxxx-xxxx-xxxx")
+	}
+	defer clear(code[:])
+	if err := m.checkTokenRequest(req.CreateMFAToken); err != nil {
+		return nil, err
+	}
+	now := m.now()
+	st, err := m.store.LoadUser(ctx, userID, now)
+	if err != nil {
+		return nil, storeError("load user", err)
+	}
+	if !hasVerifiedDevice(st) {
+		return nil, newError(ErrNoDevice, "", "")
+	}
+	set := st.RecoveryCodes
+	hashKey := m.keys.primary.hashKey
+	if len(set.Hashes) > 0 {
+		if hashKey, err = m.keys.hashKey(set.KeyID); err != nil {
+			return nil, err
+		}
+	}
+	lk, err := m.admit(ctx, userID, st.Lockout, now)
+	if err != nil {
+		if errors.Is(err, ErrRateLimited) {
+			m.emit(ctx, Event{Type: EventAuthFailed, UserID: userID, Method: MethodRecoveryCode, ErrorCode: ErrRateLimited.Code, Failures: lk.Failures})
+		}
+		return nil, err
+	}
+	hash := recoveryHash(hashKey, userID, code[:])
+	// Compare against every stored hash, without stopping at a match.
+	found := 0
+	for i := range set.Hashes {
+		found |= subtle.ConstantTimeCompare(set.Hashes[i][:], hash[:])
+	}
+	if found == 0 {
+		return nil, m.failed(ctx, EventAuthFailed, userID, "", MethodRecoveryCode, lk, newError(ErrInvalidCode, "code", ""))
+	}
+	tok, err := m.issueToken(ctx, userID, req.CreateMFAToken, now)
+	if err != nil {
+		return nil, err
+	}
+	remaining, err := m.store.ConsumeRecoveryCode(ctx, userID, hash, now)
+	if err != nil {
+		m.discardToken(ctx, tok, now)
+		if errors.Is(err, ErrInvalidCode) {
+			return nil, m.failed(ctx, EventAuthFailed, userID, "", MethodRecoveryCode, lk, newError(ErrInvalidCode, "code", "recovery code already used"))
+		}
+		return nil, storeError("consume recovery code", err)
+	}
+	m.emit(ctx, Event{Type: EventRecoveryCodeUsed, UserID: userID, Method: MethodRecoveryCode, Remaining: remaining})
+	if remaining <= LowRecoveryCodes {
+		m.emit(ctx, Event{Type: EventRecoveryCodesLow, UserID: userID, Remaining: remaining})
+	}
+	m.emit(ctx, Event{Type: EventAuthSucceeded, UserID: userID, Method: MethodRecoveryCode, Remaining: remaining})
+	return &AuthResult{
+		UserID:                 userID,
+		Method:                 MethodRecoveryCode,
+		MFAToken:               tok,
+		RecoveryCodesRemaining: remaining,
+		RecoveryCodesPending:   set.Pending(),
+	}, nil
+}

@@ -1,0 +1,197 @@
+package mfa
+
+import (
+	"context"
+	"time"
+)
+
+// Store is where mfakit keeps its state. It is a few small interfaces so
+// that each concern's contract reads on its own; an implementation provides
+// all of them. mfakit ships memstore (in memory, one process) and sqlstore
+// (PostgreSQL or SQLite); mfatest.TestStore checks any implementation
+// against the contract below.
+//
+// The contract, for every method:
+//   - ctx comes first; a cancelled ctx makes the call fail with an error
+//     that wraps ctx.Err() and changes nothing.
+//   - "Atomic" means the method's check and its write happen as one step:
+//     of any number of concurrent callers (in one process or many), the
+//     outcome is as if they had run one at a time.
+//   - Not found is reported as documented on each method: a zero value, or
+//     one of mfakit's sentinel errors. Any other error is a store failure,
+//     which mfakit wraps in ErrStore and never reports as a wrong code.
+//   - Records and slices passed in belong to the store afterwards, and the
+//     ones it returns may be shared with it: neither side modifies them.
+//   - Times are compared with the now or at passed in, never the store's
+//     own clock, so that tests can inject a clock.
+type Store interface {
+	UserStore
+	DeviceStore
+	RecoveryCodeStore
+	TokenStore
+	LockoutStore
+}
+
+// UserStore reads and removes all of one user's state.
+type UserStore interface {
+	// LoadUser returns everything kept for userID as of now: the user's
+	// devices (verified ones, and pending ones whose ExpiresAt is after
+	// now), recovery code set and lockout state. An unknown user reads as
+	// the zero UserState and a nil error.
+	LoadUser(ctx context.Context, userID string, now time.Time) (UserState, error)
+
+	// DeleteUser atomically removes the user's devices, recovery codes,
+	// MFA tokens and lockout state. Deleting an unknown user is a no-op.
+	DeleteUser(ctx context.Context, userID string) error
+}
+
+// DeviceStore keeps TOTP devices.
+type DeviceStore interface {
+	// InsertPendingDevice atomically adds d, a pending device, and removes
+	// every other pending device of d.UserID. If the user already has a
+	// verified device of d.Type it changes nothing and returns
+	// ErrDeviceLimit. A device ID is unique across users.
+	InsertPendingDevice(ctx context.Context, d DeviceRecord) error
+
+	// VerifyDevice atomically turns a pending device into a verified one:
+	// Verified set, VerifiedAt and LastUsedAt set to at, LastStep set to
+	// step, ExpiresAt cleared; the user's recovery code set replaced by
+	// codes; and the user's lockout failures reset to zero. It returns
+	// ErrDeviceNotFound when no such device exists or it expired (its
+	// ExpiresAt is not after at), and ErrCodeReused when the device is
+	// already verified, so that of concurrent verifications one wins.
+	VerifyDevice(ctx context.Context, userID, deviceID string, step int64, at time.Time, codes RecoveryCodeSet) error
+
+	// AcceptStep atomically records a successful code at time step step on
+	// a verified device: if step is greater than the device's LastStep it
+	// sets LastStep to step and LastUsedAt to at, and resets the user's
+	// lockout failures to zero; otherwise it changes nothing and returns
+	// ErrCodeReused (RFC 6238 §5.2: a code is accepted once). It returns
+	// ErrDeviceNotFound when the user has no verified device with that ID.
+	AcceptStep(ctx context.Context, userID, deviceID string, step int64, at time.Time) error
+
+	// UpdateDeviceSecret replaces the device's sealed secret, for key
+	// rotation. It returns ErrDeviceNotFound when there is no such device.
+	UpdateDeviceSecret(ctx context.Context, userID, deviceID string, secret []byte) error
+
+	// DeleteDevice atomically removes the device; when it was verified, the
+	// user's recovery codes go with it, since they stand in for it.
+	// Deleting an absent device is a no-op.
+	DeleteDevice(ctx context.Context, userID, deviceID string) error
+}
+
+// RecoveryCodeStore keeps each user's one set of recovery codes.
+type RecoveryCodeStore interface {
+	// ReplaceRecoveryCodes atomically replaces the user's recovery code set
+	// with set, invalidating every old code. It returns ErrNoDevice and
+	// changes nothing when the user has no verified device.
+	ReplaceRecoveryCodes(ctx context.Context, userID string, set RecoveryCodeSet) error
+
+	// ConsumeRecoveryCode atomically removes the code whose keyed hash is
+	// hash from the user's set, resets the user's lockout failures, and
+	// returns how many codes remain. When the set holds no such hash it
+	// changes nothing and returns ErrInvalidCode: of concurrent callers
+	// with the same code exactly one succeeds.
+	ConsumeRecoveryCode(ctx context.Context, userID string, hash [HashSize]byte, at time.Time) (remaining int, err error)
+
+	// AcknowledgeRecoveryCodes drops the sealed plaintext of the user's
+	// set (Sealed becomes nil), keeping the hashes. It is a no-op when
+	// there is nothing to acknowledge.
+	AcknowledgeRecoveryCodes(ctx context.Context, userID string) error
+}
+
+// TokenStore keeps MFA tokens by the SHA-256 hash of their value.
+type TokenStore interface {
+	// InsertToken stores t. Hashes are unique.
+	InsertToken(ctx context.Context, t TokenRecord) error
+
+	// Token returns the token with that hash, expired or not (so that a
+	// caller can tell "expired" from "unknown"), or ErrTokenInvalid when
+	// there is none.
+	Token(ctx context.Context, hash [HashSize]byte) (TokenRecord, error)
+
+	// ConsumeToken atomically removes the token with that hash if it exists
+	// and its ExpiresAt is after now; otherwise it returns ErrTokenInvalid.
+	// Of concurrent callers exactly one succeeds.
+	ConsumeToken(ctx context.Context, hash [HashSize]byte, now time.Time) error
+}
+
+// LockoutStore keeps the count of consecutive failed attempts per user,
+// shared by every instance of a service, so that throttling (RFC 4226 §7.3,
+// NIST SP 800-63B §5.2.2) holds across them.
+type LockoutStore interface {
+	// Lockout returns the user's lockout state; the zero Lockout when none
+	// is kept.
+	Lockout(ctx context.Context, userID string) (Lockout, error)
+
+	// SwapLockout atomically sets the user's state to next if its Failures
+	// still equal old.Failures (a user with no state has zero failures),
+	// and reports whether it did.
+	SwapLockout(ctx context.Context, userID string, old, next Lockout) (bool, error)
+}
+
+// Cleaner is implemented by stores that can remove expired records
+// (tokens past their expiry, pending devices past theirs, lockout records
+// with no failures) in bulk. Reads already treat expired records as absent,
+// so cleaning up only reclaims space; see [MFA.Cleanup].
+type Cleaner interface {
+	Cleanup(ctx context.Context, now time.Time) error
+}
+
+// HashSize is the size of the hashes a store keeps: HMAC-SHA256 of a
+// recovery code, SHA-256 of an MFA token.
+const HashSize = 32
+
+// UserState is all of one user's stored state.
+type UserState struct {
+	Devices       []DeviceRecord
+	RecoveryCodes RecoveryCodeSet
+	Lockout       Lockout
+}
+
+// DeviceRecord is a device as stored. Secret is sealed by the [Keyring];
+// the plaintext TOTP secret is never given to a store.
+type DeviceRecord struct {
+	ID          string
+	UserID      string
+	Type        DeviceType
+	Alias       string
+	AccountName string // the label in the authenticator app
+	Secret      []byte // sealed TOTP secret
+	Verified    bool
+	CreatedAt   time.Time
+	ExpiresAt   time.Time // pending devices only; zero once verified
+	VerifiedAt  time.Time // zero while pending
+	LastUsedAt  time.Time // zero until the first accepted code
+	LastStep    int64     // the last accepted TOTP time step; 0 for none
+}
+
+// RecoveryCodeSet is a user's current recovery codes as stored: keyed hashes
+// of the codes not yet used and, until the user acknowledges them, the
+// plaintext sealed by the [Keyring].
+type RecoveryCodeSet struct {
+	KeyID     string           // the key whose hash key made Hashes
+	Hashes    [][HashSize]byte // HMAC-SHA256 of each unused code
+	Sealed    []byte           // sealed plaintext; nil once acknowledged
+	CreatedAt time.Time
+}
+
+// Pending reports whether the set waits for acknowledgement.
+func (s RecoveryCodeSet) Pending() bool { return s.Sealed != nil }
+
+// TokenRecord is an MFA token as stored: the SHA-256 of its value, never
+// the value.
+type TokenRecord struct {
+	Hash      [HashSize]byte
+	UserID    string
+	SingleUse bool
+	Scopes    []string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// Lockout is a user's run of consecutive failed attempts.
+type Lockout struct {
+	Failures    int
+	LastFailure time.Time
+}
