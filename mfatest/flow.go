@@ -1,0 +1,169 @@
+package mfatest
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/mfakit/mfa"
+)
+
+// flowTests drive whole flows through mfa.MFA on the store under test, so
+// that the guarantees users rely on (a code, a recovery code or a token
+// accepted once; one lockout across instances) are checked end to end.
+var flowTests = []struct {
+	name string
+	fn   func(*testing.T, *flowHarness)
+}{
+	{"EnrolAndLogin", testFlowEnrol},
+	{"RaceOneTOTPCode", testFlowRaceCode},
+	{"RaceOneRecoveryCode", testFlowRaceRecovery},
+	{"RaceOneSingleUseToken", testFlowRaceToken},
+	{"LockoutSharedByInstances", testFlowLockout},
+}
+
+type flowHarness struct {
+	store  mfa.Store
+	clock  *Clock
+	keys   *mfa.Keyring
+	ctx    context.Context
+	prefix string
+}
+
+func newFlowHarness(t *testing.T, s mfa.Store) *flowHarness {
+	return &flowHarness{store: s, clock: NewClock(base), keys: Keyring(t), ctx: context.Background(), prefix: uniquePrefix()}
+}
+
+// instance returns an MFA over the harness's store, as one service
+// instance would have.
+func (h *flowHarness) instance(t *testing.T) *mfa.MFA {
+	t.Helper()
+	m, err := mfa.New(mfa.Config{Store: h.store, Issuer: "mfatest", Keys: h.keys, Now: h.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// enrol adds and verifies a device for a new user and acknowledges the
+// recovery codes, returning the user, the secret and the codes.
+func (h *flowHarness) enrol(t *testing.T, m *mfa.MFA, name string) (string, string, []string) {
+	t.Helper()
+	u := h.prefix + name
+	reg, err := m.AddDevice(h.ctx, u)
+	noErr(t, "AddDevice", err)
+	res, err := m.AuthenticateDevice(h.ctx, u, mfa.AuthenticateRequest{Code: Code(t, reg.Secret, h.clock.Now())})
+	noErr(t, "AuthenticateDevice", err)
+	if !res.DeviceVerified || !res.RecoveryCodesPending {
+		t.Fatalf("first code: %+v, want a verified device and pending codes", res)
+	}
+	codes, err := m.GetRecoveryCodes(h.ctx, u, false)
+	noErr(t, "GetRecoveryCodes", err)
+	noErr(t, "CompleteAcknowledgement", m.CompleteAcknowledgement(h.ctx, u))
+	h.clock.Advance(30 * time.Second)
+	return u, reg.Secret, codes
+}
+
+func testFlowEnrol(t *testing.T, h *flowHarness) {
+	m := h.instance(t)
+	u, secret, codes := h.enrol(t, m, "alice")
+	if len(codes) != 10 {
+		t.Fatalf("%d recovery codes, want 10", len(codes))
+	}
+	_, err := m.GetRecoveryCodes(h.ctx, u, false)
+	wantErr(t, "GetRecoveryCodes after acknowledgement", err, mfa.ErrRecoveryCodesAcknowledged)
+
+	// A second instance on the same store accepts the next code and refuses
+	// it again.
+	other := h.instance(t)
+	code := Code(t, secret, h.clock.Now())
+	res, err := other.AuthenticateDevice(h.ctx, u, mfa.AuthenticateRequest{Code: code})
+	noErr(t, "AuthenticateDevice on another instance", err)
+	if res.DeviceVerified || res.RecoveryCodesRemaining != 10 || res.Device == nil || !res.Device.Verified {
+		t.Fatalf("login result %+v", res)
+	}
+	_, err = m.AuthenticateDevice(h.ctx, u, mfa.AuthenticateRequest{Code: code})
+	wantErr(t, "replay on the first instance", err, mfa.ErrCodeReused)
+
+	res, err = m.AuthenticateRecoveryCode(h.ctx, u, mfa.RecoveryRequest{Code: codes[3]})
+	noErr(t, "AuthenticateRecoveryCode", err)
+	if res.RecoveryCodesRemaining != 9 {
+		t.Fatalf("remaining %d, want 9", res.RecoveryCodesRemaining)
+	}
+	devices, err := other.GetUserDevices(h.ctx, u)
+	noErr(t, "GetUserDevices", err)
+	if len(devices) != 1 || !devices[0].Verified {
+		t.Fatalf("devices %+v", devices)
+	}
+}
+
+func testFlowRaceCode(t *testing.T, h *flowHarness) {
+	m := h.instance(t)
+	u, secret, _ := h.enrol(t, m, "alice")
+	code := Code(t, secret, h.clock.Now())
+	// Losers are refused as a replay, or by the lockout that the racing
+	// attempts trip, since every attempt counts until it succeeds.
+	wins := raceAny(t, []error{mfa.ErrCodeReused, mfa.ErrRateLimited}, func() error {
+		_, err := m.AuthenticateDevice(h.ctx, u, mfa.AuthenticateRequest{Code: code})
+		return err
+	})
+	exactlyOne(t, "AuthenticateDevice with one code", wins)
+}
+
+func testFlowRaceRecovery(t *testing.T, h *flowHarness) {
+	m := h.instance(t)
+	u, _, codes := h.enrol(t, m, "alice")
+	wins := raceAny(t, []error{mfa.ErrInvalidCode, mfa.ErrRateLimited}, func() error {
+		_, err := m.AuthenticateRecoveryCode(h.ctx, u, mfa.RecoveryRequest{Code: codes[0]})
+		return err
+	})
+	exactlyOne(t, "AuthenticateRecoveryCode with one code", wins)
+	h.clock.Advance(2 * time.Hour) // past any lockout the race caused
+	_, err := m.AuthenticateRecoveryCode(h.ctx, u, mfa.RecoveryRequest{Code: codes[0]})
+	wantErr(t, "used recovery code", err, mfa.ErrInvalidCode)
+}
+
+func testFlowRaceToken(t *testing.T, h *flowHarness) {
+	m := h.instance(t)
+	u, secret, _ := h.enrol(t, m, "alice")
+	res, err := m.AuthenticateDevice(h.ctx, u, mfa.AuthenticateRequest{
+		Code:           Code(t, secret, h.clock.Now()),
+		CreateMFAToken: &mfa.TokenRequest{SingleUse: true, Scopes: []string{"user:update"}},
+	})
+	noErr(t, "AuthenticateDevice with a token", err)
+	if res.MFAToken == nil || res.MFAToken.Value == "" {
+		t.Fatal("no token issued")
+	}
+	wins := race(t, mfa.ErrTokenInvalid, func() error {
+		_, err := m.ValidateMFAToken(h.ctx, u, res.MFAToken.Value, "user:update")
+		return err
+	})
+	exactlyOne(t, "ValidateMFAToken with a single-use token", wins)
+}
+
+func testFlowLockout(t *testing.T, h *flowHarness) {
+	a, b := h.instance(t), h.instance(t)
+	u, secret, _ := h.enrol(t, a, "alice")
+	for i := range 5 {
+		m := []*mfa.MFA{a, b}[i%2]
+		_, err := m.AuthenticateDevice(h.ctx, u, mfa.AuthenticateRequest{Code: wrongCode(Code(t, secret, h.clock.Now()))})
+		wantErr(t, "wrong code", err, mfa.ErrInvalidCode)
+	}
+	_, err := b.AuthenticateDevice(h.ctx, u, mfa.AuthenticateRequest{Code: Code(t, secret, h.clock.Now())})
+	wantErr(t, "correct code while locked", err, mfa.ErrRateLimited)
+	var e *mfa.Error
+	if !errors.As(err, &e) || e.RetryAfter != 30*time.Second {
+		t.Fatalf("lockout error %v: want a 30s wait", err)
+	}
+	h.clock.Advance(30 * time.Second)
+	_, err = a.AuthenticateDevice(h.ctx, u, mfa.AuthenticateRequest{Code: Code(t, secret, h.clock.Now())})
+	noErr(t, "correct code after the wait", err)
+}
+
+// wrongCode returns a 6-digit code that differs from code.
+func wrongCode(code string) string {
+	b := []byte(code)
+	b[0] = '0' + (b[0]-'0'+1)%10
+	return string(b)
+}
