@@ -1,0 +1,250 @@
+package mfa_test
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha1"
+	"encoding/base32"
+	"encoding/binary"
+	"fmt"
+	"runtime"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mfakit/mfa"
+	"github.com/mfakit/mfa/memstore"
+	"github.com/mfakit/mfa/mfatest"
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
+)
+
+// The benchmarks of DESIGN.md's performance targets; docs/PERFORMANCE.md
+// has the commands and the results.
+
+const benchPeriod = 30 * time.Second
+
+var benchStart = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// raceEnabled is set by race_test.go when the race detector is on.
+var raceEnabled bool
+
+// benchClock is Config.Now for a benchmark that runs in one goroutine: a
+// plain variable, so that reading the time costs nothing measurable.
+type benchClock struct{ t time.Time }
+
+func (c *benchClock) Now() time.Time { return c.t }
+
+// benchFixture is an MFA on a memstore holding enrolled users: each has a
+// verified device whose last accepted step is the one of enrolment, and
+// acknowledged recovery codes.
+type benchFixture struct {
+	m       *mfa.MFA
+	clock   *benchClock
+	users   []string
+	secrets [][]byte
+}
+
+func newBenchFixture(tb testing.TB, users int) *benchFixture {
+	tb.Helper()
+	f := &benchFixture{clock: &benchClock{t: benchStart}}
+	m, err := mfa.New(mfa.Config{Store: memstore.New(), Issuer: "bench", Keys: mfatest.Keyring(tb), Now: f.clock.Now})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	f.m = m
+	f.users = make([]string, users)
+	f.secrets = make([][]byte, users)
+	for i := range users {
+		f.users[i] = "user-" + strconv.Itoa(i)
+		f.secrets[i] = enrol(tb, m, f.users[i], f.clock.t)
+	}
+	// The code computed here must be the one an authenticator app shows.
+	if got, want := totpCode(f.secrets[0], benchStart.Unix()/30), mfatest.Code(tb, b32(f.secrets[0]), benchStart); got != want {
+		tb.Fatalf("totpCode = %s, pquerna/otp computes %s", got, want)
+	}
+	// The step before the clock's must be fresh for the first iteration.
+	f.clock.t = f.clock.t.Add(benchPeriod)
+	return f
+}
+
+// enrol adds a device for userID, verifies it with the code of at and
+// acknowledges the recovery codes, as a user does, and returns the secret.
+func enrol(tb testing.TB, m *mfa.MFA, userID string, at time.Time) []byte {
+	tb.Helper()
+	ctx := context.Background()
+	reg, err := m.AddDevice(ctx, userID)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	secret, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(reg.Secret)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := m.AuthenticateDevice(ctx, userID, mfa.AuthenticateRequest{Code: totpCode(secret, at.Unix()/30)}); err != nil {
+		tb.Fatal(err)
+	}
+	if err := m.CompleteAcknowledgement(ctx, userID); err != nil {
+		tb.Fatal(err)
+	}
+	return secret
+}
+
+func b32(secret []byte) string {
+	return base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(secret)
+}
+
+// totpCode is the 6-digit SHA1 TOTP code of secret at step, written
+// with crypto/hmac, independently of the package's own HOTP.
+func totpCode(secret []byte, step int64) string {
+	mac := hmac.New(sha1.New, secret)
+	var msg [8]byte
+	binary.BigEndian.PutUint64(msg[:], uint64(step))
+	mac.Write(msg[:])
+	sum := mac.Sum(nil)
+	off := sum[len(sum)-1] & 0x0f
+	v := binary.BigEndian.Uint32(sum[off:]) & 0x7fffffff
+	return fmt.Sprintf("%06d", v%1000000)
+}
+
+// authenticate runs b.N authentications, rotating over the fixture's
+// users. Iteration i moves the clock one period on and sends the code of
+// the previous step, so that every step of the skew window is computed
+// and every code is fresh. The codes are computed before the timer starts.
+func (f *benchFixture) authenticate(b *testing.B) {
+	ctx := context.Background()
+	codes := make([]string, b.N)
+	for i := range codes {
+		at := f.clock.t.Add(time.Duration(i+1) * benchPeriod)
+		codes[i] = totpCode(f.secrets[i%len(f.users)], at.Unix()/30-1)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		f.clock.t = f.clock.t.Add(benchPeriod)
+		res, err := f.m.AuthenticateDevice(ctx, f.users[i%len(f.users)], mfa.AuthenticateRequest{Code: codes[i]})
+		if err != nil || res.DeviceVerified {
+			b.Fatalf("iteration %d: %v", i, err)
+		}
+	}
+}
+
+// sharedFixtures holds the fixtures of the users=N benchmarks, which the
+// benchmark framework calls several times: enrolling 100k users once is
+// enough.
+var sharedFixtures struct {
+	sync.Mutex
+	byUsers map[int]*benchFixture
+}
+
+func sharedFixture(b *testing.B, users int) *benchFixture {
+	sharedFixtures.Lock()
+	defer sharedFixtures.Unlock()
+	f := sharedFixtures.byUsers[users]
+	if f == nil {
+		f = newBenchFixture(b, users)
+		if sharedFixtures.byUsers == nil {
+			sharedFixtures.byUsers = make(map[int]*benchFixture)
+		}
+		sharedFixtures.byUsers[users] = f
+	}
+	return f
+}
+
+// BenchmarkAuthenticateDevice measures a successful AuthenticateDevice on
+// memstore: load the user, open the sealed secret (AES-GCM), count the
+// attempt in the lockout, three HMAC-SHA1 for the skew window, record the
+// step. worst is one enrolled user; users=N rotates over N of them, which
+// should cost the same.
+func BenchmarkAuthenticateDevice(b *testing.B) {
+	b.Run("worst", func(b *testing.B) {
+		newBenchFixture(b, 1).authenticate(b)
+	})
+	for _, n := range []int{1, 100000} {
+		b.Run("users="+strconv.Itoa(n), func(b *testing.B) {
+			if testing.Short() && n > 1000 {
+				b.Skip("enrolling many users is slow")
+			}
+			sharedFixture(b, n).authenticate(b)
+		})
+	}
+}
+
+// BenchmarkPquernaValidateCustom is the baseline of DESIGN.md: bare
+// pquerna/otp validation with the same parameters and the code of the
+// previous step, without decryption, replay or lockout bookkeeping.
+func BenchmarkPquernaValidateCustom(b *testing.B) {
+	secret := b32([]byte("12345678901234567890"))
+	now := benchStart.Add(benchPeriod)
+	opts := totp.ValidateOpts{Period: 30, Skew: 1, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1}
+	code, err := totp.GenerateCodeCustom(secret, now.Add(-benchPeriod), opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		ok, err := totp.ValidateCustom(code, secret, now, opts)
+		if !ok || err != nil {
+			b.Fatalf("ValidateCustom = %t, %v", ok, err)
+		}
+	}
+}
+
+// BenchmarkMemstoreBytesPerUser enrols b.N users through the public API:
+// ns/op, B/op and allocs/op are the cost of enrolling one, B/user the heap
+// the store keeps for each (a verified device and 10 acknowledged codes).
+func BenchmarkMemstoreBytesPerUser(b *testing.B) {
+	b.ReportAllocs()
+	b.ReportMetric(memstoreBytesPerUser(b, b.N), "B/user")
+}
+
+// TestMemstoreBytesPerUser checks DESIGN.md's memory target: memstore
+// holds an enrolled user in at most 1 KiB.
+func TestMemstoreBytesPerUser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("enrols 20k users")
+	}
+	if raceEnabled {
+		t.Skip("the race detector inflates memory")
+	}
+	const users, limit = 20000, 1024
+	if got := memstoreBytesPerUser(t, users); got > limit {
+		t.Errorf("memstore holds %.0f bytes per enrolled user, want at most %d", got, limit)
+	} else {
+		t.Logf("memstore holds %.0f bytes per enrolled user", got)
+	}
+}
+
+// memstoreBytesPerUser enrols users users in a new memstore and returns the
+// growth of the live heap divided by users. Under a benchmark only the
+// enrolment is timed.
+func memstoreBytesPerUser(tb testing.TB, users int) float64 {
+	clock := &benchClock{t: benchStart}
+	store := memstore.New()
+	m, err := mfa.New(mfa.Config{Store: store, Issuer: "bench", Keys: mfatest.Keyring(tb), Now: clock.Now})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	before := liveHeap()
+	if b, ok := tb.(*testing.B); ok {
+		b.ResetTimer()
+	}
+	for i := range users {
+		enrol(tb, m, "user-"+strconv.Itoa(i), clock.t)
+	}
+	if b, ok := tb.(*testing.B); ok {
+		b.StopTimer()
+	}
+	after := liveHeap()
+	runtime.KeepAlive(m)
+	runtime.KeepAlive(store)
+	return float64(int64(after)-int64(before)) / float64(users)
+}
+
+func liveHeap() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}

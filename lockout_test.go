@@ -1,0 +1,133 @@
+package mfa_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/mfakit/mfa"
+)
+
+func retryAfter(t *testing.T, err error) time.Duration {
+	t.Helper()
+	var e *mfa.Error
+	if !errors.Is(err, mfa.ErrRateLimited) || !errors.As(err, &e) {
+		t.Fatalf("got %v, want ErrRateLimited", err)
+	}
+	return e.RetryAfter
+}
+
+func TestLockoutBackoff(t *testing.T) {
+	e := newEnv(t)
+	secret, _ := e.enrol(t, "alice")
+	login := func(code string) error {
+		_, err := e.m.AuthenticateDevice(e.ctx, "alice", mfa.AuthenticateRequest{Code: code})
+		return err
+	}
+	// Five failures are allowed without delay.
+	for range 5 {
+		mustErr(t, login(wrong(e.code(t, secret, 0))), mfa.ErrInvalidCode)
+	}
+	if !e.events.has(mfa.EventLockedOut) {
+		t.Fatal("no locked_out event at the fifth failure")
+	}
+	// Locked: even the correct code is refused, and nothing is counted.
+	before := e.state(t, "alice")
+	if got := retryAfter(t, login(e.code(t, secret, 0))); got != 30*time.Second {
+		t.Fatalf("first wait %s, want 30s", got)
+	}
+	e.unchanged(t, "alice", before)
+	e.clock.Advance(29 * time.Second)
+	if got := retryAfter(t, login(e.code(t, secret, 0))); got != time.Second {
+		t.Fatalf("wait after 29s %s, want 1s", got)
+	}
+	// Each further failure doubles the wait, up to an hour.
+	want := 30 * time.Second
+	for range 10 {
+		e.clock.Advance(retryAfter(t, login("000000")))
+		mustErr(t, login(wrong(e.code(t, secret, 0))), mfa.ErrInvalidCode)
+		want = min(2*want, time.Hour)
+		if got := retryAfter(t, login(e.code(t, secret, 0))); got != want {
+			t.Fatalf("wait %s, want %s", got, want)
+		}
+	}
+	// A success resets the count: five failures are allowed again.
+	e.clock.Advance(time.Hour)
+	mustOK(t, login(e.code(t, secret, 0)))
+	e.clock.Advance(30 * time.Second)
+	for range 5 {
+		mustErr(t, login(wrong(e.code(t, secret, 0))), mfa.ErrInvalidCode)
+	}
+	retryAfter(t, login(e.code(t, secret, 0)))
+}
+
+// TestLockoutCountsRecoveryCodesToo: TOTP and recovery code failures add up.
+func TestLockoutCountsRecoveryCodesToo(t *testing.T) {
+	e := newEnv(t)
+	secret, codes := e.enrol(t, "alice")
+	for i := range 5 {
+		var err error
+		if i%2 == 0 {
+			_, err = e.m.AuthenticateRecoveryCode(e.ctx, "alice", mfa.RecoveryRequest{Code: "aaaa-bbbb-cccc-dddd"})
+		} else {
+			_, err = e.m.AuthenticateDevice(e.ctx, "alice", mfa.AuthenticateRequest{Code: wrong(e.code(t, secret, 0))})
+		}
+		mustErr(t, err, mfa.ErrInvalidCode)
+	}
+	_, err := e.m.AuthenticateRecoveryCode(e.ctx, "alice", mfa.RecoveryRequest{Code: codes[0]})
+	retryAfter(t, err)
+	e.clock.Advance(30 * time.Second)
+	_, err = e.m.AuthenticateRecoveryCode(e.ctx, "alice", mfa.RecoveryRequest{Code: codes[0]})
+	mustOK(t, err)
+}
+
+// TestLockoutHardLimit: after 100 consecutive failures (NIST SP 800-63B
+// §5.2.2) no wait unlocks the user; only ResetUser does.
+func TestLockoutHardLimit(t *testing.T) {
+	e := newEnv(t)
+	secret, _ := e.enrol(t, "alice")
+	for i := range 100 {
+		_, err := e.m.AuthenticateDevice(e.ctx, "alice", mfa.AuthenticateRequest{Code: wrong(e.code(t, secret, 0))})
+		if !errors.Is(err, mfa.ErrInvalidCode) {
+			t.Fatalf("failure %d: %v", i+1, err)
+		}
+		e.clock.Advance(time.Hour)
+	}
+	e.clock.Advance(1000 * time.Hour)
+	_, err := e.m.AuthenticateDevice(e.ctx, "alice", mfa.AuthenticateRequest{Code: e.code(t, secret, 0)})
+	if wait := retryAfter(t, err); wait != 0 {
+		t.Fatalf("hard lockout says wait %s; want 0 (until reset)", wait)
+	}
+	mustOK(t, e.m.ResetUser(e.ctx, "alice"))
+	secret, _ = e.enrol(t, "alice")
+	_, err = e.m.AuthenticateDevice(e.ctx, "alice", mfa.AuthenticateRequest{Code: e.code(t, secret, 0)})
+	mustOK(t, err)
+}
+
+func TestLockoutConfig(t *testing.T) {
+	e := newEnv(t, func(c *mfa.Config) {
+		c.Lockout = mfa.LockoutConfig{Threshold: 2, BaseDelay: time.Minute, MaxDelay: 3 * time.Minute, MaxFailures: 4}
+	})
+	secret, _ := e.enrol(t, "alice")
+	login := func(code string) error {
+		_, err := e.m.AuthenticateDevice(e.ctx, "alice", mfa.AuthenticateRequest{Code: code})
+		return err
+	}
+	for range 2 {
+		mustErr(t, login(wrong(e.code(t, secret, 0))), mfa.ErrInvalidCode)
+	}
+	if got := retryAfter(t, login(e.code(t, secret, 0))); got != time.Minute {
+		t.Fatalf("wait %s, want 1m", got)
+	}
+	e.clock.Advance(time.Minute)
+	mustErr(t, login(wrong(e.code(t, secret, 0))), mfa.ErrInvalidCode)
+	if got := retryAfter(t, login(e.code(t, secret, 0))); got != 2*time.Minute {
+		t.Fatalf("wait %s, want 2m", got)
+	}
+	e.clock.Advance(2 * time.Minute)
+	mustErr(t, login(wrong(e.code(t, secret, 0))), mfa.ErrInvalidCode)
+	e.clock.Advance(time.Hour)
+	if got := retryAfter(t, login(e.code(t, secret, 0))); got != 0 {
+		t.Fatalf("after MaxFailures: wait %s, want a hard lock", got)
+	}
+}

@@ -1,0 +1,139 @@
+package mfa_test
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/mfakit/mfa"
+)
+
+var recoveryCodeShape = regexp.MustCompile(`^[0-9a-hjkmnp-tv-z]{4}(-[0-9a-hjkmnp-tv-z]{4}){3}$`)
+
+func TestRecoveryCodes(t *testing.T) {
+	e := newEnv(t)
+	_, codes := e.enrol(t, "alice")
+	if len(codes) != 10 {
+		t.Fatalf("%d codes, want 10", len(codes))
+	}
+	seen := map[string]bool{}
+	for _, c := range codes {
+		if !recoveryCodeShape.MatchString(c) || seen[c] {
+			t.Fatalf("code %q: wrong shape or repeated", c)
+		}
+		seen[c] = true
+	}
+	pending, err := e.m.IsPendingRecoveryCodesAcknowledgment(e.ctx, "alice")
+	mustOK(t, err)
+	if !pending {
+		t.Fatal("codes not pending after verification")
+	}
+	again, err := e.m.GetRecoveryCodes(e.ctx, "alice", false)
+	mustOK(t, err)
+	if strings.Join(again, ",") != strings.Join(codes, ",") {
+		t.Fatal("GetRecoveryCodes(false) returned other codes while pending")
+	}
+	mustOK(t, e.m.CompleteAcknowledgement(e.ctx, "alice"))
+	mustOK(t, e.m.CompleteAcknowledgement(e.ctx, "alice")) // idempotent
+	pending, _ = e.m.IsPendingRecoveryCodesAcknowledgment(e.ctx, "alice")
+	if pending {
+		t.Fatal("codes pending after acknowledgement")
+	}
+	_, err = e.m.GetRecoveryCodes(e.ctx, "alice", false)
+	mustErr(t, err, mfa.ErrRecoveryCodesAcknowledged)
+
+	// Input is normalised: case, spaces and dashes do not matter.
+	variants := []string{
+		strings.ToUpper(codes[0]),
+		strings.ReplaceAll(codes[1], "-", ""),
+		strings.ReplaceAll(codes[2], "-", " "),
+		" " + codes[3] + " ",
+	}
+	for i, v := range variants {
+		res, err := e.m.AuthenticateRecoveryCode(e.ctx, "alice", mfa.RecoveryRequest{Code: v})
+		mustOK(t, err)
+		if res.Method != mfa.MethodRecoveryCode || res.Device != nil || res.RecoveryCodesRemaining != 9-i || res.RecoveryCodesPending {
+			t.Fatalf("result %+v", res)
+		}
+	}
+	// Each code works once.
+	_, err = e.m.AuthenticateRecoveryCode(e.ctx, "alice", mfa.RecoveryRequest{Code: codes[0]})
+	mustErr(t, err, mfa.ErrInvalidCode)
+	if !e.events.has(mfa.EventRecoveryCodeUsed) {
+		t.Fatal("no recovery_code.used event")
+	}
+	// A code of one user does not work for another.
+	e.enrol(t, "bob")
+	_, err = e.m.AuthenticateRecoveryCode(e.ctx, "bob", mfa.RecoveryRequest{Code: codes[5]})
+	mustErr(t, err, mfa.ErrInvalidCode)
+}
+
+func TestRecoveryCodesRunLowAndRegenerate(t *testing.T) {
+	e := newEnv(t, func(c *mfa.Config) { c.Lockout.Threshold = 100 })
+	_, codes := e.enrol(t, "alice")
+	mustOK(t, e.m.CompleteAcknowledgement(e.ctx, "alice"))
+	for i, c := range codes[:7] {
+		_, err := e.m.AuthenticateRecoveryCode(e.ctx, "alice", mfa.RecoveryRequest{Code: c})
+		mustOK(t, err)
+		if e.events.has(mfa.EventRecoveryCodesLow) {
+			t.Fatalf("low event with %d codes left", 10-i-1)
+		}
+	}
+	res, err := e.m.AuthenticateRecoveryCode(e.ctx, "alice", mfa.RecoveryRequest{Code: codes[7]})
+	mustOK(t, err)
+	if res.RecoveryCodesRemaining != 2 || !e.events.has(mfa.EventRecoveryCodesLow) {
+		t.Fatalf("remaining %d, low event %t", res.RecoveryCodesRemaining, e.events.has(mfa.EventRecoveryCodesLow))
+	}
+	fresh, err := e.m.GetRecoveryCodes(e.ctx, "alice", true)
+	mustOK(t, err)
+	if len(fresh) != 10 || !e.events.has(mfa.EventRecoveryCodesRegenerated) {
+		t.Fatal("GetRecoveryCodes(true) did not make a new set")
+	}
+	pending, _ := e.m.IsPendingRecoveryCodesAcknowledgment(e.ctx, "alice")
+	if !pending {
+		t.Fatal("a new set must wait for acknowledgement")
+	}
+	// Every old code, used or not, is invalid now.
+	for _, c := range codes[8:] {
+		_, err := e.m.AuthenticateRecoveryCode(e.ctx, "alice", mfa.RecoveryRequest{Code: c})
+		mustErr(t, err, mfa.ErrInvalidCode)
+	}
+	newer, err := e.m.GetNewRecoveryCodes(e.ctx, "alice")
+	mustOK(t, err)
+	_, err = e.m.AuthenticateRecoveryCode(e.ctx, "alice", mfa.RecoveryRequest{Code: fresh[0]})
+	mustErr(t, err, mfa.ErrInvalidCode)
+	_, err = e.m.AuthenticateRecoveryCode(e.ctx, "alice", mfa.RecoveryRequest{Code: newer[0]})
+	mustOK(t, err)
+}
+
+func TestRecoveryCodesNeedAVerifiedDevice(t *testing.T) {
+	e := newEnv(t)
+	_, err := e.m.GetRecoveryCodes(e.ctx, "alice", false)
+	mustErr(t, err, mfa.ErrNoDevice)
+	_, err = e.m.GetNewRecoveryCodes(e.ctx, "alice")
+	mustErr(t, err, mfa.ErrNoDevice)
+	mustErr(t, e.m.CompleteAcknowledgement(e.ctx, "alice"), mfa.ErrNoDevice)
+	_, err = e.m.AuthenticateRecoveryCode(e.ctx, "alice", mfa.RecoveryRequest{Code: "aaaa-bbbb-cccc-dddd"})
+	mustErr(t, err, mfa.ErrNoDevice)
+	if _, err := e.m.AddDevice(e.ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.m.GetNewRecoveryCodes(e.ctx, "alice")
+	mustErr(t, err, mfa.ErrNoDevice)
+	pending, err := e.m.IsPendingRecoveryCodesAcknowledgment(e.ctx, "alice")
+	if err != nil || pending {
+		t.Fatalf("pending device only: pending %t, %v", pending, err)
+	}
+}
+
+func TestRecoveryCodeIssuesToken(t *testing.T) {
+	e := newEnv(t)
+	_, codes := e.enrol(t, "alice")
+	res, err := e.m.AuthenticateRecoveryCode(e.ctx, "alice", mfa.RecoveryRequest{Code: codes[0], CreateMFAToken: &mfa.TokenRequest{SingleUse: true, Scopes: []string{"user:update"}}})
+	mustOK(t, err)
+	if res.MFAToken == nil {
+		t.Fatal("no token")
+	}
+	_, err = e.m.ValidateMFAToken(e.ctx, "alice", res.MFAToken.Value, "user:update")
+	mustOK(t, err)
+}
