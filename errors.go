@@ -40,6 +40,7 @@ var (
 	ErrTokenInvalid              = sentinel("mfa_token_invalid", "invalid MFA token")
 	ErrTokenExpired              = sentinel("mfa_token_expired", "MFA token expired")
 	ErrInvalidInput              = sentinel("mfa_invalid_input", "invalid input")
+	ErrInvalidStep               = sentinel("mfa_invalid_step", "step not allowed in the current view of the MFA flow")
 	ErrInvalidConfig             = sentinel("mfa_invalid_config", "invalid configuration")
 	ErrKey                       = sentinel("mfa_key_error", "encryption key unavailable or ciphertext invalid")
 	ErrStore                     = sentinel("mfa_store_error", "store failure")
