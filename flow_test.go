@@ -53,7 +53,9 @@ var flowEvents = []flowEvent{
 	{"Sync", func(t *testing.T, e *env, f *mfa.SyncFlow, _ string) (mfa.FlowState, error) {
 		return f.Sync(e.ctx, f.Scopes())
 	}},
-	{"AddDevice", func(t *testing.T, e *env, f *mfa.SyncFlow, _ string) (mfa.FlowState, error) { return f.AddDevice(e.ctx) }},
+	{"AddDevice", func(t *testing.T, e *env, f *mfa.SyncFlow, _ string) (mfa.FlowState, error) {
+		return f.AddDevice(e.ctx)
+	}},
 	{"Continue", func(t *testing.T, e *env, f *mfa.SyncFlow, _ string) (mfa.FlowState, error) { return f.Continue(e.ctx) }},
 	{"SubmitOTP ok", func(t *testing.T, e *env, f *mfa.SyncFlow, secret string) (mfa.FlowState, error) {
 		code := "123456"
@@ -69,7 +71,9 @@ var flowEvents = []flowEvent{
 		}
 		return f.SubmitOTP(e.ctx, code)
 	}},
-	{"Acknowledge", func(t *testing.T, e *env, f *mfa.SyncFlow, _ string) (mfa.FlowState, error) { return f.Acknowledge(e.ctx) }},
+	{"Acknowledge", func(t *testing.T, e *env, f *mfa.SyncFlow, _ string) (mfa.FlowState, error) {
+		return f.Acknowledge(e.ctx)
+	}},
 }
 
 // want describes the expected outcome of one (row, event) pair.
