@@ -96,9 +96,12 @@ func (k Key) validate() error {
 
 // Keyring holds the keys that protect data at rest: the primary key seals
 // everything new, older keys still open what they sealed. Rotate by making
-// a new key primary and keeping the old ones until [MFA.ReencryptUser] (or
-// each user's next successful authentication) has moved every record to
-// the primary key.
+// a new key primary and keeping the old ones in the ring. TOTP secrets move
+// to the primary key at each user's next successful authentication, or at
+// once with [MFA.ReencryptUser]. Recovery codes are kept only as hashes, so
+// a set stays keyed by the key that was primary when it was made
+// (RecoveryCodeSet.KeyID): retire an old key only once no user's recovery
+// code set names it, i.e. after those users have made new codes.
 //
 // Each key is expanded with HKDF-SHA256 (RFC 5869) into an AES-256-GCM key
 // for secrets and a separate HMAC-SHA256 key for recovery code hashes.
@@ -189,18 +192,6 @@ func (kr *Keyring) seal(rnd io.Reader, plaintext, aad []byte) ([]byte, error) {
 }
 
 var errMalformed = errors.New("malformed ciphertext")
-
-// sealedKeyID returns the ID of the key that sealed ciphertext.
-func sealedKeyID(ciphertext []byte) (string, error) {
-	if len(ciphertext) < 2 || ciphertext[0] != sealVersion {
-		return "", keyError("cannot open ciphertext", errMalformed)
-	}
-	n := int(ciphertext[1])
-	if len(ciphertext) < 2+n+nonceSize+tagSize {
-		return "", keyError("cannot open ciphertext", errMalformed)
-	}
-	return string(ciphertext[2 : 2+n]), nil
-}
 
 // open decrypts ciphertext, appending the plaintext to dst. It reports
 // whether the sealing key is the primary one, so callers can re-encrypt.

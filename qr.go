@@ -9,7 +9,7 @@ import (
 
 // QR code sizes accepted by the QR methods, in pixels.
 const (
-	MinQRSize = 64
+	MinQRSize = 128
 	MaxQRSize = 2048
 )
 
@@ -48,8 +48,7 @@ func (r *Registration) QRCodeDataURI(size int) (string, error) {
 }
 
 // QRCodeTerminal returns the QR code drawn with Unicode half blocks, two
-// modules a character, dark on a light terminal background and light on a
-// dark one alike (it draws its own quiet zone).
+// rows of modules a line, quiet zone included, for a terminal to print.
 func (r *Registration) QRCodeTerminal() (string, error) {
 	q, err := r.qr()
 	if err != nil {

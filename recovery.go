@@ -57,15 +57,19 @@ func (m *MFA) newRecoveryCodes(userID string, now time.Time) (RecoveryCodeSet, [
 	return set, shown, nil
 }
 
-// encodeRecoveryCode writes the 5-bit groups of raw as alphabet characters.
+// encodeRecoveryCode writes the 5-bit groups of raw, most significant
+// first, as alphabet characters: 10 bytes (80 bits) make 16 characters.
 func encodeRecoveryCode(dst, raw []byte) {
-	var acc uint64
+	var window uint32
+	bits, j := 0, 0
 	for _, b := range raw {
-		acc = acc<<8 | uint64(b)
-	}
-	for i := len(dst) - 1; i >= 0; i-- {
-		dst[i] = recoveryAlphabet[acc&31]
-		acc >>= 5
+		window = window<<8 | uint32(b)
+		bits += 8
+		for bits >= 5 {
+			bits -= 5
+			dst[j] = recoveryAlphabet[window>>bits&31]
+			j++
+		}
 	}
 }
 
