@@ -1,0 +1,358 @@
+package mfahttp
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/mfakit/mfa"
+)
+
+// TokenHeader carries an MFA token to an action that needs one, as the
+// hosted API's x-mfa-auth-token.
+const TokenHeader = "X-Mfa-Auth-Token"
+
+// maxBody bounds request bodies; the largest legitimate one is a few
+// hundred bytes.
+const maxBody = 16 << 10
+
+func (h *Handler) routes() {
+	h.mux.HandleFunc("GET /{$}", h.serveUI)
+	h.mux.HandleFunc("GET /api/devices", h.withSession(h.listDevices))
+	h.mux.HandleFunc("POST /api/devices/totp", h.withSession(h.registerDevice))
+	h.mux.HandleFunc("POST /api/devices/totp/authenticate", h.withSession(h.authenticateDevice))
+	h.mux.HandleFunc("DELETE /api/devices/{id}", h.withSession(h.fullSession(h.deleteDevice)))
+	h.mux.HandleFunc("POST /api/recovery-codes/authenticate", h.withSession(h.authenticateRecoveryCode))
+	h.mux.HandleFunc("GET /api/recovery-codes", h.withSession(h.fullSession(h.getRecoveryCodes)))
+	h.mux.HandleFunc("POST /api/recovery-codes", h.withSession(h.fullSession(h.newRecoveryCodes)))
+	h.mux.HandleFunc("POST /api/recovery-codes/acknowledge", h.withSession(h.fullSession(h.acknowledge)))
+	h.mux.HandleFunc("GET /api/recovery-codes/pending", h.withSession(h.pendingAcknowledgement))
+	h.mux.HandleFunc("GET /api/actions/{action}", h.withSession(h.actionRequired))
+	h.mux.HandleFunc("GET /api/flow", h.withSession(h.flowStep))
+	h.mux.HandleFunc("POST /api/flow/{step}", h.withSession(h.flowStep))
+	h.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, errorBody{Error: errorJSON{Code: "not_found", Message: "no such endpoint"}})
+	})
+}
+
+// fullSession refuses sessions that still wait for their second factor.
+func (h *Handler) fullSession(fn func(http.ResponseWriter, *http.Request, Session)) func(http.ResponseWriter, *http.Request, Session) {
+	return func(w http.ResponseWriter, r *http.Request, s Session) {
+		if needsMFA(s) {
+			h.writeError(w, r, errMFARequired)
+			return
+		}
+		fn(w, r, s)
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v) // the status is sent; a write error means the client left
+}
+
+// writeSecretJSON writes a response that carries a secret, a token or
+// recovery codes: no cache may keep it.
+func writeSecretJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+	writeJSON(w, http.StatusOK, v)
+}
+
+// decodeJSON reads exactly one JSON object with known fields from a
+// size-limited body. An empty body leaves v as it is when optional.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any, optional bool) error {
+	if optional && r.ContentLength == 0 {
+		return nil
+	}
+	if ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || ct != "application/json" {
+		return errContentType
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return errTooLarge
+		}
+		return errBadJSON
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errBadJSON
+	}
+	return nil
+}
+
+type devicesResponse struct {
+	Devices []mfa.Device `json:"devices"`
+}
+
+func (h *Handler) listDevices(w http.ResponseWriter, r *http.Request, s Session) {
+	devices, err := h.m.GetUserDevices(r.Context(), s.UserID)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, devicesResponse{Devices: devices})
+}
+
+type registerRequest struct {
+	Alias string `json:"alias,omitempty"`
+}
+
+type registration struct {
+	ID     string `json:"id"`
+	Secret string `json:"secret"`
+	URI    string `json:"uri"`
+	QRCode string `json:"qrCode"` // a data:image/png;base64 URI
+}
+
+func (h *Handler) registration(reg *mfa.Registration) (*registration, error) {
+	if reg == nil {
+		return nil, nil
+	}
+	qr, err := reg.QRCodeDataURI(h.qrSize)
+	if err != nil {
+		return nil, err
+	}
+	return &registration{ID: reg.DeviceID, Secret: reg.Secret, URI: reg.URI, QRCode: qr}, nil
+}
+
+func (h *Handler) registerDevice(w http.ResponseWriter, r *http.Request, s Session) {
+	var req registerRequest
+	if err := decodeJSON(w, r, &req, true); err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	var opts []mfa.DeviceOption
+	if req.Alias != "" {
+		opts = append(opts, mfa.WithAlias(req.Alias))
+	}
+	reg, err := h.m.AddDevice(r.Context(), s.UserID, opts...)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	out, err := h.registration(reg)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	writeSecretJSON(w, out)
+}
+
+// tokenRequest is the JSON form of mfa.TokenRequest; TTL in seconds.
+type tokenRequest struct {
+	SingleUse bool     `json:"singleUse"`
+	Scopes    []string `json:"scopes,omitempty"`
+	TTL       int      `json:"ttl,omitempty"`
+}
+
+func (t *tokenRequest) request() *mfa.TokenRequest {
+	if t == nil {
+		return nil
+	}
+	return &mfa.TokenRequest{SingleUse: t.SingleUse, Scopes: t.Scopes, TTL: time.Duration(t.TTL) * time.Second}
+}
+
+type authenticateRequest struct {
+	Code           string        `json:"code"`
+	DeviceID       string        `json:"deviceId,omitempty"`
+	CreateMFAToken *tokenRequest `json:"createMfaToken,omitempty"`
+}
+
+type authResponse struct {
+	Method                 string      `json:"method"`
+	Device                 *mfa.Device `json:"device,omitempty"`
+	DeviceVerified         bool        `json:"deviceVerified"`
+	MFAToken               *mfa.Token  `json:"mfaToken,omitempty"`
+	RecoveryCodesRemaining int         `json:"recoveryCodesRemaining"`
+	RecoveryCodesPending   bool        `json:"recoveryCodesPending"`
+}
+
+func (h *Handler) authenticated(w http.ResponseWriter, r *http.Request, s Session, res *mfa.AuthResult) {
+	if err := h.completed(w, r, s); err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	writeSecretJSON(w, authResponse{
+		Method:                 res.Method,
+		Device:                 res.Device,
+		DeviceVerified:         res.DeviceVerified,
+		MFAToken:               res.MFAToken,
+		RecoveryCodesRemaining: res.RecoveryCodesRemaining,
+		RecoveryCodesPending:   res.RecoveryCodesPending,
+	})
+}
+
+func (h *Handler) authenticateDevice(w http.ResponseWriter, r *http.Request, s Session) {
+	var req authenticateRequest
+	if err := decodeJSON(w, r, &req, false); err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	res, err := h.m.AuthenticateDevice(r.Context(), s.UserID, mfa.AuthenticateRequest{
+		Code: req.Code, DeviceID: req.DeviceID, CreateMFAToken: req.CreateMFAToken.request(),
+	})
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	h.authenticated(w, r, s, res)
+}
+
+type recoveryRequest struct {
+	Code           string        `json:"code"`
+	CreateMFAToken *tokenRequest `json:"createMfaToken,omitempty"`
+}
+
+func (h *Handler) authenticateRecoveryCode(w http.ResponseWriter, r *http.Request, s Session) {
+	var req recoveryRequest
+	if err := decodeJSON(w, r, &req, false); err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	res, err := h.m.AuthenticateRecoveryCode(r.Context(), s.UserID, mfa.RecoveryRequest{Code: req.Code, CreateMFAToken: req.CreateMFAToken.request()})
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	h.authenticated(w, r, s, res)
+}
+
+func (h *Handler) deleteDevice(w http.ResponseWriter, r *http.Request, s Session) {
+	if err := h.m.DeleteDevice(r.Context(), s.UserID, r.PathValue("id"), r.Header.Get(TokenHeader)); err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+type codesResponse struct {
+	RecoveryCodes []string `json:"recoveryCodes"`
+}
+
+func (h *Handler) getRecoveryCodes(w http.ResponseWriter, r *http.Request, s Session) {
+	codes, err := h.m.GetRecoveryCodes(r.Context(), s.UserID, false)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	writeSecretJSON(w, codesResponse{RecoveryCodes: codes})
+}
+
+func (h *Handler) newRecoveryCodes(w http.ResponseWriter, r *http.Request, s Session) {
+	codes, err := h.m.GetNewRecoveryCodes(r.Context(), s.UserID)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	writeSecretJSON(w, codesResponse{RecoveryCodes: codes})
+}
+
+func (h *Handler) acknowledge(w http.ResponseWriter, r *http.Request, s Session) {
+	if err := h.m.CompleteAcknowledgement(r.Context(), s.UserID); err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *Handler) pendingAcknowledgement(w http.ResponseWriter, r *http.Request, s Session) {
+	pending, err := h.m.IsPendingRecoveryCodesAcknowledgment(r.Context(), s.UserID)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Pending bool `json:"pending"`
+	}{pending})
+}
+
+func (h *Handler) actionRequired(w http.ResponseWriter, r *http.Request, s Session) {
+	required, err := h.m.IsMFARequiredForAction(r.Context(), s.UserID, r.PathValue("action"))
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Required bool `json:"required"`
+	}{required})
+}
+
+// flowState is the JSON form of mfa.FlowState.
+type flowState struct {
+	View          mfa.View      `json:"view"`
+	Registration  *registration `json:"registration,omitempty"`
+	RecoveryCodes []string      `json:"recoveryCodes,omitempty"`
+	Devices       []mfa.Device  `json:"devices,omitempty"`
+	Error         *errorJSON    `json:"error,omitempty"`
+	Complete      bool          `json:"complete"`
+}
+
+type codeRequest struct {
+	Code string `json:"code"`
+}
+
+// flowStep runs one step of a SyncFlow rebuilt for this request: GET syncs,
+// POST takes the step named in the path. Step failures (a wrong code, a
+// refused step) come back in the state's error with status 200, so that
+// the UI always learns which view to show; server failures are 500.
+func (h *Handler) flowStep(w http.ResponseWriter, r *http.Request, s Session) {
+	ctx := r.Context()
+	f := h.m.NewSyncFlow(s.UserID, nil)
+	f.SetScopes(s.Scopes)
+	var code codeRequest
+	step := r.PathValue("step")
+	if step == "otp" || step == "recovery-code" {
+		if err := decodeJSON(w, r, &code, false); err != nil {
+			h.writeError(w, r, err)
+			return
+		}
+	}
+	steps := map[string]func(context.Context) (mfa.FlowState, error){
+		"":              func(ctx context.Context) (mfa.FlowState, error) { return f.Sync(ctx, s.Scopes) },
+		"add-device":    f.AddDevice,
+		"continue":      f.Continue,
+		"acknowledge":   f.Acknowledge,
+		"otp":           func(ctx context.Context) (mfa.FlowState, error) { return f.SubmitOTP(ctx, code.Code) },
+		"recovery-code": func(ctx context.Context) (mfa.FlowState, error) { return f.SubmitRecoveryCode(ctx, code.Code) },
+	}
+	run, ok := steps[step]
+	if !ok {
+		writeJSON(w, http.StatusNotFound, errorBody{Error: errorJSON{Code: "not_found", Message: "no such flow step"}})
+		return
+	}
+	st, _ := run(ctx) // the error is st.Err
+	if st.Err != nil && status(st.Err) == http.StatusInternalServerError {
+		h.writeError(w, r, st.Err)
+		return
+	}
+	if st.Err == nil && st.Complete {
+		if err := h.completed(w, r, s); err != nil {
+			h.writeError(w, r, err)
+			return
+		}
+	}
+	reg, err := h.registration(st.Registration)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	out := flowState{View: st.View, Registration: reg, RecoveryCodes: st.RecoveryCodes, Devices: st.Devices, Complete: st.Complete}
+	if st.Err != nil {
+		e := errorJSONOf(st.Err)
+		out.Error = &e
+		if e.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
+		}
+	}
+	writeSecretJSON(w, out)
+}

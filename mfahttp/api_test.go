@@ -1,0 +1,455 @@
+package mfahttp_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mfakit/mfa"
+	"github.com/mfakit/mfa/memstore"
+	"github.com/mfakit/mfa/mfahttp"
+	"github.com/mfakit/mfa/mfatest"
+)
+
+// testApp takes the session from test headers and records CompleteMFA.
+type testApp struct {
+	mu        sync.Mutex
+	completed []string
+}
+
+func (a *testApp) Session(r *http.Request) (mfahttp.Session, error) {
+	u := r.Header.Get("X-Test-User")
+	if u == "" {
+		return mfahttp.Session{}, mfahttp.ErrNoSession
+	}
+	var scopes []string
+	if s := r.Header.Get("X-Test-Scopes"); s != "" {
+		scopes = strings.Fields(s)
+	}
+	return mfahttp.Session{UserID: u, Scopes: scopes}, nil
+}
+
+func (a *testApp) CompleteMFA(_ http.ResponseWriter, _ *http.Request, userID string) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.completed = append(a.completed, userID)
+	return nil
+}
+
+func (a *testApp) completions() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.completed)
+}
+
+type server struct {
+	t     *testing.T
+	m     *mfa.MFA
+	h     *mfahttp.Handler
+	app   *testApp
+	clock *mfatest.Clock
+	srv   *httptest.Server
+}
+
+func newServer(t *testing.T) *server {
+	t.Helper()
+	clock := mfatest.NewClock(time.Date(2026, 7, 1, 12, 0, 5, 0, time.UTC))
+	m, err := mfa.New(mfa.Config{
+		Store: memstore.New(), Issuer: "Acme", Keys: mfatest.Keyring(t), Now: clock.Now,
+		Actions: map[string]mfa.ActionPolicy{"change-email": {}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := &testApp{}
+	h := mfahttp.New(m, app)
+	mux := http.NewServeMux()
+	mux.Handle("/mfa/", http.StripPrefix("/mfa", h))
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, _ := mfahttp.SessionFrom(r.Context())
+		io.WriteString(w, "ok "+s.UserID)
+	})
+	mux.Handle("/account", h.RequireMFA(ok))
+	mux.Handle("POST /email", h.RequireMFAToken("change-email")(ok))
+	mux.Handle("POST /profile", h.RequireMFAToken("not-protected")(ok))
+	s := &server{t: t, m: m, h: h, app: app, clock: clock, srv: httptest.NewServer(mux)}
+	t.Cleanup(s.srv.Close)
+	return s
+}
+
+type resp struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r resp) json(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("response %d %q: %v", r.status, r.body, err)
+	}
+}
+
+func (r resp) errCode(t *testing.T) string {
+	t.Helper()
+	var e struct {
+		Error struct{ Code string } `json:"error"`
+	}
+	r.json(t, &e)
+	return e.Error.Code
+}
+
+// do sends a request as user (none if "") with scopes; body is JSON-encoded
+// unless it is a string.
+func (s *server) do(method, path, user, scopes string, body any, hdr ...string) resp {
+	s.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	default:
+		js, err := json.Marshal(b)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		rd = bytes.NewReader(js)
+	}
+	req, err := http.NewRequest(method, s.srv.URL+path, rd)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if user != "" {
+		req.Header.Set("X-Test-User", user)
+	}
+	if scopes != "" {
+		req.Header.Set("X-Test-Scopes", scopes)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	res, err := s.srv.Client().Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return resp{status: res.StatusCode, header: res.Header, body: b}
+}
+
+func expect(t *testing.T, r resp, status int, code string) {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("status %d, want %d; body %s", r.status, status, r.body)
+	}
+	if code != "" {
+		if got := r.errCode(t); got != code {
+			t.Fatalf("error code %q, want %q; body %s", got, code, r.body)
+		}
+	}
+}
+
+func noStore(t *testing.T, r resp) {
+	t.Helper()
+	if r.header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("response with secrets lacks Cache-Control: no-store (got %q)", r.header.Get("Cache-Control"))
+	}
+}
+
+const raa = mfa.ScopeRequiresAdditionalAuth
+
+type registered struct {
+	ID, Secret, URI, QRCode string
+}
+
+// enrol registers and verifies a device over the API, returning the secret
+// and the recovery codes (acknowledged).
+func (s *server) enrol(user string) (string, []string) {
+	s.t.Helper()
+	r := s.do("POST", "/mfa/api/devices/totp", user, raa, nil)
+	expect(s.t, r, 200, "")
+	var reg registered
+	r.json(s.t, &reg)
+	r = s.do("POST", "/mfa/api/devices/totp/authenticate", user, raa, map[string]string{"code": mfatest.Code(s.t, reg.Secret, s.clock.Now())})
+	expect(s.t, r, 200, "")
+	r = s.do("GET", "/mfa/api/recovery-codes", user, "", nil)
+	expect(s.t, r, 200, "")
+	var codes struct{ RecoveryCodes []string }
+	r.json(s.t, &codes)
+	expect(s.t, s.do("POST", "/mfa/api/recovery-codes/acknowledge", user, "", nil), 204, "")
+	s.clock.Advance(30 * time.Second)
+	return reg.Secret, codes.RecoveryCodes
+}
+
+func TestUnauthenticated(t *testing.T) {
+	s := newServer(t)
+	for _, ep := range []struct{ method, path string }{
+		{"GET", "/mfa/api/devices"}, {"POST", "/mfa/api/devices/totp"}, {"GET", "/mfa/api/flow"},
+		{"GET", "/mfa/api/recovery-codes"}, {"DELETE", "/mfa/api/devices/x"}, {"GET", "/account"}, {"POST", "/email"},
+	} {
+		expect(t, s.do(ep.method, ep.path, "", "", nil), 401, "unauthenticated")
+	}
+	expect(t, s.do("GET", "/mfa/api/nope", "alice", "", nil), 404, "not_found")
+}
+
+func TestRegisterAndAuthenticate(t *testing.T) {
+	s := newServer(t)
+	r := s.do("POST", "/mfa/api/devices/totp", "alice", raa, map[string]string{"alias": "Phone"})
+	expect(t, r, 200, "")
+	noStore(t, r)
+	var reg registered
+	r.json(t, &reg)
+	if reg.ID == "" || len(reg.Secret) != 32 || !strings.HasPrefix(reg.URI, "otpauth://totp/Acme:alice?") || !strings.HasPrefix(reg.QRCode, "data:image/png;base64,") {
+		t.Fatalf("registration %+v", reg)
+	}
+	// Wrong code: 401 mfa_invalid_code; bad input: 400.
+	code := mfatest.Code(t, reg.Secret, s.clock.Now())
+	bad := []byte(code)
+	bad[0] = '0' + (bad[0]-'0'+1)%10
+	expect(t, s.do("POST", "/mfa/api/devices/totp/authenticate", "alice", raa, map[string]string{"code": string(bad)}), 401, "mfa_invalid_code")
+	expect(t, s.do("POST", "/mfa/api/devices/totp/authenticate", "alice", raa, map[string]string{"code": "12"}), 400, "mfa_invalid_input")
+	if s.app.completions() != 0 {
+		t.Fatal("CompleteMFA called on failure")
+	}
+	r = s.do("POST", "/mfa/api/devices/totp/authenticate", "alice", raa, map[string]any{"code": code, "createMfaToken": map[string]any{"singleUse": true, "scopes": []string{"change-email"}}})
+	expect(t, r, 200, "")
+	noStore(t, r)
+	var res struct {
+		Method         string
+		DeviceVerified bool
+		MFAToken       struct {
+			Value     string
+			SingleUse bool
+		}
+		RecoveryCodesPending bool
+	}
+	r.json(t, &res)
+	if !res.DeviceVerified || !res.RecoveryCodesPending || !res.MFAToken.SingleUse || !strings.HasPrefix(res.MFAToken.Value, "mfat_") {
+		t.Fatalf("authenticate response %s", r.body)
+	}
+	if s.app.completions() != 1 {
+		t.Fatal("CompleteMFA not called for a session that needed MFA")
+	}
+	// Replay of the same code: 401 mfa_code_reused.
+	expect(t, s.do("POST", "/mfa/api/devices/totp/authenticate", "alice", raa, map[string]string{"code": code}), 401, "mfa_code_reused")
+	// A second device: 401, as the guide documents.
+	expect(t, s.do("POST", "/mfa/api/devices/totp", "alice", "", nil), 401, "mfa_device_limit")
+	// The device list never carries the secret.
+	r = s.do("GET", "/mfa/api/devices", "alice", "", nil)
+	expect(t, r, 200, "")
+	if bytes.Contains(r.body, []byte(reg.Secret)) || !bytes.Contains(r.body, []byte(`"verified":true`)) {
+		t.Fatalf("devices %s", r.body)
+	}
+}
+
+func TestLockoutIs429WithRetryAfter(t *testing.T) {
+	s := newServer(t)
+	s.enrol("alice")
+	for range 5 {
+		expect(t, s.do("POST", "/mfa/api/devices/totp/authenticate", "alice", raa, map[string]string{"code": "000000"}), 401, "mfa_invalid_code")
+	}
+	r := s.do("POST", "/mfa/api/devices/totp/authenticate", "alice", raa, map[string]string{"code": "000000"})
+	expect(t, r, 429, "mfa_rate_limited")
+	if r.header.Get("Retry-After") != "30" {
+		t.Fatalf("Retry-After %q, want 30", r.header.Get("Retry-After"))
+	}
+}
+
+func TestRecoveryCodes(t *testing.T) {
+	s := newServer(t)
+	_, codes := s.enrol("alice")
+	if len(codes) != 10 {
+		t.Fatalf("%d codes", len(codes))
+	}
+	expect(t, s.do("GET", "/mfa/api/recovery-codes", "alice", "", nil), 409, "mfa_recovery_codes_acknowledged")
+	expect(t, s.do("GET", "/mfa/api/recovery-codes", "alice", raa, nil), 401, "mfa_required")
+	expect(t, s.do("POST", "/mfa/api/recovery-codes", "alice", raa, nil), 401, "mfa_required")
+
+	r := s.do("POST", "/mfa/api/recovery-codes/authenticate", "alice", raa, map[string]string{"code": codes[0]})
+	expect(t, r, 200, "")
+	noStore(t, r)
+	if !bytes.Contains(r.body, []byte(`"recoveryCodesRemaining":9`)) {
+		t.Fatalf("recovery response %s", r.body)
+	}
+	expect(t, s.do("POST", "/mfa/api/recovery-codes/authenticate", "alice", raa, map[string]string{"code": codes[0]}), 401, "mfa_invalid_code")
+
+	r = s.do("POST", "/mfa/api/recovery-codes", "alice", "", nil)
+	expect(t, r, 200, "")
+	noStore(t, r)
+	var fresh struct{ RecoveryCodes []string }
+	r.json(t, &fresh)
+	if len(fresh.RecoveryCodes) != 10 {
+		t.Fatal("no new codes")
+	}
+	r = s.do("GET", "/mfa/api/recovery-codes/pending", "alice", "", nil)
+	if !bytes.Contains(r.body, []byte(`"pending":true`)) {
+		t.Fatalf("pending %s", r.body)
+	}
+	expect(t, s.do("POST", "/mfa/api/recovery-codes/authenticate", "alice", raa, map[string]string{"code": codes[1]}), 401, "mfa_invalid_code")
+	expect(t, s.do("GET", "/mfa/api/recovery-codes", "bob", "", nil), 404, "mfa_no_device")
+}
+
+func TestDeleteDeviceNeedsToken(t *testing.T) {
+	s := newServer(t)
+	secret, _ := s.enrol("alice")
+	r := s.do("GET", "/mfa/api/devices", "alice", "", nil)
+	var list struct{ Devices []mfa.Device }
+	r.json(t, &list)
+	id := list.Devices[0].ID
+	expect(t, s.do("DELETE", "/mfa/api/devices/"+id, "alice", "", nil), 403, "mfa_token_required")
+	expect(t, s.do("DELETE", "/mfa/api/devices/"+id, "alice", "", nil, mfahttp.TokenHeader, "mfat_bogus"), 403, "mfa_token_invalid")
+	expect(t, s.do("DELETE", "/mfa/api/devices/"+id, "alice", raa, nil), 401, "mfa_required")
+	expect(t, s.do("DELETE", "/mfa/api/devices/nope", "alice", "", nil), 404, "mfa_device_not_found")
+
+	r = s.do("POST", "/mfa/api/devices/totp/authenticate", "alice", "", map[string]any{"code": mfatest.Code(t, secret, s.clock.Now()), "createMfaToken": map[string]any{"singleUse": true, "scopes": []string{mfa.ScopeCredentialUnlink}}})
+	expect(t, r, 200, "")
+	var res struct{ MFAToken struct{ Value string } }
+	r.json(t, &res)
+	expect(t, s.do("DELETE", "/mfa/api/devices/"+id, "alice", "", nil, mfahttp.TokenHeader, res.MFAToken.Value), 204, "")
+	r = s.do("GET", "/mfa/api/devices", "alice", "", nil)
+	if !bytes.Contains(r.body, []byte(`"devices":[]`)) {
+		t.Fatalf("devices after delete: %s", r.body)
+	}
+}
+
+func TestStrictRequests(t *testing.T) {
+	s := newServer(t)
+	path := "/mfa/api/devices/totp/authenticate"
+	expect(t, s.do("POST", path, "alice", "", `{"code":"123456","extra":1}`), 400, "bad_request")
+	expect(t, s.do("POST", path, "alice", "", `{"code":"123456"} {"code":"1"}`), 400, "bad_request")
+	expect(t, s.do("POST", path, "alice", "", `{"code":`), 400, "bad_request")
+	expect(t, s.do("POST", path, "alice", "", `["123456"]`), 400, "bad_request")
+	expect(t, s.do("POST", path, "alice", "", `{"code":"`+strings.Repeat("1", 20<<10)+`"}`), 413, "too_large")
+	expect(t, s.do("POST", path, "alice", "", `code=123456`, "Content-Type", "application/x-www-form-urlencoded"), 415, "unsupported_media_type")
+	// Cross-site state changes are refused; same-origin ones pass.
+	expect(t, s.do("POST", "/mfa/api/devices/totp", "alice", "", nil, "Sec-Fetch-Site", "cross-site"), 403, "cross_origin")
+	expect(t, s.do("POST", "/mfa/api/devices/totp", "alice", "", nil, "Origin", "https://evil.example"), 403, "cross_origin")
+	expect(t, s.do("POST", "/email", "alice", "", nil, "Sec-Fetch-Site", "cross-site"), 403, "cross_origin")
+	expect(t, s.do("POST", "/mfa/api/devices/totp", "alice", "", nil, "Sec-Fetch-Site", "same-origin"), 200, "")
+}
+
+func TestFlowEndpoints(t *testing.T) {
+	s := newServer(t)
+	r := s.do("GET", "/mfa/api/flow", "alice", raa, nil)
+	expect(t, r, 200, "")
+	noStore(t, r)
+	var st struct {
+		View          string
+		Registration  *registered
+		Error         *struct{ Code string }
+		Complete      bool
+		RecoveryCodes []string
+	}
+	r.json(t, &st)
+	if st.View != "qr-code" || st.Registration == nil || st.Registration.QRCode == "" || st.Complete {
+		t.Fatalf("sync: %s", r.body)
+	}
+	secret := st.Registration.Secret
+	r = s.do("POST", "/mfa/api/flow/continue", "alice", raa, nil)
+	st.Registration = nil
+	r.json(t, &st)
+	if st.View != "otp" {
+		t.Fatalf("continue: %s", r.body)
+	}
+	r = s.do("POST", "/mfa/api/flow/otp", "alice", raa, map[string]string{"code": "000000"})
+	expect(t, r, 200, "")
+	r.json(t, &st)
+	if st.View != "otp" || st.Error == nil || st.Error.Code != "mfa_invalid_code" {
+		t.Fatalf("wrong code: %s", r.body)
+	}
+	r = s.do("POST", "/mfa/api/flow/otp", "alice", raa, map[string]string{"code": mfatest.Code(t, secret, s.clock.Now())})
+	st.Error = nil
+	r.json(t, &st)
+	if st.View != "backup-codes" || len(st.RecoveryCodes) != 10 || !st.Complete || st.Error != nil {
+		t.Fatalf("right code: %s", r.body)
+	}
+	if s.app.completions() != 1 {
+		t.Fatal("the flow did not complete the session")
+	}
+	r = s.do("POST", "/mfa/api/flow/acknowledge", "alice", "", nil)
+	r.json(t, &st)
+	if st.View != "devices" || bytes.Contains(r.body, []byte(secret)) {
+		t.Fatalf("acknowledge: %s", r.body)
+	}
+	r = s.do("POST", "/mfa/api/flow/acknowledge", "alice", "", nil)
+	r.json(t, &st)
+	if st.Error == nil || st.Error.Code != "mfa_invalid_step" {
+		t.Fatalf("refused step: %s", r.body)
+	}
+	expect(t, s.do("POST", "/mfa/api/flow/jump", "alice", "", nil), 404, "not_found")
+}
+
+func TestMiddleware(t *testing.T) {
+	s := newServer(t)
+	secret, _ := s.enrol("alice")
+	expect(t, s.do("GET", "/account", "alice", raa, nil), 401, "mfa_required")
+	if r := s.do("GET", "/account", "alice", "", nil); r.status != 200 || string(r.body) != "ok alice" {
+		t.Fatalf("account: %d %s", r.status, r.body)
+	}
+	// The action needs a token; an unprotected one does not.
+	expect(t, s.do("POST", "/email", "alice", "", nil), 403, "mfa_token_required")
+	expect(t, s.do("POST", "/profile", "alice", "", nil), 200, "")
+	issue := func(scopes ...string) string {
+		r := s.do("POST", "/mfa/api/devices/totp/authenticate", "alice", "", map[string]any{"code": mfatest.Code(t, secret, s.clock.Now()), "createMfaToken": map[string]any{"singleUse": true, "scopes": scopes}})
+		expect(t, r, 200, "")
+		s.clock.Advance(30 * time.Second)
+		var res struct{ MFAToken struct{ Value string } }
+		r.json(t, &res)
+		return res.MFAToken.Value
+	}
+	wrongScope := issue("user:update")
+	expect(t, s.do("POST", "/email", "alice", "", nil, mfahttp.TokenHeader, wrongScope), 403, "mfa_token_invalid")
+	tok := issue("change-email")
+	expect(t, s.do("POST", "/email", "bob", "", nil, mfahttp.TokenHeader, tok), 403, "mfa_token_invalid")
+	expect(t, s.do("POST", "/email", "alice", "", nil, mfahttp.TokenHeader, tok), 200, "")
+	expect(t, s.do("POST", "/email", "alice", "", nil, mfahttp.TokenHeader, tok), 403, "mfa_token_invalid")
+	s.clock.Advance(time.Hour)
+	expired := issue("change-email")
+	s.clock.Advance(6 * time.Minute)
+	expect(t, s.do("POST", "/email", "alice", "", nil, mfahttp.TokenHeader, expired), 403, "mfa_token_expired")
+}
+
+// TestServerErrorsHideDetail: a store failure is 500 with a generic body;
+// the detail goes to the log.
+func TestServerErrorsHideDetail(t *testing.T) {
+	store := &brokenStore{Store: memstore.New()}
+	m, err := mfa.New(mfa.Config{Store: store, Issuer: "Acme", Keys: mfatest.Keyring(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	h := mfahttp.New(m, &testApp{}, mfahttp.WithLogger(slogTo(&logs)))
+	req := httptest.NewRequest("GET", "/api/devices", nil)
+	req.Header.Set("X-Test-User", "alice")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	if w.Code != 500 || strings.Contains(w.Body.String(), "secret database host") || !strings.Contains(w.Body.String(), "internal_error") {
+		t.Fatalf("store failure: %d %s", w.Code, w.Body)
+	}
+	if !strings.Contains(logs.String(), "secret database host") {
+		t.Fatalf("the failure was not logged: %q", logs.String())
+	}
+}
+
+type brokenStore struct{ *memstore.Store }
+
+func (brokenStore) LoadUser(context.Context, string, time.Time) (mfa.UserState, error) {
+	return mfa.UserState{}, errString("dial tcp: secret database host unreachable")
+}
+
+type errString string
+
+func (e errString) Error() string { return string(e) }

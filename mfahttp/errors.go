@@ -1,0 +1,95 @@
+package mfahttp
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/mfakit/mfa"
+)
+
+// httpError is an error of the HTTP layer itself, with its status.
+type httpError struct {
+	status  int
+	code    string
+	message string
+}
+
+func (e *httpError) Error() string { return "mfahttp: " + e.message }
+
+var (
+	errNoSession   = &httpError{http.StatusUnauthorized, "unauthenticated", "not logged in"}
+	errMFARequired = &httpError{http.StatusUnauthorized, "mfa_required", "multi-factor authentication required"}
+	errCrossOrigin = &httpError{http.StatusForbidden, "cross_origin", "cross-origin request refused"}
+	errBadJSON     = &httpError{http.StatusBadRequest, "bad_request", "request body must be one JSON object with known fields"}
+	errTooLarge    = &httpError{http.StatusRequestEntityTooLarge, "too_large", "request body too large"}
+	errContentType = &httpError{http.StatusUnsupportedMediaType, "unsupported_media_type", "request body must be application/json"}
+)
+
+// status maps an error to its HTTP status.
+func status(err error) int {
+	var he *httpError
+	if errors.As(err, &he) {
+		return he.status
+	}
+	switch {
+	case errors.Is(err, mfa.ErrInvalidInput):
+		return http.StatusBadRequest
+	case errors.Is(err, mfa.ErrInvalidCode), errors.Is(err, mfa.ErrCodeReused):
+		return http.StatusUnauthorized
+	case errors.Is(err, mfa.ErrDeviceLimit):
+		// The guide documents 401 for a second TOTP device.
+		return http.StatusUnauthorized
+	case errors.Is(err, mfa.ErrTokenRequired), errors.Is(err, mfa.ErrTokenInvalid), errors.Is(err, mfa.ErrTokenExpired):
+		return http.StatusForbidden
+	case errors.Is(err, mfa.ErrRateLimited):
+		return http.StatusTooManyRequests
+	case errors.Is(err, mfa.ErrDeviceNotFound), errors.Is(err, mfa.ErrNoDevice):
+		return http.StatusNotFound
+	case errors.Is(err, mfa.ErrRecoveryCodesAcknowledged), errors.Is(err, mfa.ErrInvalidStep):
+		return http.StatusConflict
+	}
+	return http.StatusInternalServerError
+}
+
+type errorBody struct {
+	Error errorJSON `json:"error"`
+}
+
+type errorJSON struct {
+	Code       string `json:"code"`
+	Message    string `json:"message"`
+	Field      string `json:"field,omitempty"`
+	RetryAfter int    `json:"retryAfter,omitempty"` // seconds
+}
+
+// errorJSONOf describes err for a client. Server failures get a generic
+// message; their detail goes to the log only.
+func errorJSONOf(err error) errorJSON {
+	var he *httpError
+	if errors.As(err, &he) {
+		return errorJSON{Code: he.code, Message: he.message}
+	}
+	var e *mfa.Error
+	if !errors.As(err, &e) || status(err) == http.StatusInternalServerError {
+		return errorJSON{Code: "internal_error", Message: "internal error"}
+	}
+	return errorJSON{Code: e.Code, Message: e.Message, Field: e.Field, RetryAfter: retrySeconds(e.RetryAfter)}
+}
+
+func retrySeconds(d time.Duration) int {
+	return int((d + time.Second - 1) / time.Second)
+}
+
+func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	st := status(err)
+	if st == http.StatusInternalServerError {
+		h.logger.ErrorContext(r.Context(), "mfahttp: request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+	}
+	body := errorBody{Error: errorJSONOf(err)}
+	if st == http.StatusTooManyRequests && body.Error.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(body.Error.RetryAfter))
+	}
+	writeJSON(w, st, body)
+}
