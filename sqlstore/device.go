@@ -1,0 +1,186 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/mfakit/mfa"
+)
+
+// InsertPendingDevice implements [mfa.DeviceStore]. Under the user's lock
+// it removes the pending device, refuses when a verified one of the type
+// exists (rolling the removal back), and inserts d. The unique indexes on
+// mfa_devices (one verified per user and type, one pending per user) back
+// the rule up.
+func (s *Store) InsertPendingDevice(ctx context.Context, d mfa.DeviceRecord) error {
+	return s.inTx(ctx, "insert pending device", func(tx *sql.Tx) error {
+		if err := s.lockUser(ctx, tx, d.UserID); err != nil {
+			return err
+		}
+		// The removal comes first so that on SQLite the transaction's first
+		// statement is a write; see lockUser.
+		if _, err := s.exec(ctx, tx, "DELETE FROM mfa_devices WHERE user_id = $1 AND NOT verified", d.UserID); err != nil {
+			return err
+		}
+		var limit bool
+		err := tx.QueryRowContext(ctx, s.q(
+			"SELECT EXISTS (SELECT 1 FROM mfa_devices WHERE user_id = $1 AND type = $2 AND verified)"),
+			d.UserID, string(d.Type)).Scan(&limit)
+		if err != nil {
+			return err
+		}
+		if limit {
+			return mfa.ErrDeviceLimit
+		}
+		_, err = s.exec(ctx, tx, `INSERT INTO mfa_devices
+			(id, user_id, type, alias, account_name, secret, verified, created_at, expires_at, verified_at, last_used_at, last_step)
+			VALUES ($1, $2, $3, $4, $5, $6, FALSE, $7, $8, $9, $10, $11)`,
+			d.ID, d.UserID, string(d.Type), d.Alias, d.AccountName, notNull(d.Secret),
+			s.timeArg(d.CreatedAt), s.timeArg(d.ExpiresAt), s.timeArg(d.VerifiedAt), s.timeArg(d.LastUsedAt), d.LastStep)
+		return err
+	})
+}
+
+// VerifyDevice implements [mfa.DeviceStore]. Under the user's lock, one
+// conditional UPDATE turns the unexpired pending device into a verified
+// one; of racing verifications the first changes the row and the others
+// find it verified. The code set and the lockout change in the same
+// transaction.
+func (s *Store) VerifyDevice(ctx context.Context, userID, deviceID string, step int64, at time.Time, codes mfa.RecoveryCodeSet) error {
+	return s.inTx(ctx, "verify device", func(tx *sql.Tx) error {
+		if err := s.lockUser(ctx, tx, userID); err != nil {
+			return err
+		}
+		n, err := s.exec(ctx, tx, `UPDATE mfa_devices
+			SET verified = TRUE, verified_at = $3, last_used_at = $3, last_step = $4, expires_at = NULL
+			WHERE user_id = $1 AND id = $2 AND NOT verified AND expires_at > $3`,
+			userID, deviceID, s.timeArg(at), step)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			verified, err := s.deviceVerified(ctx, tx, userID, deviceID)
+			switch {
+			case err != nil:
+				return err
+			case verified:
+				return mfa.ErrCodeReused
+			}
+			return mfa.ErrDeviceNotFound
+		}
+		if err := s.replaceCodes(ctx, tx, userID, codes); err != nil {
+			return err
+		}
+		return s.resetLockout(ctx, tx, userID)
+	})
+}
+
+// deviceVerified reports whether the device exists and is verified.
+func (s *Store) deviceVerified(ctx context.Context, db execer, userID, deviceID string) (bool, error) {
+	var verified bool
+	err := db.QueryRowContext(ctx, s.q("SELECT verified FROM mfa_devices WHERE user_id = $1 AND id = $2"),
+		userID, deviceID).Scan(&verified)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return verified, err
+}
+
+// acceptStepPostgreSQL advances the step and resets the lockout in one
+// statement: a data-modifying WITH runs both on one snapshot, atomically,
+// in one round trip (this is every login's write). It returns 1 when the
+// step was accepted, 0 otherwise.
+const acceptStepPostgreSQL = `
+WITH accepted AS (
+	UPDATE mfa_devices SET last_step = $3, last_used_at = $4
+	WHERE user_id = $1 AND id = $2 AND verified AND last_step < $3
+	RETURNING user_id
+), reset AS (
+	UPDATE mfa_lockouts SET failures = 0, last_failure = NULL
+	WHERE user_id IN (SELECT user_id FROM accepted) AND failures <> 0
+)
+SELECT count(*) FROM accepted`
+
+// AcceptStep implements [mfa.DeviceStore]. The step advances by a
+// conditional UPDATE (WHERE last_step < step): of racing callers with the
+// same step one changes the row, and the others, after waiting for its row
+// lock, find the condition false. The lockout reset joins it atomically: in
+// the same statement on PostgreSQL, the same transaction on SQLite. When
+// no row changed, a second read tells a replay from an unknown device.
+func (s *Store) AcceptStep(ctx context.Context, userID, deviceID string, step int64, at time.Time) error {
+	var accepted int64
+	var err error
+	if s.dialect == PostgreSQL {
+		err = s.db.QueryRowContext(ctx, acceptStepPostgreSQL, userID, deviceID, step, s.timeArg(at)).Scan(&accepted)
+		if err != nil {
+			return wrap(ctx, "accept step", err)
+		}
+	} else {
+		err = s.inTx(ctx, "accept step", func(tx *sql.Tx) error {
+			accepted, err = s.exec(ctx, tx, `UPDATE mfa_devices SET last_step = $3, last_used_at = $4
+				WHERE user_id = $1 AND id = $2 AND verified AND last_step < $3`,
+				userID, deviceID, step, s.timeArg(at))
+			if err != nil || accepted == 0 {
+				return err
+			}
+			return s.resetLockout(ctx, tx, userID)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if accepted > 0 {
+		return nil
+	}
+	verified, err := s.deviceVerified(ctx, s.db, userID, deviceID)
+	switch {
+	case err != nil:
+		return wrap(ctx, "accept step", err)
+	case verified:
+		return mfa.ErrCodeReused
+	}
+	return mfa.ErrDeviceNotFound
+}
+
+// UpdateDeviceSecret implements [mfa.DeviceStore].
+func (s *Store) UpdateDeviceSecret(ctx context.Context, userID, deviceID string, secret []byte) error {
+	n, err := s.exec(ctx, s.db, "UPDATE mfa_devices SET secret = $3 WHERE user_id = $1 AND id = $2", userID, deviceID, notNull(secret))
+	if err != nil {
+		return wrap(ctx, "update device secret", err)
+	}
+	if n == 0 {
+		return mfa.ErrDeviceNotFound
+	}
+	return nil
+}
+
+// DeleteDevice implements [mfa.DeviceStore]. Under the user's lock, so that
+// a concurrent ReplaceRecoveryCodes cannot store codes for a device that is
+// going away.
+func (s *Store) DeleteDevice(ctx context.Context, userID, deviceID string) error {
+	return s.inTx(ctx, "delete device", func(tx *sql.Tx) error {
+		if err := s.lockUser(ctx, tx, userID); err != nil {
+			return err
+		}
+		var verified bool
+		err := tx.QueryRowContext(ctx, s.q("DELETE FROM mfa_devices WHERE user_id = $1 AND id = $2 RETURNING verified"),
+			userID, deviceID).Scan(&verified)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return nil
+		case err != nil || !verified:
+			return err
+		}
+		return s.deleteCodes(ctx, tx, userID)
+	})
+}
+
+// notNull is b for a NOT NULL column: a nil slice would bind as NULL.
+func notNull(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}

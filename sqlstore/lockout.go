@@ -1,0 +1,53 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+
+	"github.com/mfakit/mfa"
+)
+
+// Lockout implements [mfa.LockoutStore].
+func (s *Store) Lockout(ctx context.Context, userID string) (mfa.Lockout, error) {
+	var lk mfa.Lockout
+	err := s.db.QueryRowContext(ctx, s.q("SELECT failures, last_failure FROM mfa_lockouts WHERE user_id = $1"),
+		userID).Scan(&lk.Failures, nullTime{&lk.LastFailure})
+	if errors.Is(err, sql.ErrNoRows) {
+		return mfa.Lockout{}, nil
+	}
+	if err != nil {
+		return mfa.Lockout{}, wrap(ctx, "read lockout", err)
+	}
+	return lk, nil
+}
+
+// SwapLockout implements [mfa.LockoutStore] as one conditional statement.
+// From zero failures it is an upsert that inserts the row when there is
+// none and otherwise updates it only if its failures are still zero; from
+// more it is an UPDATE of the row with the old count. A racing writer of
+// the row makes the condition false, and the statement changes no row.
+func (s *Store) SwapLockout(ctx context.Context, userID string, old, next mfa.Lockout) (bool, error) {
+	var n int64
+	var err error
+	if old.Failures == 0 {
+		n, err = s.exec(ctx, s.db, `INSERT INTO mfa_lockouts (user_id, failures, last_failure) VALUES ($1, $2, $3)
+			ON CONFLICT (user_id) DO UPDATE SET failures = excluded.failures, last_failure = excluded.last_failure
+			WHERE mfa_lockouts.failures = 0`,
+			userID, next.Failures, s.timeArg(next.LastFailure))
+	} else {
+		n, err = s.exec(ctx, s.db, "UPDATE mfa_lockouts SET failures = $2, last_failure = $3 WHERE user_id = $1 AND failures = $4",
+			userID, next.Failures, s.timeArg(next.LastFailure), old.Failures)
+	}
+	if err != nil {
+		return false, wrap(ctx, "swap lockout", err)
+	}
+	return n > 0, nil
+}
+
+// resetLockout sets the user's failures to zero, in the caller's
+// transaction; Cleanup removes the row later.
+func (s *Store) resetLockout(ctx context.Context, tx *sql.Tx, userID string) error {
+	_, err := s.exec(ctx, tx, "UPDATE mfa_lockouts SET failures = 0, last_failure = NULL WHERE user_id = $1 AND failures <> 0", userID)
+	return err
+}

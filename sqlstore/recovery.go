@@ -1,0 +1,119 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/mfakit/mfa"
+)
+
+// ReplaceRecoveryCodes implements [mfa.RecoveryCodeStore]. Under the user's
+// lock it removes the old codes, checks for a verified device (rolling the
+// removal back when there is none) and stores the new set.
+func (s *Store) ReplaceRecoveryCodes(ctx context.Context, userID string, set mfa.RecoveryCodeSet) error {
+	return s.inTx(ctx, "replace recovery codes", func(tx *sql.Tx) error {
+		if err := s.lockUser(ctx, tx, userID); err != nil {
+			return err
+		}
+		// The removal comes first so that on SQLite the transaction's first
+		// statement is a write; see lockUser.
+		if _, err := s.exec(ctx, tx, "DELETE FROM mfa_recovery_codes WHERE user_id = $1", userID); err != nil {
+			return err
+		}
+		var device bool
+		err := tx.QueryRowContext(ctx, s.q("SELECT EXISTS (SELECT 1 FROM mfa_devices WHERE user_id = $1 AND verified)"),
+			userID).Scan(&device)
+		if err != nil {
+			return err
+		}
+		if !device {
+			return mfa.ErrNoDevice
+		}
+		return s.replaceCodes(ctx, tx, userID, set)
+	})
+}
+
+// replaceCodes stores set as the user's recovery code set, in the caller's
+// transaction, which holds the user's lock.
+func (s *Store) replaceCodes(ctx context.Context, tx *sql.Tx, userID string, set mfa.RecoveryCodeSet) error {
+	_, err := s.exec(ctx, tx, `INSERT INTO mfa_recovery_code_sets (user_id, key_id, sealed, created_at)
+		VALUES ($1, $2, $3, $4)
+		ON CONFLICT (user_id) DO UPDATE SET key_id = excluded.key_id, sealed = excluded.sealed, created_at = excluded.created_at`,
+		userID, set.KeyID, bytesArg(set.Sealed), s.timeArg(set.CreatedAt))
+	if err != nil {
+		return err
+	}
+	if _, err := s.exec(ctx, tx, "DELETE FROM mfa_recovery_codes WHERE user_id = $1", userID); err != nil {
+		return err
+	}
+	if len(set.Hashes) == 0 {
+		return nil
+	}
+	// One multi-row INSERT. A hash given twice is stored once: a set of
+	// codes has no use for duplicates.
+	var b strings.Builder
+	b.WriteString("INSERT INTO mfa_recovery_codes (user_id, hash) VALUES ")
+	args := make([]any, 0, 1+len(set.Hashes))
+	args = append(args, userID)
+	for i := range set.Hashes {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "($1, $%d)", i+2)
+		args = append(args, set.Hashes[i][:])
+	}
+	b.WriteString(" ON CONFLICT DO NOTHING")
+	_, err = s.exec(ctx, tx, b.String(), args...)
+	return err
+}
+
+// deleteCodes removes the user's recovery code set, in the caller's
+// transaction.
+func (s *Store) deleteCodes(ctx context.Context, tx *sql.Tx, userID string) error {
+	if _, err := s.exec(ctx, tx, "DELETE FROM mfa_recovery_codes WHERE user_id = $1", userID); err != nil {
+		return err
+	}
+	_, err := s.exec(ctx, tx, "DELETE FROM mfa_recovery_code_sets WHERE user_id = $1", userID)
+	return err
+}
+
+// ConsumeRecoveryCode implements [mfa.RecoveryCodeStore]. The DELETE of
+// the code's row is the check and the consumption in one: of racing
+// callers one deletes the row and the others find it gone. The count of
+// the remaining codes and the lockout reset follow in the same
+// transaction, under the user's lock, so that two different codes used at
+// once report different counts.
+func (s *Store) ConsumeRecoveryCode(ctx context.Context, userID string, hash [mfa.HashSize]byte, at time.Time) (int, error) {
+	var remaining int
+	err := s.inTx(ctx, "consume recovery code", func(tx *sql.Tx) error {
+		if err := s.lockUser(ctx, tx, userID); err != nil {
+			return err
+		}
+		n, err := s.exec(ctx, tx, "DELETE FROM mfa_recovery_codes WHERE user_id = $1 AND hash = $2", userID, hash[:])
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return mfa.ErrInvalidCode
+		}
+		if err := tx.QueryRowContext(ctx, s.q("SELECT count(*) FROM mfa_recovery_codes WHERE user_id = $1"), userID).Scan(&remaining); err != nil {
+			return err
+		}
+		return s.resetLockout(ctx, tx, userID)
+	})
+	if err != nil {
+		return 0, err
+	}
+	return remaining, nil
+}
+
+// AcknowledgeRecoveryCodes implements [mfa.RecoveryCodeStore].
+func (s *Store) AcknowledgeRecoveryCodes(ctx context.Context, userID string) error {
+	if _, err := s.exec(ctx, s.db, "UPDATE mfa_recovery_code_sets SET sealed = NULL WHERE user_id = $1 AND sealed IS NOT NULL", userID); err != nil {
+		return wrap(ctx, "acknowledge recovery codes", err)
+	}
+	return nil
+}

@@ -1,0 +1,241 @@
+package sqlstore_test
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+	_ "modernc.org/sqlite"
+
+	"github.com/mfakit/mfa"
+	"github.com/mfakit/mfa/mfatest"
+	"github.com/mfakit/mfa/sqlstore"
+)
+
+// postgresDSNEnv names the environment variable with the connection string
+// of a PostgreSQL database the tests may create schemas in.
+const postgresDSNEnv = "MFA_TEST_POSTGRES_DSN"
+
+func TestConformance(t *testing.T) {
+	t.Run("PostgreSQL", func(t *testing.T) {
+		// One schema for the whole suite: its subtests use their own user
+		// IDs, and sharing the database is what a real deployment does.
+		db := openPostgres(t)
+		mfatest.TestStore(t, func(t *testing.T) mfa.Store { return newStore(t, db, sqlstore.PostgreSQL) })
+	})
+	t.Run("SQLite", func(t *testing.T) {
+		mfatest.TestStore(t, func(t *testing.T) mfa.Store {
+			return newStore(t, openSQLite(t, filepath.Join(t.TempDir(), "mfa.db")), sqlstore.SQLite)
+		})
+	})
+}
+
+// TestTimesReadBackInUTC stores times of another zone and reads the same
+// instants back in UTC, at microsecond precision.
+func TestTimesReadBackInUTC(t *testing.T) {
+	dialects(t, func(t *testing.T, d sqlstore.Dialect, open func() *sql.DB) {
+		s := newStore(t, open(), d)
+		ctx := context.Background()
+		zone := time.FixedZone("UTC+5:30", 5*3600+1800)
+		created := time.Date(2026, 1, 2, 3, 4, 5, 123456000, zone)
+		dev := mfa.DeviceRecord{ID: "tz-dev", UserID: "tz", Type: mfa.DeviceTOTP, Secret: []byte("s"),
+			CreatedAt: created, ExpiresAt: created.Add(time.Minute)}
+		if err := s.InsertPendingDevice(ctx, dev); err != nil {
+			t.Fatal(err)
+		}
+		st, err := s.LoadUser(ctx, "tz", created)
+		if err != nil || len(st.Devices) != 1 {
+			t.Fatalf("LoadUser: %v %+v", err, st)
+		}
+		got := st.Devices[0]
+		if !got.CreatedAt.Equal(created) || got.CreatedAt.Location() != time.UTC || !got.ExpiresAt.Equal(dev.ExpiresAt) {
+			t.Fatalf("CreatedAt %v ExpiresAt %v, want %v and %v in UTC", got.CreatedAt, got.ExpiresAt, created.UTC(), dev.ExpiresAt.UTC())
+		}
+		if !got.VerifiedAt.IsZero() || !got.LastUsedAt.IsZero() {
+			t.Fatalf("unset times read back as %v, %v", got.VerifiedAt, got.LastUsedAt)
+		}
+	})
+}
+
+func TestCleanupRemovesZeroLockouts(t *testing.T) {
+	dialects(t, func(t *testing.T, d sqlstore.Dialect, open func() *sql.DB) {
+		db := open()
+		s := newStore(t, db, d)
+		ctx := context.Background()
+		for user, failures := range map[string]int{"reset": 0, "failing": 3} {
+			if ok, err := s.SwapLockout(ctx, user, mfa.Lockout{}, mfa.Lockout{Failures: failures, LastFailure: time.Now()}); err != nil || !ok {
+				t.Fatalf("SwapLockout(%s): %v %v", user, ok, err)
+			}
+		}
+		if err := s.Cleanup(ctx, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		var users []string
+		rows, err := db.Query("SELECT user_id FROM mfa_lockouts ORDER BY user_id")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var u string
+			if err := rows.Scan(&u); err != nil {
+				t.Fatal(err)
+			}
+			users = append(users, u)
+		}
+		if len(users) != 1 || users[0] != "failing" {
+			t.Fatalf("lockout rows after Cleanup: %v, want only the failing user's", users)
+		}
+	})
+}
+
+// TestSchemaKeepsDeviceLimits checks that the partial unique indexes refuse
+// a second verified device of a type and a second pending device, even to
+// a writer that bypasses the store.
+func TestSchemaKeepsDeviceLimits(t *testing.T) {
+	dialects(t, func(t *testing.T, d sqlstore.Dialect, open func() *sql.DB) {
+		db := open()
+		newStore(t, db, d)
+		insert := func(id string, verified bool) error {
+			_, err := db.Exec(`INSERT INTO mfa_devices (id, user_id, type, alias, account_name, secret, verified, last_step)
+				VALUES ($1, 'u', 'totp', '', '', $2, $3, 0)`, id, []byte("sealed"), verified)
+			return err
+		}
+		for _, step := range []struct {
+			id       string
+			verified bool
+			ok       bool
+		}{
+			{"v1", true, true},
+			{"v2", true, false},
+			{"p1", false, true},
+			{"p2", false, false},
+		} {
+			if err := insert(step.id, step.verified); (err == nil) != step.ok {
+				t.Errorf("insert %s (verified %t): error %v, want success %t", step.id, step.verified, err, step.ok)
+			}
+		}
+	})
+}
+
+// TestConformanceSQLiteDeferred runs the suite on SQLite without
+// _txlock=immediate: the store's transactions begin with a write, so they
+// take the write lock first and never need a lock upgrade that SQLite
+// could refuse with SQLITE_BUSY.
+func TestConformanceSQLiteDeferred(t *testing.T) {
+	mfatest.TestStore(t, func(t *testing.T) mfa.Store {
+		path := filepath.Join(t.TempDir(), "mfa.db")
+		db := openDB(t, "sqlite", "file:"+path+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)")
+		return newStore(t, db, sqlstore.SQLite)
+	})
+}
+
+// dialects runs fn as one subtest per dialect, each with a fresh, empty
+// database; the PostgreSQL one is skipped without MFA_TEST_POSTGRES_DSN.
+func dialects(t *testing.T, fn func(t *testing.T, d sqlstore.Dialect, open func() *sql.DB)) {
+	t.Run("PostgreSQL", func(t *testing.T) {
+		dsn := postgresSchema(t)
+		fn(t, sqlstore.PostgreSQL, func() *sql.DB { return openDB(t, "pgx", dsn) })
+	})
+	t.Run("SQLite", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "mfa.db")
+		fn(t, sqlstore.SQLite, func() *sql.DB { return openSQLite(t, path) })
+	})
+}
+
+func newStore(t *testing.T, db *sql.DB, d sqlstore.Dialect) *sqlstore.Store {
+	t.Helper()
+	s, err := sqlstore.New(context.Background(), db, d)
+	if err != nil {
+		t.Fatalf("sqlstore.New: %v", err)
+	}
+	return s
+}
+
+// sqliteDSN is the connection string the package documentation recommends.
+func sqliteDSN(path string) string {
+	return "file:" + path + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_txlock=immediate"
+}
+
+func openSQLite(t *testing.T, path string) *sql.DB {
+	return openDB(t, "sqlite", sqliteDSN(path))
+}
+
+// openPostgres returns a handle on a new schema of the test database,
+// dropped when t ends.
+func openPostgres(t *testing.T) *sql.DB {
+	return openDB(t, "pgx", postgresSchema(t))
+}
+
+func openDB(t *testing.T, driver, dsn string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if driver == "pgx" {
+		// Enough for the concurrent subtests without exhausting the
+		// server's max_connections when packages test in parallel.
+		db.SetMaxOpenConns(32)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// postgresSchema creates a schema with a random name in the test database
+// and returns a connection string whose search_path selects it, so that
+// test runs do not see each other's tables. The schema is dropped when t
+// ends. Without MFA_TEST_POSTGRES_DSN the test is skipped.
+func postgresSchema(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv(postgresDSNEnv)
+	if base == "" {
+		t.Skip(postgresDSNEnv + " is not set; skipping PostgreSQL tests")
+	}
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		t.Fatal(err)
+	}
+	schema := "mfatest_" + hex.EncodeToString(b[:])
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
+		admin.Close()
+		t.Fatalf("create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		defer admin.Close()
+		if _, err := admin.ExecContext(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	return withSearchPath(t, base, schema)
+}
+
+// withSearchPath adds search_path to a URL or keyword/value connection
+// string; pgx passes it to the server as a run-time parameter.
+func withSearchPath(t *testing.T, dsn, schema string) string {
+	t.Helper()
+	if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
+		return dsn + " search_path=" + schema
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatalf("%s: %v", postgresDSNEnv, err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
