@@ -22,7 +22,7 @@ const TokenHeader = "X-Mfa-Auth-Token"
 const maxBody = 16 << 10
 
 func (h *Handler) routes() {
-	h.mux.HandleFunc("GET /{$}", h.serveUI)
+	h.uiRoutes() // the page and its assets, in ui.go
 	h.mux.HandleFunc("GET /api/devices", h.withSession(h.listDevices))
 	h.mux.HandleFunc("POST /api/devices/totp", h.withSession(h.registerDevice))
 	h.mux.HandleFunc("POST /api/devices/totp/authenticate", h.withSession(h.authenticateDevice))

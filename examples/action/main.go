@@ -1,0 +1,137 @@
+// Command action shows the life of an MFA token for a sensitive action
+// (action-based MFA): the action's policy asks for MFA, a correct code
+// issues a single-use token scoped to the action, and the token lets the
+// action through exactly once.
+//
+//	go run ./examples/action
+//
+// A simulated authenticator app computes the codes (pquerna/otp); state
+// lives in memory.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/mfakit/mfa"
+	"github.com/mfakit/mfa/memstore"
+	"github.com/pquerna/otp/totp"
+)
+
+func main() {
+	if err := run(context.Background(), os.Stdout, time.Now()); err != nil {
+		fmt.Fprintln(os.Stderr, "action:", err)
+		os.Exit(1)
+	}
+}
+
+// clock starts at a given time and moves only when told, so that the
+// example's codes fall in the time steps it expects.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func run(ctx context.Context, out io.Writer, start time.Time) error {
+	const (
+		userID = "user-42"
+		action = "change-email"
+	)
+	clk := &clock{t: start}
+	key, err := mfa.GenerateKey("action")
+	if err != nil {
+		return err
+	}
+	keys, err := mfa.NewKeyring(key)
+	if err != nil {
+		return err
+	}
+	m, err := mfa.New(mfa.Config{
+		Store:   memstore.New(),
+		Issuer:  "mfakit action",
+		Keys:    keys,
+		Actions: map[string]mfa.ActionPolicy{action: {}}, // scope defaults to the action's name
+		Now:     clk.now,
+	})
+	if err != nil {
+		return err
+	}
+	// app is the user's authenticator app.
+	app := func(secret string) (string, error) { return totp.GenerateCode(secret, clk.now()) }
+
+	// 1. Enrol a device: its first code verifies it.
+	reg, err := m.AddDevice(ctx, userID)
+	if err != nil {
+		return err
+	}
+	code, err := app(reg.Secret)
+	if err != nil {
+		return err
+	}
+	res, err := m.AuthenticateDevice(ctx, userID, mfa.AuthenticateRequest{Code: code})
+	if err != nil {
+		return err
+	}
+	if err := m.CompleteAcknowledgement(ctx, userID); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "1. enrolled %s: device verified %t, %d recovery codes saved\n", userID, res.DeviceVerified, res.RecoveryCodesRemaining)
+
+	// 2. The action's policy.
+	required, err := m.IsMFARequiredForAction(ctx, userID, action)
+	if err != nil {
+		return err
+	}
+	other, err := m.IsMFARequiredForAction(ctx, userID, "view-profile")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "2. MFA required for %q: %t; for %q: %t\n", action, required, "view-profile", other)
+
+	// 3. Before the action, a fresh code issues a single-use token scoped
+	// to it. (The enrolment's code is spent: wait for the next one.)
+	clk.advance(30 * time.Second)
+	if code, err = app(reg.Secret); err != nil {
+		return err
+	}
+	scope, _ := m.ActionScope(action)
+	res, err = m.AuthenticateDevice(ctx, userID, mfa.AuthenticateRequest{
+		Code:           code,
+		CreateMFAToken: &mfa.TokenRequest{SingleUse: true, Scopes: []string{scope}},
+	})
+	if err != nil {
+		return err
+	}
+	tok := res.MFAToken
+	fmt.Fprintf(out, "3. code accepted: token issued, single use %t, scopes %v, valid for %s\n", tok.SingleUse, tok.Scopes, tok.ExpiresAt.Sub(clk.now()))
+
+	// 4. The action checks the token, which consumes it.
+	if _, err := m.ValidateMFAToken(ctx, userID, tok.Value, scope); err != nil {
+		return fmt.Errorf("first use of the token: %w", err)
+	}
+	fmt.Fprintf(out, "4. %s with the token: allowed\n", action)
+
+	// 5. The same token again: refused.
+	_, err = m.ValidateMFAToken(ctx, userID, tok.Value, scope)
+	if err == nil {
+		return fmt.Errorf("a single-use token worked twice")
+	}
+	fmt.Fprintf(out, "5. %s with the same token again: refused (%s)\n", action, mfa.ErrorCode(err))
+	return nil
+}

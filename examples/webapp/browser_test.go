@@ -1,0 +1,497 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/chromedp"
+	"github.com/mfakit/mfa/memstore"
+	"github.com/mfakit/mfa/mfatest"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// chromiumPath is where Debian's chromium package puts the browser.
+const chromiumPath = "/usr/bin/chromium"
+
+// TestBrowser drives headless Chromium through the example: sign-up,
+// enrolment in the MFA UI (device list, QR code, code, recovery codes),
+// logins with a TOTP code and with recovery codes, the change-email action
+// with and without an MFA token, and deleting the device. It uses the real
+// clock, as a user's authenticator app does.
+//
+// With MFA_SCREENSHOTS=1 it writes screenshots of the four views at phone
+// and desktop sizes to docs/screenshots.
+func TestBrowser(t *testing.T) {
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("CI") == "" {
+			t.Skipf("no Chromium at %s, so no browser test: apt-get install -y chromium to run it", chromiumPath)
+		}
+		t.Fatalf("CI is set but there is no Chromium at %s: apt-get install -y chromium", chromiumPath)
+	}
+	start := time.Now()
+
+	h, err := newServer(config{
+		Store:        memstore.New(),
+		Keys:         mfatest.Keyring(t),
+		Logger:       slog.New(slog.NewTextHandler(t.Output(), nil)),
+		PasswordCost: bcrypt.MinCost,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+
+	b := newBrowser(t, srv.URL)
+	const (
+		email    = "ann@example.com"
+		password = "correct horse battery"
+	)
+
+	// Sign up: no device yet, so the account page offers enrolment.
+	b.goTo("/signup")
+	b.do(
+		chromedp.SendKeys(chromedp.ID("email"), email),
+		chromedp.SendKeys(chromedp.ID("password"), password+"\r"),
+	)
+	b.waitFor("the account page with the enrolment button", `location.pathname === "/account" && !!document.getElementById("enrol")`)
+	b.do(chromedp.Click(chromedp.ID("enrol")))
+
+	// Devices view: no device, an "Add device" button.
+	b.waitFor("the devices view", shown("view-devices"))
+	b.expectFocus("devices-title")
+	b.expectTrue("the empty device list", shown("no-devices")+` && `+shown("add-device")+` && document.querySelectorAll("#device-list li").length === 0`)
+	b.do(chromedp.Click(chromedp.ID("add-device")))
+
+	// QR view: Cancel goes back to the device list.
+	b.waitFor("the QR code view", shown("view-qr-code")+` && `+shown("cancel-add"))
+	b.do(chromedp.Click(chromedp.ID("cancel-add")))
+	b.waitFor("the devices view again", shown("view-devices")+` && document.querySelectorAll("#device-list li").length === 0`)
+	b.do(chromedp.Click(chromedp.ID("add-device")))
+
+	// QR view: the image, its alt text, the setup key.
+	b.waitFor("the QR code image", shown("view-qr-code")+` && document.getElementById("qr-image").complete && document.getElementById("qr-image").naturalWidth > 0`)
+	b.expectFocus("qr-title")
+	if alt := evaluate[string](b, `document.getElementById("qr-image").alt`); alt == "" {
+		t.Error("the QR code image has no alt text")
+	}
+	grouped := evaluate[string](b, `document.getElementById("secret").textContent`)
+	if !regexp.MustCompile(`^[A-Z2-7]{4}([ \n][A-Z2-7]{1,4})+$`).MatchString(grouped) {
+		t.Fatalf("setup key %q: want base32 in groups of four", grouped)
+	}
+	app := &authenticator{secret: strings.Join(strings.Fields(grouped), ""), last: -1}
+	b.shoot("qr-code")
+	// Keyboard only: Tab to Copy, Tab to Continue, Enter.
+	b.do(chromedp.KeyEvent("\t"))
+	b.expectFocus("copy-secret")
+	b.do(chromedp.KeyEvent("\t"))
+	b.expectFocus("continue")
+	b.do(chromedp.KeyEvent("\r"))
+
+	// OTP view: focus in the input; Enter submits.
+	b.waitFor("the OTP view", shown("view-otp"))
+	b.expectFocus("otp-code")
+	b.expectTrue("no recovery code option while enrolling", `!`+shown("otp-form")+` || document.querySelector("#otp-form [data-toggle]").hidden`)
+	b.do(chromedp.SendKeys(chromedp.ID("otp-code"), app.next(t)+"\r"))
+
+	// Backup codes view: ten codes, Download and Copy.
+	b.waitFor("the backup codes view", shown("view-backup-codes"))
+	b.expectFocus("codes-title")
+	codes := evaluate[[]string](b, `Array.from(document.querySelectorAll("#codes li"), li => li.textContent)`)
+	if len(codes) != 10 {
+		t.Fatalf("%d recovery codes shown, want 10: %q", len(codes), codes)
+	}
+	for _, c := range codes {
+		if !regexp.MustCompile(`^[0-9a-z]{4}(-[0-9a-z]{4}){3}$`).MatchString(c) {
+			t.Errorf("recovery code %q: want xxxx-xxxx-xxxx-xxxx", c)
+		}
+	}
+	family := evaluate[string](b, `getComputedStyle(document.getElementById("codes")).fontFamily`)
+	if !strings.Contains(family, "monospace") {
+		t.Errorf("recovery codes in font %q, want a monospace one", family)
+	}
+	b.shoot("backup-codes")
+	b.do(chromedp.Click(chromedp.ID("download-codes")))
+	saved := b.downloaded("recovery-codes.txt")
+	for _, c := range codes {
+		if !strings.Contains(saved, c+"\n") {
+			t.Errorf("recovery-codes.txt lacks %s:\n%s", c, saved)
+		}
+	}
+	b.do(chromedp.Click(chromedp.ID("copy-codes")))
+	b.waitFor("the copy announcement", `document.getElementById("status").textContent.includes("copied")`)
+	// Keyboard only: Tab past Download to "I have saved them", Space.
+	b.expectFocus("copy-codes")
+	b.do(chromedp.KeyEvent("\t"), chromedp.KeyEvent("\t"))
+	b.expectFocus("acknowledge")
+	b.do(chromedp.KeyEvent(" "))
+
+	// Devices view: one verified device, no secret on the page.
+	b.waitFor("the devices view with one device", shown("view-devices")+` && document.querySelectorAll("#device-list li").length === 1`)
+	b.expectFocus("devices-title")
+	page := evaluate[string](b, `document.body.innerText`)
+	if !strings.Contains(page, "Verified") || strings.Contains(page, app.secret) || strings.Contains(page, codes[0]) {
+		t.Errorf("devices view: want a verified device and neither secret nor codes:\n%s", page)
+	}
+	b.expectTrue("no Add device button next to a verified device", `!`+shown("add-device"))
+	b.shoot("devices")
+
+	// Log in again: the OTP view; a wrong code, then the right one.
+	b.do(chromedp.Click(chromedp.ID("return-link")))
+	b.waitFor("the account page", `location.pathname === "/account"`)
+	b.logOut()
+	b.logIn(email, password)
+	b.waitFor("the OTP view after login", `location.pathname === "/mfa/" && `+shown("view-otp"))
+	b.expectFocus("otp-code")
+	b.expectTrue("the recovery code option", shown("otp-form")+` && !document.querySelector("#otp-form [data-toggle]").hidden`)
+	b.expectStatus("/account", 303, "before the second factor, /account redirects")
+	b.shoot("otp")
+	b.do(chromedp.SendKeys(chromedp.ID("otp-code"), app.wrong(t)+"\r"))
+	b.waitFor("the error of a wrong code", `document.querySelector("[role=alert]").textContent.includes("not correct")`)
+	b.expectFocus("otp-code")
+	b.expectTrue("the input marked invalid", `document.getElementById("otp-code").getAttribute("aria-invalid") === "true"`)
+	b.shoot("otp-error")
+	b.clear("otp-code")
+	b.do(chromedp.SendKeys(chromedp.ID("otp-code"), app.next(t)+"\r"))
+	b.waitFor("the account page after a code", `location.pathname === "/account"`)
+
+	// A recovery code works once.
+	b.logOut()
+	b.logIn(email, password)
+	b.waitFor("the OTP view", shown("view-otp"))
+	b.useRecoveryCode(codes[0])
+	b.waitFor("the account page after a recovery code", `location.pathname === "/account"`)
+	b.logOut()
+	b.logIn(email, password)
+	b.waitFor("the OTP view", shown("view-otp"))
+	b.useRecoveryCode(codes[0])
+	b.waitFor("the error of a used recovery code", `document.querySelector("[role=alert]").textContent.includes("used already")`)
+	b.expectFocus("otp-recovery")
+	b.clear("otp-recovery")
+	b.do(chromedp.SendKeys(chromedp.ID("otp-recovery"), codes[1]+"\r"))
+	b.waitFor("the account page after another recovery code", `location.pathname === "/account"`)
+
+	// The sensitive action: refused without a token, or with one of
+	// another scope; a single-use token works once.
+	got := evaluate[[]int](b, fmt.Sprintf(`(async () => {
+		const post = (path, body, headers) => fetch(path, {
+			method: "POST",
+			headers: Object.assign({"Content-Type": "application/json"}, headers),
+			body: JSON.stringify(body),
+		});
+		const token = async (code, scope) => {
+			const r = await post("/mfa/api/recovery-codes/authenticate", {code, createMfaToken: {singleUse: true, scopes: [scope]}});
+			return (await r.json()).mfaToken.value;
+		};
+		const change = (headers) => post("/account/email", {email: "ann@example.org"}, headers).then(r => r.status);
+		const out = [await change({})];
+		out.push(await change({"X-Mfa-Auth-Token": await token(%q, "credential:unlink")}));
+		const t = await token(%q, "change-email");
+		out.push(await change({"X-Mfa-Auth-Token": t}));
+		out.push(await change({"X-Mfa-Auth-Token": t}));
+		return out;
+	})()`, codes[2], codes[3]), chromedp.EvalAwaitPromise)
+	if want := []int{403, 403, 200, 403}; !slices.Equal(got, want) {
+		t.Errorf("change-email statuses without a token, with another scope's token, with a token, with it again: %v, want %v", got, want)
+	}
+
+	// The same action through the page, with a recovery code.
+	b.goTo("/account")
+	b.do(
+		chromedp.SendKeys(chromedp.ID("new-email"), "ann@example.net"),
+		chromedp.Click(chromedp.CSS("#change-email [data-toggle]")),
+	)
+	b.expectFocus("change-recovery")
+	b.do(chromedp.SendKeys(chromedp.ID("change-recovery"), codes[4]+"\r"))
+	b.waitFor("the changed email", `document.getElementById("email").textContent === "ann@example.net"`)
+
+	// Delete the device, confirmed with a recovery code.
+	b.goTo("/mfa/")
+	b.waitFor("the devices view", shown("view-devices")+` && document.querySelectorAll("#device-list li").length === 1`)
+	b.do(chromedp.Click(chromedp.CSS("#device-list button")))
+	b.expectFocus("delete-code")
+	b.do(chromedp.Click(chromedp.CSS("#delete-form [data-toggle]")))
+	b.expectFocus("delete-recovery")
+	b.shoot("devices-delete")
+	b.do(chromedp.SendKeys(chromedp.ID("delete-recovery"), codes[5]+"\r"))
+	b.waitFor("the empty devices view", shown("view-devices")+` && `+shown("no-devices")+` && `+shown("add-device"))
+	b.goTo("/account")
+	b.waitFor("the account page without MFA", `!!document.getElementById("enrol")`)
+
+	b.checkConsole()
+	t.Logf("browser test took %s", time.Since(start).Round(time.Millisecond))
+}
+
+// shown returns JavaScript that is true when the element with the id is
+// rendered.
+func shown(id string) string {
+	return fmt.Sprintf(`(() => { const e = document.getElementById(%q); return !!e && e.getClientRects().length > 0; })()`, id)
+}
+
+// authenticator computes the codes of the user's app. A device accepts each
+// time step once, and steps up to one either side of the current one, so
+// it gives the current step's code or, if that one is spent, the next
+// step's.
+type authenticator struct {
+	secret string
+	last   int64 // the step of the last code given
+}
+
+func (a *authenticator) next(t *testing.T) string {
+	step := max(time.Now().Unix()/30, a.last+1)
+	if step > time.Now().Unix()/30+1 {
+		t.Fatal("authenticator: no fresh code within the skew window")
+	}
+	a.last = step
+	return mfatest.Code(t, a.secret, time.Unix(step*30, 0))
+}
+
+// wrong returns a code that no step in the window has.
+func (a *authenticator) wrong(t *testing.T) string {
+	now := time.Now()
+	for _, c := range []string{"000000", "111111", "222222"} {
+		if c != mfatest.Code(t, a.secret, now.Add(-30*time.Second)) && c != mfatest.Code(t, a.secret, now) && c != mfatest.Code(t, a.secret, now.Add(30*time.Second)) {
+			return c
+		}
+	}
+	t.Fatal("no wrong code found")
+	return ""
+}
+
+// browserTest is a headless Chromium tab on the example's server.
+type browserTest struct {
+	t        *testing.T
+	ctx      context.Context
+	base     string
+	download string // the download directory
+	shots    string // the screenshot directory; "" for none
+
+	mu       sync.Mutex
+	problems []string // console errors, exceptions, CSP violations
+}
+
+func newBrowser(t *testing.T, base string) *browserTest {
+	t.Helper()
+	// The whole browser session has a minute.
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+	)
+	t.Cleanup(cancelAlloc)
+	tabCtx, cancelTab := chromedp.NewContext(allocCtx)
+	t.Cleanup(cancelTab)
+
+	b := &browserTest{t: t, ctx: tabCtx, base: base, download: t.TempDir()}
+	if os.Getenv("MFA_SCREENSHOTS") == "1" {
+		b.shots = filepath.Join("..", "..", "docs", "screenshots")
+		if err := os.MkdirAll(b.shots, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.do(chromedp.EmulateViewport(1280, 800))
+	console := chromedp.Console(tabCtx)
+	go func() {
+		for m, err := range console {
+			if err != nil {
+				return
+			}
+			switch {
+			case m.IsException(),
+				strings.Contains(m.Text, "Content Security Policy"),
+				strings.Contains(m.Text, "Trusted Type"),
+				strings.Contains(m.Text, "integrity"):
+				b.mu.Lock()
+				b.problems = append(b.problems, m.String())
+				b.mu.Unlock()
+			}
+		}
+	}()
+	if _, err := chromedp.CallBrowser(tabCtx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
+		Behavior:     browser.SetDownloadBehaviorBehaviorAllow,
+		DownloadPath: b.download,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// do runs actions. Right after the page navigates by itself (a form
+// post, a redirect, location.assign), chromedp may still hold nodes of the
+// old document; an action that finds such a stale node has done nothing
+// yet, and is tried again.
+func (b *browserTest) do(actions ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	for _, a := range actions {
+		for try := 1; ; try++ {
+			err := chromedp.Do(b.ctx, a)
+			if err == nil {
+				break
+			}
+			if try == 20 || !strings.Contains(err.Error(), "node with given id") {
+				b.t.Fatal(err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}
+
+func evaluate[T any](b *browserTest, js string, opts ...chromedp.EvaluateOption) T {
+	b.t.Helper()
+	v, err := chromedp.Run(b.ctx, chromedp.Evaluate[T](js, opts...))
+	if err != nil {
+		b.t.Fatalf("evaluating %s: %v", js, err)
+	}
+	return v
+}
+
+func (b *browserTest) goTo(path string) {
+	b.t.Helper()
+	b.do(chromedp.Navigate(b.base + path))
+}
+
+// waitFor polls js until it is true. Unlike chromedp.Poll it goes on
+// across page loads.
+func (b *browserTest) waitFor(what, js string) {
+	b.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ok, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](js))
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) || b.ctx.Err() != nil {
+			text, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`location.pathname + "\n" + document.body.innerText`))
+			b.t.Fatalf("waiting for %s: %s (err %v); page:\n%s", what, js, err, text)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (b *browserTest) expectTrue(what, js string) {
+	b.t.Helper()
+	if !evaluate[bool](b, js) {
+		b.t.Errorf("want %s: %s", what, js)
+	}
+}
+
+// expectFocus checks that the element with the id has the keyboard focus.
+func (b *browserTest) expectFocus(id string) {
+	b.t.Helper()
+	if got := evaluate[string](b, `document.activeElement ? document.activeElement.id : ""`); got != id {
+		b.t.Errorf("focus on %q, want %q", got, id)
+	}
+}
+
+// expectStatus fetches path from the page without following redirects.
+func (b *browserTest) expectStatus(path string, want int, what string) {
+	b.t.Helper()
+	got := evaluate[int](b, fmt.Sprintf(`fetch(%q, {redirect: "manual"}).then(r => r.type === "opaqueredirect" ? 303 : r.status)`, path), chromedp.EvalAwaitPromise)
+	if got != want {
+		b.t.Errorf("%s: GET %s = %d, want %d", what, path, got, want)
+	}
+}
+
+// clear empties the input with the id.
+func (b *browserTest) clear(id string) {
+	b.t.Helper()
+	evaluate[chromedp.Void](b, fmt.Sprintf(`document.getElementById(%q).value = ""`, id))
+}
+
+func (b *browserTest) logIn(email, password string) {
+	b.t.Helper()
+	b.goTo("/login")
+	b.do(
+		chromedp.SendKeys(chromedp.ID("email"), email),
+		chromedp.SendKeys(chromedp.ID("password"), password+"\r"),
+	)
+}
+
+func (b *browserTest) logOut() {
+	b.t.Helper()
+	b.goTo("/account")
+	b.do(chromedp.Click(chromedp.CSS("form.logout button")))
+	b.waitFor("the login page", `location.pathname === "/" && !!document.querySelector('form[action="/login"]')`)
+}
+
+// useRecoveryCode switches the OTP view to a recovery code and sends it.
+func (b *browserTest) useRecoveryCode(code string) {
+	b.t.Helper()
+	b.do(chromedp.Click(chromedp.CSS("#otp-form [data-toggle]")))
+	b.expectFocus("otp-recovery")
+	b.do(chromedp.SendKeys(chromedp.ID("otp-recovery"), code+"\r"))
+}
+
+// downloaded waits for a downloaded file and returns its content.
+func (b *browserTest) downloaded(name string) string {
+	b.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		data, err := os.ReadFile(filepath.Join(b.download, name))
+		if err == nil && len(data) > 0 {
+			return string(data)
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("no download %s: %v", name, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// shoot writes screenshots of the page at phone and desktop sizes, when
+// MFA_SCREENSHOTS=1.
+func (b *browserTest) shoot(name string) {
+	b.t.Helper()
+	if b.shots == "" {
+		return
+	}
+	for _, size := range []struct {
+		name          string
+		width, height int64
+	}{
+		{"phone", 375, 812},
+		{"desktop", 1280, 800},
+	} {
+		b.do(chromedp.EmulateViewport(size.width, size.height))
+		// Let the page lay itself out at the new size.
+		evaluate[chromedp.Void](b, `new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))`, chromedp.EvalAwaitPromise)
+		png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		path := filepath.Join(b.shots, name+"-"+size.name+".png")
+		if err := os.WriteFile(path, png, 0o644); err != nil {
+			b.t.Fatal(err)
+		}
+	}
+}
+
+// checkConsole fails the test for exceptions, CSP violations and the like.
+func (b *browserTest) checkConsole() {
+	b.t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, p := range b.problems {
+		b.t.Errorf("browser console: %s", p)
+	}
+}

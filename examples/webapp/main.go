@@ -1,0 +1,136 @@
+// Command webapp is the main mfakit example: a small web app with
+// password login, account-based MFA (a TOTP code after the password) and
+// action-based MFA (a single-use MFA token to change the email address),
+// using mfahttp's JSON API and its embedded custom UI, the four views of
+// the headless MFA guide.
+//
+//	go run ./examples/webapp [-addr 127.0.0.1:8080] [-key ID:base64url] [-store memory] [-require-mfa]
+//
+// Users and sessions live in memory. MFA state lives in the store chosen
+// with -store, encrypted with the key from -key or $MFA_KEY; without one a
+// fresh key is made at every start. Run with -new-key to print a key.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/mfakit/mfa"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
+	keyFlag := flag.String("key", "", "MFA encryption key as ID:base64url (see -new-key); default $MFA_KEY, else a new key that vanishes on exit")
+	storeSpec := flag.String("store", "memory", "where MFA state lives: memory")
+	requireMFA := flag.Bool("require-mfa", false, "make users without an authenticator app set one up when they log in")
+	newKey := flag.Bool("new-key", false, "print a new encryption key for -key or MFA_KEY, and exit")
+	flag.Parse()
+
+	if *newKey {
+		k, err := mfa.GenerateKey(time.Now().UTC().Format("2006-01-02"))
+		if err != nil {
+			fatal(err)
+		}
+		fmt.Println(k.Encode())
+		return
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *addr, *keyFlag, *storeSpec, *requireMFA, os.Stderr); err != nil {
+		fatal(err)
+	}
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "webapp:", err)
+	os.Exit(1)
+}
+
+// loadKey reads the key from the flag or $MFA_KEY, or makes an ephemeral
+// one.
+func loadKey(flagValue string) (key mfa.Key, ephemeral bool, err error) {
+	enc := flagValue
+	if enc == "" {
+		enc = os.Getenv("MFA_KEY")
+	}
+	if enc == "" {
+		key, err = mfa.GenerateKey("ephemeral")
+		return key, true, err
+	}
+	key, err = mfa.DecodeKey(enc)
+	if err != nil {
+		return mfa.Key{}, false, fmt.Errorf("-key or MFA_KEY: %w", err)
+	}
+	return key, false, nil
+}
+
+func run(ctx context.Context, addr, keyFlag, storeSpec string, requireMFA bool, stderr io.Writer) error {
+	key, ephemeral, err := loadKey(keyFlag)
+	if err != nil {
+		return err
+	}
+	keys, err := mfa.NewKeyring(key)
+	if err != nil {
+		return err
+	}
+	store, closeStore, err := openStore(storeSpec)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	h, err := newServer(config{Store: store, Keys: keys, RequireMFA: requireMFA, Logger: logger})
+	if err != nil {
+		return err
+	}
+
+	fmt.Fprintln(stderr, "WARNING: this is a demo. Users and sessions live in memory and vanish when it stops.")
+	if storeSpec == "memory" {
+		fmt.Fprintln(stderr, "WARNING: -store memory: MFA devices, recovery codes and tokens vanish when it stops too.")
+	}
+	if ephemeral {
+		fmt.Fprintln(stderr, "WARNING: the MFA encryption key is ephemeral: secrets encrypted with it cannot be read after a restart.")
+		fmt.Fprintln(stderr, "         To keep one, run: go run ./examples/webapp -new-key")
+		fmt.Fprintln(stderr, "         and pass what it prints with -key ID:base64url or in MFA_KEY (the mfa.Key.Encode form).")
+	}
+
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      15 * time.Second,
+		IdleTimeout:       time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	fmt.Fprintf(stderr, "listening on http://%s/\n", ln.Addr())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil {
+		return err
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

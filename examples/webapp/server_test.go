@@ -1,0 +1,251 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mfakit/mfa/memstore"
+	"github.com/mfakit/mfa/mfatest"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// client is a browser without JavaScript: a cookie jar, no redirects
+// followed.
+type client struct {
+	t    *testing.T
+	base string
+	http *http.Client
+}
+
+func newClient(t *testing.T, cfg config) (*client, *mfatest.Clock) {
+	t.Helper()
+	clock := mfatest.NewClock(time.Date(2026, 9, 1, 10, 0, 0, 0, time.UTC))
+	cfg.Store, cfg.Keys, cfg.Now = memstore.New(), mfatest.Keyring(t), clock.Now
+	cfg.PasswordCost = bcrypt.MinCost
+	cfg.Logger = slog.New(slog.NewTextHandler(t.Output(), nil))
+	h, err := newServer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &client{t: t, base: srv.URL, http: &http.Client{
+		Jar:           jar,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}, clock
+}
+
+type response struct {
+	status   int
+	location string
+	body     string
+	header   http.Header
+}
+
+func (c *client) do(method, path, contentType, body string, hdr ...string) response {
+	c.t.Helper()
+	req, err := http.NewRequest(method, c.base+path, strings.NewReader(body))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	res, err := c.http.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return response{status: res.StatusCode, location: res.Header.Get("Location"), body: string(b), header: res.Header}
+}
+
+func (c *client) form(path string, values url.Values) response {
+	c.t.Helper()
+	return c.do("POST", path, "application/x-www-form-urlencoded", values.Encode())
+}
+
+func (c *client) json(method, path string, body any, hdr ...string) response {
+	c.t.Helper()
+	b, err := json.Marshal(body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return c.do(method, path, "application/json", string(b), hdr...)
+}
+
+func decode[T any](t *testing.T, r response) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal([]byte(r.body), &v); err != nil {
+		t.Fatalf("decoding %q: %v", r.body, err)
+	}
+	return v
+}
+
+func want(t *testing.T, what string, r response, status int, location string) {
+	t.Helper()
+	if r.status != status || r.location != location {
+		t.Fatalf("%s: %d %q, want %d %q; body:\n%s", what, r.status, r.location, status, location, r.body)
+	}
+}
+
+func credentials(email string) url.Values {
+	return url.Values{"email": {email}, "password": {"correct horse battery"}}
+}
+
+func TestAccountAndActionMFA(t *testing.T) {
+	c, clock := newClient(t, config{})
+	want(t, "sign-up", c.form("/signup", credentials("ann@example.com")), 303, "/account")
+	r := c.do("GET", "/account", "", "")
+	want(t, "account page", r, 200, "")
+	if !strings.Contains(r.body, "Set up two-factor authentication") {
+		t.Error("the account page offers no enrolment")
+	}
+	if csp := r.header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") {
+		t.Errorf("account page CSP %q", csp)
+	}
+
+	// No device yet: the action needs one.
+	r = c.json("POST", "/account/email", map[string]string{"email": "ann@example.org"})
+	want(t, "change-email before enrolment", r, 403, "")
+
+	// Enrol through the flow API, as the UI does.
+	flow := decode[struct {
+		View         string
+		Registration struct{ Secret string }
+	}](t, c.do("POST", "/mfa/api/flow/add-device", "", ""))
+	if flow.View != "qr-code" || flow.Registration.Secret == "" {
+		t.Fatalf("add-device: %+v", flow)
+	}
+	secret := flow.Registration.Secret
+	want(t, "continue", c.do("POST", "/mfa/api/flow/continue", "", ""), 200, "")
+	r = c.json("POST", "/mfa/api/flow/otp", map[string]string{"code": mfatest.Code(t, secret, clock.Now())})
+	if v := decode[struct{ View string }](t, r).View; v != "backup-codes" {
+		t.Fatalf("after the first code: view %q, want backup-codes: %s", v, r.body)
+	}
+	codes := decode[struct{ RecoveryCodes []string }](t, r).RecoveryCodes
+	if len(codes) != 10 {
+		t.Fatalf("%d recovery codes", len(codes))
+	}
+	want(t, "acknowledge", c.do("POST", "/mfa/api/flow/acknowledge", "", ""), 200, "")
+
+	// Log in again: the session needs MFA until a code.
+	want(t, "log out", c.do("POST", "/logout", "", ""), 303, "/")
+	want(t, "account after logout", c.do("GET", "/account", "", ""), 303, "/login")
+	want(t, "log in", c.form("/login", credentials("ann@example.com")), 303, "/mfa/")
+	want(t, "account before the code", c.do("GET", "/account", "", ""), 303, "/mfa/")
+	want(t, "home before the code", c.do("GET", "/", "", ""), 303, "/mfa/")
+	clock.Advance(30 * time.Second)
+	r = c.json("POST", "/mfa/api/flow/otp", map[string]string{"code": mfatest.Code(t, secret, clock.Now())})
+	if st := decode[struct {
+		View     string
+		Complete bool
+	}](t, r); st.View != "devices" || !st.Complete {
+		t.Fatalf("login code: %s", r.body)
+	}
+	want(t, "account after the code", c.do("GET", "/account", "", ""), 200, "")
+
+	// The action: no token, a token, the same token again.
+	token := func(code string) string {
+		r := c.json("POST", "/mfa/api/recovery-codes/authenticate", map[string]any{
+			"code": code, "createMfaToken": map[string]any{"singleUse": true, "scopes": []string{"change-email"}},
+		})
+		want(t, "token", r, 200, "")
+		return decode[struct{ MFAToken struct{ Value string } }](t, r).MFAToken.Value
+	}
+	change := func(email, token string) response {
+		return c.json("POST", "/account/email", map[string]string{"email": email}, "X-Mfa-Auth-Token", token)
+	}
+	r = change("ann@example.org", "")
+	want(t, "change-email without a token", r, 403, "")
+	if !strings.Contains(r.body, "mfa_token_required") {
+		t.Errorf("change-email without a token: %s", r.body)
+	}
+	tok := token(codes[0])
+	// A bad address is refused before the token is looked at, so the
+	// token still works.
+	want(t, "change-email to a bad address", change("not an address", tok), 400, "")
+	want(t, "change-email with a token", change("ann@example.org", tok), 200, "")
+	want(t, "change-email with a used token", change("ann@example.net", tok), 403, "")
+	want(t, "form post to change-email", c.form("/account/email", url.Values{"email": {"x@example.com"}}), 415, "")
+	r = c.do("GET", "/account", "", "")
+	if !strings.Contains(r.body, "ann@example.org") {
+		t.Error("the account page does not show the new address")
+	}
+
+	// The new address logs in; the old one does not.
+	want(t, "log out", c.do("POST", "/logout", "", ""), 303, "/")
+	want(t, "log in with the old address", c.form("/login", credentials("ann@example.com")), 401, "")
+	want(t, "log in with the new address", c.form("/login", credentials("ANN@example.org")), 303, "/mfa/")
+}
+
+func TestLogin(t *testing.T) {
+	c, _ := newClient(t, config{})
+	r := c.form("/signup", credentials("ann@example.com"))
+	want(t, "sign-up", r, 303, "/account")
+	var session *http.Cookie
+	for _, ck := range (&http.Response{Header: r.header}).Cookies() {
+		if ck.Name == sessionCookie {
+			session = ck
+		}
+	}
+	if session == nil || !session.HttpOnly || session.SameSite != http.SameSiteLaxMode || session.Secure || len(session.Value) != 43 {
+		t.Errorf("session cookie %+v: want HttpOnly, SameSite=Lax, not Secure over HTTP, 256 bits", session)
+	}
+
+	want(t, "sign-up again", c.form("/signup", credentials("Ann@Example.com")), 400, "")
+	want(t, "short password", c.form("/signup", url.Values{"email": {"bob@example.com"}, "password": {"short"}}), 400, "")
+	want(t, "bad address", c.form("/signup", url.Values{"email": {"bob"}, "password": {"long enough"}}), 400, "")
+
+	wrong := c.form("/login", url.Values{"email": {"ann@example.com"}, "password": {"wrong password"}})
+	unknown := c.form("/login", credentials("nobody@example.com"))
+	want(t, "wrong password", wrong, 401, "")
+	want(t, "unknown address", unknown, 401, "")
+	if !strings.Contains(wrong.body, "wrong email address or password") || !strings.Contains(unknown.body, "wrong email address or password") {
+		t.Error("wrong password and unknown address must read the same")
+	}
+
+	// State changes from another site are refused.
+	want(t, "cross-site logout", c.do("POST", "/logout", "", "", "Sec-Fetch-Site", "cross-site"), 403, "")
+	want(t, "account still logged in", c.do("GET", "/account", "", ""), 200, "")
+}
+
+func TestRequireMFA(t *testing.T) {
+	c, _ := newClient(t, config{RequireMFA: true})
+	want(t, "sign-up", c.form("/signup", credentials("ann@example.com")), 303, "/mfa/")
+	want(t, "account before enrolment", c.do("GET", "/account", "", ""), 303, "/mfa/")
+	r := c.do("GET", "/mfa/api/flow", "", "")
+	if v := decode[struct{ View string }](t, r).View; v != "qr-code" {
+		t.Errorf("flow: view %q, want qr-code", v)
+	}
+}
+
+func TestOpenStore(t *testing.T) {
+	s, closeStore, err := openStore("memory")
+	if err != nil || s == nil {
+		t.Fatalf("openStore(memory) = %v, %v", s, err)
+	}
+	closeStore()
+	if _, _, err := openStore("mongodb://"); err == nil {
+		t.Error("openStore accepted an unknown spec")
+	}
+}

@@ -1,0 +1,113 @@
+// The account page's sensitive action: changing the email address needs a
+// single-use MFA token with scope "change-email". The page gets one from
+// the MFA API with a code, then sends the change with the token in the
+// X-Mfa-Auth-Token header.
+'use strict';
+
+(function () {
+  const form = document.getElementById('change-email');
+  if (!form) return;
+  const api = form.dataset.mfaApi;
+  const errorBox = document.getElementById('change-error');
+  const status = document.getElementById('change-status');
+  const toggle = form.querySelector('[data-toggle]');
+  let mode = 'totp';
+
+  const active = () => form.querySelector(`.field[data-mode="${mode}"] input`);
+
+  function say(el, msg) {
+    el.textContent = '';
+    if (msg) setTimeout(() => { el.textContent = msg; }, 30);
+  }
+
+  function fail(msg, input) {
+    say(errorBox, msg);
+    if (input) {
+      input.setAttribute('aria-invalid', 'true');
+      input.focus();
+      input.select();
+    }
+  }
+
+  async function post(url, body, headers) {
+    const res = await fetch(url, {
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: Object.assign({ 'Content-Type': 'application/json', Accept: 'application/json' }, headers),
+      body: JSON.stringify(body),
+    });
+    const data = await res.json().catch(() => ({}));
+    if (!res.ok) {
+      const e = new Error((data.error && data.error.message) || 'request failed');
+      e.code = data.error && data.error.code;
+      e.retryAfter = data.error && data.error.retryAfter;
+      throw e;
+    }
+    return data;
+  }
+
+  function message(e) {
+    switch (e.code) {
+      case 'mfa_invalid_code':
+        return mode === 'recovery' ? 'That recovery code is not valid, or it has been used already.' : 'That code is not correct. Check the app and try again.';
+      case 'mfa_code_reused':
+        return 'That code has been used already. Wait for the next code in your app.';
+      case 'mfa_rate_limited':
+        return e.retryAfter ? `Too many failed attempts. Try again in ${e.retryAfter} seconds.` : 'Too many failed attempts.';
+    }
+    const m = e.message || 'Something went wrong.';
+    return m.charAt(0).toUpperCase() + m.slice(1) + (/[.!?]$/.test(m) ? '' : '.');
+  }
+
+  toggle.addEventListener('click', () => {
+    mode = mode === 'totp' ? 'recovery' : 'totp';
+    for (const f of form.querySelectorAll('.field[data-mode]')) {
+      f.hidden = f.dataset.mode !== mode;
+      f.querySelector('input').disabled = f.hidden;
+    }
+    toggle.textContent = mode === 'recovery' ? 'Use your authenticator app instead' : 'Use a recovery code instead';
+    say(errorBox, '');
+    active().focus();
+  });
+
+  for (const i of form.querySelectorAll('input')) {
+    i.addEventListener('input', () => {
+      i.removeAttribute('aria-invalid');
+      if (i.inputMode === 'numeric') i.value = i.value.replace(/[^0-9]/g, '');
+    });
+  }
+
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const emailInput = document.getElementById('new-email');
+    const codeInput = active();
+    say(status, '');
+    if (!emailInput.checkValidity()) return fail('Enter a valid email address, like ann@example.com.', emailInput);
+    if (codeInput.value.trim() === '') return fail(mode === 'recovery' ? 'Enter one of your recovery codes.' : 'Enter the code from your authenticator app.', codeInput);
+    const button = form.querySelector('button[type="submit"]');
+    button.disabled = true;
+    try {
+      let token;
+      try {
+        const res = await post(api + (mode === 'recovery' ? 'recovery-codes/authenticate' : 'devices/totp/authenticate'), {
+          code: codeInput.value.trim(),
+          createMfaToken: { singleUse: true, scopes: ['change-email'] },
+        });
+        token = res.mfaToken.value;
+      } catch (e) {
+        return fail(message(e), codeInput);
+      }
+      try {
+        const res = await post('/account/email', { email: emailInput.value.trim() }, { 'X-Mfa-Auth-Token': token });
+        document.getElementById('email').textContent = res.email;
+        form.reset();
+        say(errorBox, '');
+        say(status, 'Your email address is now ' + res.email + '.');
+      } catch (e) {
+        fail(message(e), emailInput);
+      }
+    } finally {
+      button.disabled = false;
+    }
+  });
+})();

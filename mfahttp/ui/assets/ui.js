@@ -1,0 +1,517 @@
+// mfakit's custom MFA UI: the four views of the headless MFA guide
+// (devices, qr-code, otp, backup-codes), driven by the SyncFlow endpoints
+// under api/flow. Plain JavaScript without a build step, served as a file
+// so that the page's Content-Security-Policy can forbid inline script. All
+// URLs are relative, so the UI works under any mount prefix. It builds the
+// DOM with textContent only: nothing from the server is parsed as HTML.
+'use strict';
+
+(function () {
+  const $ = (id) => document.getElementById(id);
+  const root = $('mfa');
+  const returnURL = root.dataset.returnUrl || '';
+  const views = ['loading', 'signed-out', 'devices', 'qr-code', 'otp', 'backup-codes'];
+
+  let state = null; // the last flow state from the server
+  let enrolling = false; // the OTP view verifies a new device rather than a login
+  let deleting = null; // the device the delete form is for
+
+  // ---- Server ----
+
+  class APIError extends Error {
+    constructor(status, body) {
+      const e = (body && body.error) || {};
+      super(e.message || 'request failed with status ' + status);
+      this.status = status;
+      this.code = e.code || '';
+      this.retryAfter = e.retryAfter || 0;
+    }
+  }
+
+  async function api(method, path, body, headers) {
+    const init = {
+      method,
+      headers: Object.assign({ Accept: 'application/json' }, headers),
+      credentials: 'same-origin',
+      cache: 'no-store',
+    };
+    if (body !== undefined) {
+      init.headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(body);
+    }
+    let res;
+    try {
+      res = await fetch(path, init);
+    } catch (e) {
+      throw new APIError(0, { error: { code: 'network' } });
+    }
+    let data = null;
+    if (res.status !== 204) {
+      try {
+        data = await res.json();
+      } catch (e) {
+        data = null;
+      }
+    }
+    if (!res.ok) throw new APIError(res.status, data);
+    return data;
+  }
+
+  // describe turns an error of a step ({code, message, retryAfter}) into a
+  // sentence for the user.
+  function describe(err, recovery) {
+    switch (err.code) {
+      case 'mfa_invalid_code':
+        return recovery
+          ? 'That recovery code is not valid, or it has been used already.'
+          : 'That code is not correct. Check the app and try again.';
+      case 'mfa_code_reused':
+        return 'That code has been used already. Wait for the next code in your app.';
+      case 'mfa_rate_limited':
+        if (err.retryAfter > 0) {
+          const s = err.retryAfter === 1 ? 'second' : 'seconds';
+          return `Too many failed attempts. Try again in ${err.retryAfter} ${s}.`;
+        }
+        return 'Too many failed attempts: your account is locked. Contact support to unlock it.';
+      case 'mfa_device_limit':
+        return 'You already have an authenticator app. Delete it first to add another one.';
+      case 'mfa_invalid_step':
+        return 'That step is not available any more. The page now shows where you are.';
+      case 'mfa_token_required':
+      case 'mfa_token_invalid':
+      case 'mfa_token_expired':
+        return 'The confirmation did not go through. Enter a new code and try again.';
+      case 'unauthenticated':
+        return 'You are signed out. Sign in again.';
+      case 'network':
+        return 'Cannot reach the server. Check your connection and try again.';
+      case 'internal_error':
+        return 'Something went wrong on our side. Try again in a moment.';
+    }
+    return sentence(err.message || 'Something went wrong. Try again.');
+  }
+
+  function sentence(s) {
+    s = s.charAt(0).toUpperCase() + s.slice(1);
+    return /[.!?]$/.test(s) ? s : s + '.';
+  }
+
+  // ---- Live regions ----
+
+  // say puts msg into a live region, clearing it first so that the same
+  // message twice is announced twice.
+  function say(el, msg) {
+    el.textContent = '';
+    if (msg) setTimeout(() => { el.textContent = msg; }, 30);
+  }
+  const announce = (msg) => say($('status'), msg);
+  const setError = (msg) => say($('error'), msg);
+
+  // ---- Busy state ----
+
+  let busy = false;
+
+  // run does one request-driven action at a time, with the buttons off.
+  async function run(fn) {
+    if (busy) return;
+    busy = true;
+    root.setAttribute('aria-busy', 'true');
+    const buttons = Array.from(root.querySelectorAll('button:not(:disabled)'));
+    buttons.forEach((b) => { b.disabled = true; });
+    try {
+      await fn();
+    } finally {
+      buttons.forEach((b) => { b.disabled = false; });
+      root.setAttribute('aria-busy', 'false');
+      busy = false;
+    }
+  }
+
+  // ---- Flow ----
+
+  // step takes a SyncFlow step ('' syncs) and shows the resulting view.
+  async function step(name, body, opts) {
+    opts = opts || {};
+    let st;
+    try {
+      st = await api(name ? 'POST' : 'GET', name ? 'api/flow/' + name : 'api/flow', body);
+    } catch (e) {
+      failed(e, opts);
+      return;
+    }
+    show(st, opts);
+  }
+
+  function failed(e, opts) {
+    if (e.status === 401 && e.code === 'unauthenticated') {
+      state = null;
+      showView('signed-out');
+      setError('');
+      $('signed-out-title').focus();
+      return;
+    }
+    setError(describe(e, opts && opts.recovery));
+    if (opts && opts.input) invalid(opts.input);
+  }
+
+  function show(st, opts) {
+    opts = opts || {};
+    const prev = state;
+    state = st;
+    if (st.view === 'qr-code') enrolling = true;
+    else if (st.view !== 'otp') enrolling = false;
+    const changed = !prev || prev.view !== st.view;
+
+    switch (st.view) {
+      case 'devices':
+        renderDevices(st.devices || [], st.complete);
+        break;
+      case 'qr-code':
+        renderQR(st.registration, st.complete);
+        break;
+      case 'otp':
+        if (changed) resetCodeForm($('otp-form'));
+        $('otp-back').hidden = !enrolling;
+        $('otp-form').querySelector('[data-toggle]').hidden = enrolling;
+        break;
+      case 'backup-codes':
+        renderCodes(st.recoveryCodes || []);
+        break;
+      default:
+        setError('This page does not know the view "' + st.view + '". Reload the page.');
+        return;
+    }
+    showView(st.view);
+
+    if (st.error) {
+      setError(describe(st.error, opts.recovery));
+      const input = st.view === 'otp' ? activeInput($('otp-form')) : null;
+      if (input) invalid(input);
+      else if (changed) focusView(st.view);
+      return;
+    }
+    setError('');
+    if (returnURL && prev && !prev.complete && st.complete && st.view === 'devices') {
+      // A login's second factor is done and nothing else is pending.
+      announce('Verified. Taking you back.');
+      window.location.assign(returnURL);
+      return;
+    }
+    if (changed || opts.refocus) focusView(st.view);
+  }
+
+  function showView(view) {
+    for (const v of views) $('view-' + v).hidden = v !== view;
+  }
+
+  function focusView(view) {
+    if (view === 'otp') {
+      activeInput($('otp-form')).focus();
+      return;
+    }
+    const h = $('view-' + view).querySelector('h1');
+    if (h) h.focus();
+  }
+
+  // ---- Devices ----
+
+  function el(tag, className, text) {
+    const e = document.createElement(tag);
+    if (className) e.className = className;
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+
+  function formatDate(iso) {
+    const d = new Date(iso);
+    return isNaN(d) ? iso : d.toLocaleDateString(undefined, { year: 'numeric', month: 'short', day: 'numeric' });
+  }
+
+  function timeEl(iso) {
+    const t = el('time', '', formatDate(iso));
+    t.dateTime = iso;
+    return t;
+  }
+
+  function renderDevices(devices, complete) {
+    $('device-list').replaceChildren(...devices.map(deviceItem));
+    const verified = devices.some((d) => d.verified);
+    $('device-list').hidden = devices.length === 0;
+    $('no-devices').hidden = devices.length > 0;
+    $('add-device-actions').hidden = verified;
+    $('one-device').hidden = !verified;
+    $('new-codes').hidden = !verified;
+    const ret = $('return');
+    if (ret) ret.hidden = !complete;
+    closeDelete(false);
+  }
+
+  function deviceItem(d) {
+    const li = el('li', 'device');
+    const info = el('div', 'device-info');
+    const name = d.alias || 'Authenticator app';
+    info.append(el('span', 'device-name', name));
+    info.append(el('span', d.verified ? 'badge' : 'badge pending', d.verified ? 'Verified' : 'Set-up not finished'));
+    const meta = el('span', 'device-meta');
+    const added = el('span', 'nowrap', 'Added ');
+    added.append(timeEl(d.createdAt));
+    meta.append(added);
+    if (d.lastUsedAt) {
+      const used = el('span', 'nowrap', 'Last used ');
+      used.append(timeEl(d.lastUsedAt));
+      meta.append(' · ', used);
+    }
+    info.append(meta);
+    li.append(info);
+    if (d.verified) {
+      const del = el('button', 'danger-outline', 'Delete');
+      del.type = 'button';
+      del.setAttribute('aria-label', `Delete ${name}, added ${formatDate(d.createdAt)}`);
+      del.addEventListener('click', () => openDelete(d, del));
+      li.append(del);
+    }
+    return li;
+  }
+
+  function openDelete(device, button) {
+    deleting = { device, button };
+    const form = $('delete-form');
+    resetCodeForm(form);
+    form.hidden = false;
+    setError('');
+    activeInput(form).focus();
+  }
+
+  function closeDelete(refocus) {
+    const form = $('delete-form');
+    form.hidden = true;
+    if (refocus && deleting && deleting.button.isConnected) deleting.button.focus();
+    deleting = null;
+  }
+
+  // deleteDevice gets a single-use MFA token scoped credential:unlink with
+  // the code entered, then deletes the device with it.
+  async function deleteDevice(ev) {
+    ev.preventDefault();
+    const form = $('delete-form');
+    const input = activeInput(form);
+    if (!checkCode(input) || !deleting) return;
+    const recovery = mode(form) === 'recovery';
+    const id = deleting.device.id;
+    await run(async () => {
+      try {
+        const res = await api('POST', recovery ? 'api/recovery-codes/authenticate' : 'api/devices/totp/authenticate', {
+          code: input.value.trim(),
+          createMfaToken: { singleUse: true, scopes: ['credential:unlink'] },
+        });
+        await api('DELETE', 'api/devices/' + encodeURIComponent(id), undefined, { 'X-Mfa-Auth-Token': res.mfaToken.value });
+      } catch (e) {
+        failed(e, { recovery, input });
+        return;
+      }
+      closeDelete(false);
+      announce('The authenticator app was deleted.');
+      await step('', undefined, { refocus: true });
+    });
+  }
+
+  // cancelAdd deletes the pending device, which needs no token since it is
+  // not a factor yet, and goes back to the device list.
+  async function cancelAdd() {
+    const reg = state && state.registration;
+    if (!reg) return;
+    await run(async () => {
+      try {
+        await api('DELETE', 'api/devices/' + encodeURIComponent(reg.id));
+      } catch (e) {
+        failed(e);
+        return;
+      }
+      await step('');
+    });
+  }
+
+  async function replaceCodes() {
+    await run(async () => {
+      try {
+        await api('POST', 'api/recovery-codes');
+      } catch (e) {
+        failed(e);
+        return;
+      }
+      await step('');
+    });
+  }
+
+  // ---- QR code ----
+
+  function renderQR(reg, complete) {
+    // A user who is not in the middle of a login may give up adding it.
+    $('cancel-add').hidden = !complete;
+    if (!reg) return;
+    const img = $('qr-image');
+    if (img.src !== reg.qrCode) img.src = reg.qrCode;
+    // Groups of four, four groups a line, for reading and typing.
+    const groups = reg.secret.match(/.{1,4}/g) || [];
+    const lines = [];
+    for (let i = 0; i < groups.length; i += 4) lines.push(groups.slice(i, i + 4).join(' '));
+    $('secret').textContent = lines.join('\n');
+  }
+
+  // ---- Code input (TOTP or recovery code) ----
+
+  const mode = (form) => form.dataset.mode || 'totp';
+  const activeInput = (form) => form.querySelector(`.field[data-mode="${mode(form)}"] input`);
+
+  function setMode(form, m) {
+    form.dataset.mode = m;
+    for (const f of form.querySelectorAll('.field[data-mode]')) {
+      const on = f.dataset.mode === m;
+      f.hidden = !on;
+      f.querySelector('input').disabled = !on;
+    }
+    form.querySelector('[data-toggle]').textContent =
+      m === 'recovery' ? 'Use your authenticator app instead' : 'Use a recovery code instead';
+  }
+
+  function resetCodeForm(form) {
+    form.reset();
+    for (const i of form.querySelectorAll('input')) i.removeAttribute('aria-invalid');
+    setMode(form, 'totp');
+  }
+
+  function toggleMode(ev) {
+    const form = ev.target.closest('form');
+    setMode(form, mode(form) === 'totp' ? 'recovery' : 'totp');
+    setError('');
+    activeInput(form).focus();
+  }
+
+  function checkCode(input) {
+    const v = input.value.trim();
+    let msg = '';
+    if (v === '') {
+      msg = input.inputMode === 'numeric' ? 'Enter the code from your authenticator app.' : 'Enter one of your recovery codes.';
+    } else if (input.inputMode === 'numeric' && !/^[0-9 ]+$/.test(v)) {
+      msg = 'The code is made of digits only.';
+    }
+    if (msg) {
+      setError(msg);
+      invalid(input);
+      return false;
+    }
+    return true;
+  }
+
+  function invalid(input) {
+    input.setAttribute('aria-invalid', 'true');
+    input.focus();
+    input.select();
+  }
+
+  function onCodeInput(ev) {
+    const i = ev.target;
+    i.removeAttribute('aria-invalid');
+    if (i.inputMode === 'numeric') {
+      // Codes pasted as "123 456" or "123-456" keep their digits only.
+      const digits = i.value.replace(/[^0-9]/g, '');
+      if (digits !== i.value) i.value = digits;
+    }
+  }
+
+  async function submitCode(ev) {
+    ev.preventDefault();
+    const form = $('otp-form');
+    const input = activeInput(form);
+    if (!checkCode(input)) return;
+    const recovery = mode(form) === 'recovery';
+    await run(() => step(recovery ? 'recovery-code' : 'otp', { code: input.value.trim() }, { recovery }));
+  }
+
+  // ---- Recovery codes ----
+
+  function renderCodes(codes) {
+    $('codes').replaceChildren(...codes.map((c) => el('li', '', c)));
+  }
+
+  function codesText() {
+    const codes = (state && state.recoveryCodes) || [];
+    return [
+      'Recovery codes for ' + window.location.host,
+      'Each code signs you in once if you cannot use your authenticator app.',
+      'Saved ' + new Date().toISOString().slice(0, 10),
+      '',
+      ...codes,
+      '',
+    ].join('\n');
+  }
+
+  async function copyText(text) {
+    try {
+      await navigator.clipboard.writeText(text);
+      return true;
+    } catch (e) {
+      // No clipboard API (an insecure origin) or no permission: fall back
+      // to a selected text area and the copy command.
+      const active = document.activeElement;
+      const ta = el('textarea', 'visually-hidden');
+      ta.value = text;
+      ta.setAttribute('readonly', '');
+      document.body.append(ta);
+      ta.select();
+      let ok = false;
+      try {
+        ok = document.execCommand('copy');
+      } catch (e2) {
+        ok = false;
+      }
+      ta.remove();
+      if (active) active.focus();
+      return ok;
+    }
+  }
+
+  async function copy(button, text, what) {
+    const ok = await copyText(text);
+    const label = button.firstChild; // the visible text, before the hidden words
+    button.dataset.label = button.dataset.label || label.nodeValue;
+    label.nodeValue = ok ? 'Copied' : 'Copy failed';
+    announce(ok ? what + ' copied to the clipboard.' : 'Copying failed: select the text and copy it yourself.');
+    clearTimeout(button.restore);
+    button.restore = setTimeout(() => { label.nodeValue = button.dataset.label; }, 2000);
+  }
+
+  function download() {
+    const blob = new Blob([codesText()], { type: 'text/plain;charset=utf-8' });
+    const url = URL.createObjectURL(blob);
+    const a = el('a');
+    a.href = url;
+    a.download = 'recovery-codes.txt';
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+    announce('Recovery codes downloaded as recovery-codes.txt.');
+  }
+
+  // ---- Wiring ----
+
+  $('add-device').addEventListener('click', () => run(() => step('add-device')));
+  $('continue').addEventListener('click', () => run(() => step('continue')));
+  $('cancel-add').addEventListener('click', cancelAdd);
+  $('otp-back').addEventListener('click', () => run(() => step('')));
+  $('acknowledge').addEventListener('click', () => run(() => step('acknowledge')));
+  $('otp-form').addEventListener('submit', submitCode);
+  $('delete-form').addEventListener('submit', deleteDevice);
+  $('delete-cancel').addEventListener('click', () => { setError(''); closeDelete(true); });
+  $('new-codes-confirm').addEventListener('click', replaceCodes);
+  $('copy-secret').addEventListener('click', (ev) =>
+    copy(ev.currentTarget, (state && state.registration && state.registration.secret) || '', 'Setup key'));
+  $('copy-codes').addEventListener('click', (ev) =>
+    copy(ev.currentTarget, ((state && state.recoveryCodes) || []).join('\n'), 'Recovery codes'));
+  $('download-codes').addEventListener('click', download);
+  for (const b of root.querySelectorAll('[data-toggle]')) b.addEventListener('click', toggleMode);
+  for (const i of root.querySelectorAll('.field input')) i.addEventListener('input', onCodeInput);
+
+  run(() => step(''));
+})();

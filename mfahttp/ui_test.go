@@ -1,0 +1,208 @@
+package mfahttp_test
+
+import (
+	"crypto/sha512"
+	"encoding/base64"
+	"html"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/mfakit/mfa"
+	"github.com/mfakit/mfa/memstore"
+	"github.com/mfakit/mfa/mfahttp"
+	"github.com/mfakit/mfa/mfatest"
+)
+
+// uiApp has no sessions; the UI page needs none. With a return URL it is
+// a ReturnLinker.
+type uiApp struct{ returnURL string }
+
+func (uiApp) Session(*http.Request) (mfahttp.Session, error) {
+	return mfahttp.Session{}, mfahttp.ErrNoSession
+}
+
+func (uiApp) CompleteMFA(http.ResponseWriter, *http.Request, string) error { return nil }
+
+type linkingApp struct{ uiApp }
+
+func (a linkingApp) ReturnLink(*http.Request) (string, string) {
+	return a.returnURL, "Back to <Acme>"
+}
+
+// uiServer serves the handler under /mfa/, as an application mounts it.
+func uiServer(t *testing.T, app mfahttp.App) *httptest.Server {
+	t.Helper()
+	m, err := mfa.New(mfa.Config{Store: memstore.New(), Issuer: "Acme", Keys: mfatest.Keyring(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/mfa/", http.StripPrefix("/mfa", mfahttp.New(m, app)))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func get(t *testing.T, url string, hdr ...string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res, string(body)
+}
+
+var assetRef = regexp.MustCompile(`(?:src|href)="(assets/[^"?]+\?v=[0-9a-f]+)" integrity="([^"]+)"`)
+
+func TestUIPage(t *testing.T) {
+	srv := uiServer(t, uiApp{})
+	res, body := get(t, srv.URL+"/mfa/")
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("GET /mfa/: %s", res.Status)
+	}
+	for name, want := range map[string]string{
+		"Content-Type":           "text/html; charset=utf-8",
+		"X-Frame-Options":        "DENY",
+		"Cache-Control":          "no-store",
+		"X-Content-Type-Options": "nosniff",
+	} {
+		if got := res.Header.Get(name); got != want {
+			t.Errorf("%s: %q, want %q", name, got, want)
+		}
+	}
+	csp := res.Header.Get("Content-Security-Policy")
+	for _, want := range []string{"default-src 'none'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:", "connect-src 'self'", "frame-ancestors 'none'", "base-uri 'none'"} {
+		if !strings.Contains(csp, want) {
+			t.Errorf("Content-Security-Policy %q lacks %q", csp, want)
+		}
+	}
+	if strings.Contains(csp, "unsafe") {
+		t.Errorf("Content-Security-Policy %q allows unsafe code", csp)
+	}
+
+	// The CSP forbids inline script and style: the page must have none.
+	for _, bad := range []string{"<script>", "<style", " style=", " onclick=", " onsubmit=", "javascript:"} {
+		if strings.Contains(body, bad) {
+			t.Errorf("page has %q, which its CSP forbids", bad)
+		}
+	}
+	if n := len(assetRef.FindAllString(body, -1)); n != 2 {
+		t.Errorf("page refers to %d versioned assets with integrity, want 2 (script and style)", n)
+	}
+	// Nothing loads from elsewhere, and asset URLs are relative so that any
+	// mount prefix works.
+	for _, bad := range []string{`src="/`, `href="/`, `src="http`, `href="http`} {
+		if strings.Contains(body, bad) {
+			t.Errorf("page has %q: want relative URLs only", bad)
+		}
+	}
+
+	// The guide's four views, and the code input of the OTP view.
+	for _, id := range []string{"view-devices", "view-qr-code", "view-otp", "view-backup-codes"} {
+		if !strings.Contains(body, `id="`+id+`"`) {
+			t.Errorf("page lacks the view %s", id)
+		}
+	}
+	otp := regexp.MustCompile(`<input id="otp-code"[^>]*>`).FindString(body)
+	for _, want := range []string{`inputmode="numeric"`, `autocomplete="one-time-code"`, `pattern="[0-9]*"`, `maxlength="8"`} {
+		if !strings.Contains(otp, want) {
+			t.Errorf("OTP input %s lacks %s", otp, want)
+		}
+	}
+	for _, want := range []string{`<label for="otp-code">`, `role="alert"`, `aria-live="polite"`, "Use a recovery code instead", `alt="QR code`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page lacks %s", want)
+		}
+	}
+	if strings.Contains(body, "data-return-url=\"/") || strings.Contains(body, `id="return"`) {
+		t.Error("page links back although the app is no ReturnLinker")
+	}
+}
+
+func TestUIReturnLink(t *testing.T) {
+	srv := uiServer(t, linkingApp{uiApp{returnURL: "/account"}})
+	_, body := get(t, srv.URL+"/mfa/")
+	for _, want := range []string{`data-return-url="/account"`, `href="/account">Back to &lt;Acme&gt;</a>`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page lacks %s", want)
+		}
+	}
+
+	// html/template keeps a dangerous URL out of the page.
+	srv = uiServer(t, linkingApp{uiApp{returnURL: "javascript:alert(1)"}})
+	_, body = get(t, srv.URL+"/mfa/")
+	if strings.Contains(body, "javascript:") {
+		t.Error("a javascript: return URL reached the page")
+	}
+}
+
+func TestUIAssets(t *testing.T) {
+	srv := uiServer(t, uiApp{})
+	_, page := get(t, srv.URL+"/mfa/")
+	refs := assetRef.FindAllStringSubmatch(page, -1)
+	if len(refs) == 0 {
+		t.Fatal("no assets on the page")
+	}
+	for _, ref := range refs {
+		url := srv.URL + "/mfa/" + html.UnescapeString(ref[1])
+		res, body := get(t, url)
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %s", url, res.Status)
+		}
+		ct := res.Header.Get("Content-Type")
+		if !strings.HasPrefix(ct, "text/javascript") && !strings.HasPrefix(ct, "text/css") {
+			t.Errorf("%s: Content-Type %q", ref[1], ct)
+		}
+		if res.Header.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("%s: no X-Content-Type-Options: nosniff", ref[1])
+		}
+		sum := sha512.Sum384([]byte(body))
+		if want := "sha384-" + base64.StdEncoding.EncodeToString(sum[:]); html.UnescapeString(ref[2]) != want {
+			t.Errorf("%s: integrity %s, want %s", ref[1], ref[2], want)
+		}
+		if cc := res.Header.Get("Cache-Control"); !strings.Contains(cc, "immutable") {
+			t.Errorf("%s with its version: Cache-Control %q, want immutable", ref[1], cc)
+		}
+		if strings.HasSuffix(ref[1], ".js") {
+			for _, bad := range []string{"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "'/api", "`/api", `"/api`} {
+				if strings.Contains(body, bad) {
+					t.Errorf("ui.js uses %s", bad)
+				}
+			}
+		}
+
+		// Without the version the asset must be revalidated; its ETag
+		// makes that cheap.
+		plain := srv.URL + "/mfa/" + strings.SplitN(ref[1], "?", 2)[0]
+		res, _ = get(t, plain)
+		if cc := res.Header.Get("Cache-Control"); cc != "no-cache" {
+			t.Errorf("%s: Cache-Control %q, want no-cache", plain, cc)
+		}
+		res, _ = get(t, plain, "If-None-Match", res.Header.Get("ETag"))
+		if res.StatusCode != http.StatusNotModified {
+			t.Errorf("%s with its ETag: %s, want 304", plain, res.Status)
+		}
+	}
+
+	for _, path := range []string{"/mfa/assets/nope.js", "/mfa/assets/", "/mfa/assets/../ui.go"} {
+		if res, _ := get(t, srv.URL+path); res.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s: %s, want 404", path, res.Status)
+		}
+	}
+}
