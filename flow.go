@@ -57,9 +57,10 @@ type SyncFlow struct {
 	userID  string
 	handler func(context.Context, FlowState)
 
-	mu     sync.Mutex
-	scopes []string
-	view   View // the view of the last state, shown again with a refused step
+	mu         sync.Mutex
+	scopes     []string
+	deviceOpts []DeviceOption
+	view       View // the view of the last state, shown again with a refused step
 }
 
 // NewSyncFlow returns a flow for userID. handler, if not nil, is called
@@ -74,6 +75,15 @@ func (f *SyncFlow) SetScopes(scopes []string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.scopes = slices.Clone(scopes)
+}
+
+// SetDeviceOptions sets the options of the devices the flow adds, e.g.
+// [WithAccountName] with the user's email address for the authenticator
+// app's label.
+func (f *SyncFlow) SetDeviceOptions(opts ...DeviceOption) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.deviceOpts = slices.Clone(opts)
 }
 
 // Scopes returns the session's scopes as the flow sees them: without
@@ -244,7 +254,7 @@ func (f *SyncFlow) Acknowledge(ctx context.Context) (FlowState, error) {
 }
 
 func (f *SyncFlow) newRegistration(ctx context.Context, _ string) FlowState {
-	reg, err := f.m.AddDevice(ctx, f.userID)
+	reg, err := f.m.AddDevice(ctx, f.userID, f.deviceOpts...)
 	if err != nil {
 		return FlowState{View: f.view, Err: err}
 	}

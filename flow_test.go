@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/mfakit/mfa"
 	"github.com/mfakit/mfa/memstore"
@@ -278,5 +280,23 @@ func TestFlowStoreFailureLandsInErr(t *testing.T) {
 	st, err := f.Sync(e.ctx, raa)
 	if !errors.Is(err, mfa.ErrStore) || !errors.Is(st.Err, mfa.ErrStore) || !errors.Is(got.Err, fs.err) {
 		t.Fatalf("store failure: returned %v, state %+v, handler saw %+v", err, st, got)
+	}
+}
+
+func TestFlowDeviceOptions(t *testing.T) {
+	e := newEnv(t)
+	f := e.m.NewSyncFlow("u-17", nil)
+	f.SetDeviceOptions(mfa.WithAccountName("ann@example.com"), mfa.WithAlias("Phone"))
+	st, err := f.Sync(e.ctx, raa)
+	mustOK(t, err)
+	if !strings.Contains(st.Registration.URI, "Acme:ann%40example.com") {
+		t.Fatalf("URI %q lacks the account name", st.Registration.URI)
+	}
+	devices, _ := e.m.GetUserDevices(e.ctx, "u-17")
+	if len(devices) != 1 || devices[0].Alias != "Phone" {
+		t.Fatalf("devices %+v", devices)
+	}
+	if e.m.TOTPDigits() != 6 || e.m.TOTPPeriod() != 30*time.Second {
+		t.Fatal("TOTP parameters")
 	}
 }

@@ -385,6 +385,13 @@ func (m *MFA) newID() (string, error) {
 	return string(s[:]), nil
 }
 
+// TOTPDigits returns the length of the codes devices show, for a UI to
+// size its input.
+func (m *MFA) TOTPDigits() int { return m.totp.Digits }
+
+// TOTPPeriod returns how often devices show a new code.
+func (m *MFA) TOTPPeriod() time.Duration { return m.totp.Period }
+
 // Cleanup removes expired records when the store supports it (see
 // [Cleaner]); a service may call it on a timer. Stores treat expired records
 // as absent either way.
