@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/mfakit/mfa"
@@ -21,6 +23,16 @@ const TokenHeader = "X-Mfa-Auth-Token"
 // hundred bytes.
 const maxBody = 16 << 10
 
+// ScopeRegenerateRecoveryCodes is the token scope that POST
+// /api/recovery-codes needs (an unscoped token also serves): a new set of
+// recovery codes is a new second factor, so a session alone may not make
+// one.
+const ScopeRegenerateRecoveryCodes = "recovery_codes:regenerate"
+
+// apiFallbackPattern is the API's catch-all route: it matches every
+// request under /api/ that no other route does.
+const apiFallbackPattern = "/api/"
+
 func (h *Handler) routes() {
 	h.uiRoutes() // the page and its assets, in ui.go
 	h.mux.HandleFunc("GET /api/devices", h.withSession(h.listDevices))
@@ -33,11 +45,32 @@ func (h *Handler) routes() {
 	h.mux.HandleFunc("POST /api/recovery-codes/acknowledge", h.withSession(h.fullSession(h.acknowledge)))
 	h.mux.HandleFunc("GET /api/recovery-codes/pending", h.withSession(h.pendingAcknowledgement))
 	h.mux.HandleFunc("GET /api/actions/{action}", h.withSession(h.actionRequired))
-	h.mux.HandleFunc("GET /api/flow", h.withSession(h.flowStep))
+	// Every flow step may change state (even a sync adds a device for a
+	// login that must enrol), so all of them are POSTs, which the
+	// cross-origin protection checks.
+	h.mux.HandleFunc("POST /api/flow", h.withSession(h.flowStep))
 	h.mux.HandleFunc("POST /api/flow/{step}", h.withSession(h.flowStep))
-	h.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+	h.mux.HandleFunc(apiFallbackPattern, h.apiFallback)
+}
+
+// apiFallback answers an API request that no route takes: 405 with the
+// methods the path allows, else 404. The mux would answer 405 itself, but
+// in plain text, and only without this catch-all.
+func (h *Handler) apiFallback(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, method := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
+		probe := r.WithContext(r.Context())
+		probe.Method = method
+		if _, pattern := h.mux.Handler(probe); pattern != apiFallbackPattern {
+			allow = append(allow, method)
+		}
+	}
+	if len(allow) == 0 {
 		writeJSON(w, http.StatusNotFound, errorBody{Error: errorJSON{Code: "not_found", Message: "no such endpoint"}})
-	})
+		return
+	}
+	w.Header().Set("Allow", strings.Join(allow, ", "))
+	writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: errorJSON{Code: "method_not_allowed", Message: "method not allowed; use " + strings.Join(allow, " or ")}})
 }
 
 // fullSession refuses sessions that still wait for their second factor.
@@ -131,7 +164,7 @@ func (h *Handler) registerDevice(w http.ResponseWriter, r *http.Request, s Sessi
 		h.writeError(w, r, err)
 		return
 	}
-	var opts []mfa.DeviceOption
+	opts := s.deviceOptions()
 	if req.Alias != "" {
 		opts = append(opts, mfa.WithAlias(req.Alias))
 	}
@@ -152,14 +185,23 @@ func (h *Handler) registerDevice(w http.ResponseWriter, r *http.Request, s Sessi
 type tokenRequest struct {
 	SingleUse bool     `json:"singleUse"`
 	Scopes    []string `json:"scopes,omitempty"`
-	TTL       int      `json:"ttl,omitempty"`
+	TTL       int64    `json:"ttl,omitempty"`
 }
 
-func (t *tokenRequest) request() *mfa.TokenRequest {
+// maxTTLSeconds is the longest TTL a time.Duration holds. A longer one
+// would wrap around when converted, into a TTL that mfa accepts; mfa
+// checks the ones that fit against TokenConfig.MaxTTL itself.
+const maxTTLSeconds = math.MaxInt64 / int64(time.Second)
+
+// request returns the mfa.TokenRequest; nil when t is nil.
+func (t *tokenRequest) request() (*mfa.TokenRequest, error) {
 	if t == nil {
-		return nil
+		return nil, nil
 	}
-	return &mfa.TokenRequest{SingleUse: t.SingleUse, Scopes: t.Scopes, TTL: time.Duration(t.TTL) * time.Second}
+	if t.TTL < 0 || t.TTL > maxTTLSeconds {
+		return nil, errTokenTTL
+	}
+	return &mfa.TokenRequest{SingleUse: t.SingleUse, Scopes: t.Scopes, TTL: time.Duration(t.TTL) * time.Second}, nil
 }
 
 type authenticateRequest struct {
@@ -198,8 +240,13 @@ func (h *Handler) authenticateDevice(w http.ResponseWriter, r *http.Request, s S
 		h.writeError(w, r, err)
 		return
 	}
+	tr, err := req.CreateMFAToken.request()
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
 	res, err := h.m.AuthenticateDevice(r.Context(), s.UserID, mfa.AuthenticateRequest{
-		Code: req.Code, DeviceID: req.DeviceID, CreateMFAToken: req.CreateMFAToken.request(),
+		Code: req.Code, DeviceID: req.DeviceID, CreateMFAToken: tr,
 	})
 	if err != nil {
 		h.writeError(w, r, err)
@@ -219,7 +266,12 @@ func (h *Handler) authenticateRecoveryCode(w http.ResponseWriter, r *http.Reques
 		h.writeError(w, r, err)
 		return
 	}
-	res, err := h.m.AuthenticateRecoveryCode(r.Context(), s.UserID, mfa.RecoveryRequest{Code: req.Code, CreateMFAToken: req.CreateMFAToken.request()})
+	tr, err := req.CreateMFAToken.request()
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	res, err := h.m.AuthenticateRecoveryCode(r.Context(), s.UserID, mfa.RecoveryRequest{Code: req.Code, CreateMFAToken: tr})
 	if err != nil {
 		h.writeError(w, r, err)
 		return
@@ -248,7 +300,14 @@ func (h *Handler) getRecoveryCodes(w http.ResponseWriter, r *http.Request, s Ses
 	writeSecretJSON(w, codesResponse{RecoveryCodes: codes})
 }
 
+// newRecoveryCodes replaces the recovery codes. It needs an MFA token with
+// ScopeRegenerateRecoveryCodes (a single-use one is consumed): otherwise a
+// stolen session could make itself a second factor that lasts.
 func (h *Handler) newRecoveryCodes(w http.ResponseWriter, r *http.Request, s Session) {
+	if _, err := h.m.ValidateMFAToken(r.Context(), s.UserID, r.Header.Get(TokenHeader), ScopeRegenerateRecoveryCodes); err != nil {
+		h.writeError(w, r, err)
+		return
+	}
 	codes, err := h.m.GetNewRecoveryCodes(r.Context(), s.UserID)
 	if err != nil {
 		h.writeError(w, r, err)
@@ -301,14 +360,16 @@ type codeRequest struct {
 	Code string `json:"code"`
 }
 
-// flowStep runs one step of a SyncFlow rebuilt for this request: GET syncs,
-// POST takes the step named in the path. Step failures (a wrong code, a
-// refused step) come back in the state's error with status 200, so that
-// the UI always learns which view to show; server failures are 500.
+// flowStep runs one step of a SyncFlow rebuilt for this request: POST
+// api/flow syncs, POST api/flow/{step} takes the step named in the path.
+// Step failures (a wrong code, a refused step) come back in the state's
+// error with status 200, so that the UI always learns which view to show;
+// server failures are 500.
 func (h *Handler) flowStep(w http.ResponseWriter, r *http.Request, s Session) {
 	ctx := r.Context()
 	f := h.m.NewSyncFlow(s.UserID, nil)
 	f.SetScopes(s.Scopes)
+	f.SetDeviceOptions(s.deviceOptions()...)
 	var code codeRequest
 	step := r.PathValue("step")
 	if step == "otp" || step == "recovery-code" {

@@ -33,7 +33,7 @@ func (a *testApp) Session(r *http.Request) (mfahttp.Session, error) {
 	if s := r.Header.Get("X-Test-Scopes"); s != "" {
 		scopes = strings.Fields(s)
 	}
-	return mfahttp.Session{UserID: u, Scopes: scopes}, nil
+	return mfahttp.Session{UserID: u, AccountName: r.Header.Get("X-Test-Account"), Scopes: scopes}, nil
 }
 
 func (a *testApp) CompleteMFA(_ http.ResponseWriter, _ *http.Request, userID string) error {
@@ -63,7 +63,7 @@ func newServer(t *testing.T) *server {
 	clock := mfatest.NewClock(time.Date(2026, 7, 1, 12, 0, 5, 0, time.UTC))
 	m, err := mfa.New(mfa.Config{
 		Store: memstore.New(), Issuer: "Acme", Keys: mfatest.Keyring(t), Now: clock.Now,
-		Actions: map[string]mfa.ActionPolicy{"change-email": {}},
+		Actions: map[string]mfa.ActionPolicy{"change-email": {}, "update-profile": {AllowUnenrolled: true}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -78,7 +78,7 @@ func newServer(t *testing.T) *server {
 	})
 	mux.Handle("/account", h.RequireMFA(ok))
 	mux.Handle("POST /email", h.RequireMFAToken("change-email")(ok))
-	mux.Handle("POST /profile", h.RequireMFAToken("not-protected")(ok))
+	mux.Handle("POST /profile", h.RequireMFAToken("update-profile")(ok))
 	s := &server{t: t, m: m, h: h, app: app, clock: clock, srv: httptest.NewServer(mux)}
 	t.Cleanup(s.srv.Close)
 	return s
@@ -194,10 +194,32 @@ func (s *server) enrol(user string) (string, []string) {
 	return reg.Secret, codes.RecoveryCodes
 }
 
+// token gets a single-use MFA token with scopes for user with a TOTP code
+// of secret, and moves the clock to the next code.
+func (s *server) token(user, secret string, scopes ...string) string {
+	s.t.Helper()
+	r := s.do("POST", "/mfa/api/devices/totp/authenticate", user, "", map[string]any{"code": mfatest.Code(s.t, secret, s.clock.Now()), "createMfaToken": map[string]any{"singleUse": true, "scopes": scopes}})
+	expect(s.t, r, 200, "")
+	s.clock.Advance(30 * time.Second)
+	var res struct{ MFAToken struct{ Value string } }
+	r.json(s.t, &res)
+	return res.MFAToken.Value
+}
+
+// devices returns user's devices, pending ones too.
+func (s *server) devices(user string) []mfa.Device {
+	s.t.Helper()
+	r := s.do("GET", "/mfa/api/devices", user, "", nil)
+	expect(s.t, r, 200, "")
+	var list struct{ Devices []mfa.Device }
+	r.json(s.t, &list)
+	return list.Devices
+}
+
 func TestUnauthenticated(t *testing.T) {
 	s := newServer(t)
 	for _, ep := range []struct{ method, path string }{
-		{"GET", "/mfa/api/devices"}, {"POST", "/mfa/api/devices/totp"}, {"GET", "/mfa/api/flow"},
+		{"GET", "/mfa/api/devices"}, {"POST", "/mfa/api/devices/totp"}, {"POST", "/mfa/api/flow"},
 		{"GET", "/mfa/api/recovery-codes"}, {"DELETE", "/mfa/api/devices/x"}, {"GET", "/account"}, {"POST", "/email"},
 	} {
 		expect(t, s.do(ep.method, ep.path, "", "", nil), 401, "unauthenticated")
@@ -286,7 +308,12 @@ func TestRecoveryCodes(t *testing.T) {
 	}
 	expect(t, s.do("POST", "/mfa/api/recovery-codes/authenticate", "alice", raa, map[string]string{"code": codes[0]}), 401, "mfa_invalid_code")
 
-	r = s.do("POST", "/mfa/api/recovery-codes", "alice", "", nil)
+	// A new set needs an MFA token; a recovery code gets one too.
+	r = s.do("POST", "/mfa/api/recovery-codes/authenticate", "alice", "", map[string]any{"code": codes[1], "createMfaToken": map[string]any{"singleUse": true, "scopes": []string{mfahttp.ScopeRegenerateRecoveryCodes}}})
+	expect(t, r, 200, "")
+	var res struct{ MFAToken struct{ Value string } }
+	r.json(t, &res)
+	r = s.do("POST", "/mfa/api/recovery-codes", "alice", "", nil, mfahttp.TokenHeader, res.MFAToken.Value)
 	expect(t, r, 200, "")
 	noStore(t, r)
 	var fresh struct{ RecoveryCodes []string }
@@ -298,7 +325,7 @@ func TestRecoveryCodes(t *testing.T) {
 	if !bytes.Contains(r.body, []byte(`"pending":true`)) {
 		t.Fatalf("pending %s", r.body)
 	}
-	expect(t, s.do("POST", "/mfa/api/recovery-codes/authenticate", "alice", raa, map[string]string{"code": codes[1]}), 401, "mfa_invalid_code")
+	expect(t, s.do("POST", "/mfa/api/recovery-codes/authenticate", "alice", raa, map[string]string{"code": codes[2]}), 401, "mfa_invalid_code")
 	expect(t, s.do("GET", "/mfa/api/recovery-codes", "bob", "", nil), 404, "mfa_no_device")
 }
 
@@ -343,7 +370,7 @@ func TestStrictRequests(t *testing.T) {
 
 func TestFlowEndpoints(t *testing.T) {
 	s := newServer(t)
-	r := s.do("GET", "/mfa/api/flow", "alice", raa, nil)
+	r := s.do("POST", "/mfa/api/flow", "alice", raa, nil)
 	expect(t, r, 200, "")
 	noStore(t, r)
 	var st struct {
@@ -399,17 +426,12 @@ func TestMiddleware(t *testing.T) {
 	if r := s.do("GET", "/account", "alice", "", nil); r.status != 200 || string(r.body) != "ok alice" {
 		t.Fatalf("account: %d %s", r.status, r.body)
 	}
-	// The action needs a token; an unprotected one does not.
+	// The action needs a token; one that allows unenrolled users does
+	// not for a user without a device, but does for one with a device.
 	expect(t, s.do("POST", "/email", "alice", "", nil), 403, "mfa_token_required")
-	expect(t, s.do("POST", "/profile", "alice", "", nil), 200, "")
-	issue := func(scopes ...string) string {
-		r := s.do("POST", "/mfa/api/devices/totp/authenticate", "alice", "", map[string]any{"code": mfatest.Code(t, secret, s.clock.Now()), "createMfaToken": map[string]any{"singleUse": true, "scopes": scopes}})
-		expect(t, r, 200, "")
-		s.clock.Advance(30 * time.Second)
-		var res struct{ MFAToken struct{ Value string } }
-		r.json(t, &res)
-		return res.MFAToken.Value
-	}
+	expect(t, s.do("POST", "/profile", "bob", "", nil), 200, "")
+	expect(t, s.do("POST", "/profile", "alice", "", nil), 403, "mfa_token_required")
+	issue := func(scopes ...string) string { return s.token("alice", secret, scopes...) }
 	wrongScope := issue("user:update")
 	expect(t, s.do("POST", "/email", "alice", "", nil, mfahttp.TokenHeader, wrongScope), 403, "mfa_token_invalid")
 	tok := issue("change-email")
@@ -453,3 +475,171 @@ func (brokenStore) LoadUser(context.Context, string, time.Time) (mfa.UserState, 
 type errString string
 
 func (e errString) Error() string { return string(e) }
+
+// TestFlowSyncIsPOST: a sync may add a device, so it is a POST, which the
+// cross-origin protection checks; a GET changes nothing.
+func TestFlowSyncIsPOST(t *testing.T) {
+	s := newServer(t)
+	for _, tc := range []struct {
+		name, method string
+		hdr          []string
+		status       int
+		code         string
+	}{
+		{"GET", "GET", nil, 405, "method_not_allowed"},
+		{"cross-site GET", "GET", []string{"Sec-Fetch-Site", "cross-site"}, 405, "method_not_allowed"},
+		{"cross-site POST", "POST", []string{"Sec-Fetch-Site", "cross-site"}, 403, "cross_origin"},
+		{"POST from another origin", "POST", []string{"Origin", "https://evil.example"}, 403, "cross_origin"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := s.do(tc.method, "/mfa/api/flow", "alice", raa, nil, tc.hdr...)
+			expect(t, r, tc.status, tc.code)
+			if tc.status == 405 && r.header.Get("Allow") != "POST" {
+				t.Errorf("Allow %q, want POST", r.header.Get("Allow"))
+			}
+			if d := s.devices("alice"); len(d) != 0 {
+				t.Fatalf("a refused sync added a device: %+v", d)
+			}
+		})
+	}
+	expect(t, s.do("GET", "/mfa/api/flow/continue", "alice", raa, nil), 405, "method_not_allowed")
+	expect(t, s.do("PUT", "/mfa/api/devices/x", "alice", "", nil), 405, "method_not_allowed")
+	r := s.do("POST", "/mfa/api/flow", "alice", raa, nil, "Sec-Fetch-Site", "same-origin")
+	expect(t, r, 200, "")
+	if d := s.devices("alice"); len(d) != 1 || d[0].Verified {
+		t.Fatalf("a same-origin sync of a login that must enrol: devices %+v, want one pending", d)
+	}
+}
+
+// TestRequireMFARefusesCrossOrigin: RequireMFA checks the origin of
+// state-changing requests, as the handler and RequireMFAToken do, and lets
+// safe ones through.
+func TestRequireMFARefusesCrossOrigin(t *testing.T) {
+	s := newServer(t)
+	s.enrol("alice")
+	expect(t, s.do("POST", "/account", "alice", "", nil, "Sec-Fetch-Site", "cross-site"), 403, "cross_origin")
+	expect(t, s.do("DELETE", "/account", "alice", "", nil, "Origin", "https://evil.example"), 403, "cross_origin")
+	expect(t, s.do("GET", "/account", "alice", "", nil, "Sec-Fetch-Site", "cross-site"), 200, "")
+	expect(t, s.do("POST", "/account", "alice", "", nil, "Sec-Fetch-Site", "same-origin"), 200, "")
+}
+
+// TestTokenTTL: a TTL in seconds that a time.Duration cannot hold is
+// refused rather than wrapped around into one that mfa accepts.
+func TestTokenTTL(t *testing.T) {
+	s := newServer(t)
+	secret, codes := s.enrol("alice")
+	for _, tc := range []struct {
+		name string
+		ttl  int64
+	}{
+		{"wraps to one hour", 36028797018967568},
+		{"wraps to a negative duration", 1 << 62},
+		{"largest int64", 1<<63 - 1},
+		{"negative", -1},
+		{"wraps from negative", -36028797018963968},
+		{"above MaxTTL", 7200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, path := range []string{"/mfa/api/devices/totp/authenticate", "/mfa/api/recovery-codes/authenticate"} {
+				code := codes[0]
+				if strings.Contains(path, "totp") {
+					code = mfatest.Code(t, secret, s.clock.Now())
+				}
+				r := s.do("POST", path, "alice", "", map[string]any{"code": code, "createMfaToken": map[string]any{"singleUse": true, "ttl": tc.ttl}})
+				expect(t, r, 400, "mfa_invalid_input")
+				var e struct{ Error struct{ Field string } }
+				r.json(t, &e)
+				if e.Error.Field != "createMfaToken.ttl" {
+					t.Errorf("%s: error field %q, want createMfaToken.ttl", path, e.Error.Field)
+				}
+			}
+		})
+	}
+	r := s.do("POST", "/mfa/api/devices/totp/authenticate", "alice", "", map[string]any{"code": mfatest.Code(t, secret, s.clock.Now()), "createMfaToken": map[string]any{"singleUse": true, "ttl": 60}})
+	expect(t, r, 200, "")
+	var res struct{ MFAToken struct{ ExpiresAt time.Time } }
+	r.json(t, &res)
+	if want := s.clock.Now().Add(time.Minute); !res.MFAToken.ExpiresAt.Equal(want) {
+		t.Errorf("token of 60 s expires at %s, want %s", res.MFAToken.ExpiresAt, want)
+	}
+}
+
+// TestRequireMFATokenUnknownAction: an action without a policy would leave
+// the route unprotected, so wrapping it panics.
+func TestRequireMFATokenUnknownAction(t *testing.T) {
+	s := newServer(t)
+	defer func() {
+		const want = `mfahttp: RequireMFAToken("chnage-email"): action has no policy in mfa.Config.Actions`
+		if got := recover(); got != want {
+			t.Errorf("panic %v, want %q", got, want)
+		}
+	}()
+	s.h.RequireMFAToken("chnage-email")
+	t.Error("RequireMFAToken accepted an action without a policy")
+}
+
+// TestRegenerateRecoveryCodesNeedsToken: a session alone cannot make new
+// recovery codes, which would be a second factor of its own.
+func TestRegenerateRecoveryCodesNeedsToken(t *testing.T) {
+	s := newServer(t)
+	secret, _ := s.enrol("alice")
+	const path = "/mfa/api/recovery-codes"
+	expect(t, s.do("POST", path, "alice", "", nil), 403, "mfa_token_required")
+	expect(t, s.do("POST", path, "alice", "", nil, mfahttp.TokenHeader, "mfat_bogus"), 403, "mfa_token_invalid")
+	expect(t, s.do("POST", path, "alice", "", nil, mfahttp.TokenHeader, s.token("alice", secret, mfa.ScopeCredentialUnlink)), 403, "mfa_token_invalid")
+	if r := s.do("GET", "/mfa/api/recovery-codes/pending", "alice", "", nil); !bytes.Contains(r.body, []byte(`"pending":false`)) {
+		t.Fatalf("refused requests made new codes: pending %s", r.body)
+	}
+
+	tok := s.token("alice", secret, mfahttp.ScopeRegenerateRecoveryCodes)
+	expect(t, s.do("POST", path, "bob", "", nil, mfahttp.TokenHeader, tok), 403, "mfa_token_invalid")
+	r := s.do("POST", path, "alice", "", nil, mfahttp.TokenHeader, tok)
+	expect(t, r, 200, "")
+	noStore(t, r)
+	var fresh struct{ RecoveryCodes []string }
+	r.json(t, &fresh)
+	if len(fresh.RecoveryCodes) != 10 {
+		t.Fatalf("new codes: %s", r.body)
+	}
+	expect(t, s.do("POST", path, "alice", "", nil, mfahttp.TokenHeader, tok), 403, "mfa_token_invalid")
+
+	// The flow shows the new set to save; an unscoped token works too.
+	r = s.do("POST", "/mfa/api/flow", "alice", "", nil)
+	var st struct {
+		View          string
+		RecoveryCodes []string
+	}
+	r.json(t, &st)
+	if st.View != "backup-codes" || len(st.RecoveryCodes) != 10 || st.RecoveryCodes[0] != fresh.RecoveryCodes[0] {
+		t.Fatalf("flow after new codes: %s", r.body)
+	}
+	expect(t, s.do("POST", path, "alice", "", nil, mfahttp.TokenHeader, s.token("alice", secret)), 200, "")
+}
+
+// TestAccountName: the authenticator app shows the session's account name,
+// e.g. the email address, rather than the opaque user ID.
+func TestAccountName(t *testing.T) {
+	s := newServer(t)
+	for _, tc := range []struct {
+		name, user, account, method, path, want string
+	}{
+		{"register", "u_1", "ann@example.com", "POST", "/mfa/api/devices/totp", "otpauth://totp/Acme:ann%40example.com?"},
+		{"flow sync", "u_2", "bob@example.com", "POST", "/mfa/api/flow", "otpauth://totp/Acme:bob%40example.com?"},
+		{"flow add-device", "u_3", "cy@example.com", "POST", "/mfa/api/flow/add-device", "otpauth://totp/Acme:cy%40example.com?"},
+		{"default", "u_4", "", "POST", "/mfa/api/devices/totp", "otpauth://totp/Acme:u_4?"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := s.do(tc.method, tc.path, tc.user, raa, nil, "X-Test-Account", tc.account)
+			expect(t, r, 200, "")
+			var out struct {
+				URI          string
+				Registration struct{ URI string }
+			}
+			r.json(t, &out)
+			uri := out.URI + out.Registration.URI
+			if !strings.HasPrefix(uri, tc.want) {
+				t.Errorf("registration URI %q, want it to start with %q", uri, tc.want)
+			}
+		})
+	}
+}

@@ -14,17 +14,21 @@ type httpError struct {
 	status  int
 	code    string
 	message string
+	field   string // the offending input, if any
 }
 
 func (e *httpError) Error() string { return "mfahttp: " + e.message }
 
 var (
-	errNoSession   = &httpError{http.StatusUnauthorized, "unauthenticated", "not logged in"}
-	errMFARequired = &httpError{http.StatusUnauthorized, "mfa_required", "multi-factor authentication required"}
-	errCrossOrigin = &httpError{http.StatusForbidden, "cross_origin", "cross-origin request refused"}
-	errBadJSON     = &httpError{http.StatusBadRequest, "bad_request", "request body must be one JSON object with known fields"}
-	errTooLarge    = &httpError{http.StatusRequestEntityTooLarge, "too_large", "request body too large"}
-	errContentType = &httpError{http.StatusUnsupportedMediaType, "unsupported_media_type", "request body must be application/json"}
+	errNoSession   = &httpError{http.StatusUnauthorized, "unauthenticated", "not logged in", ""}
+	errMFARequired = &httpError{http.StatusUnauthorized, "mfa_required", "multi-factor authentication required", ""}
+	errCrossOrigin = &httpError{http.StatusForbidden, "cross_origin", "cross-origin request refused", ""}
+	errBadJSON     = &httpError{http.StatusBadRequest, "bad_request", "request body must be one JSON object with known fields", ""}
+	errTooLarge    = &httpError{http.StatusRequestEntityTooLarge, "too_large", "request body too large", ""}
+	errContentType = &httpError{http.StatusUnsupportedMediaType, "unsupported_media_type", "request body must be application/json", ""}
+	// errTokenTTL has the code and field of mfa's own answer to a TTL above
+	// TokenConfig.MaxTTL, so that a client sees one error for both.
+	errTokenTTL = &httpError{http.StatusBadRequest, mfa.ErrInvalidInput.Code, "token TTL out of range", "createMfaToken.ttl"}
 )
 
 // status maps an error to its HTTP status.
@@ -69,7 +73,7 @@ type errorJSON struct {
 func errorJSONOf(err error) errorJSON {
 	var he *httpError
 	if errors.As(err, &he) {
-		return errorJSON{Code: he.code, Message: he.message}
+		return errorJSON{Code: he.code, Message: he.message, Field: he.field}
 	}
 	var e *mfa.Error
 	if !errors.As(err, &e) || status(err) == http.StatusInternalServerError {

@@ -9,9 +9,11 @@
 //	mux.Handle("/mfa/", http.StripPrefix("/mfa", h))
 //	mux.Handle("POST /email", h.RequireMFAToken("change-email")(changeEmail))
 //
-// Every state-changing request is checked by Go's [http.CrossOriginProtection];
-// bodies are limited in size and decoded strictly; responses that carry a
-// secret or recovery codes are marked Cache-Control: no-store.
+// Every state-changing request is checked by Go's [http.CrossOriginProtection],
+// in the handler and in both middlewares; every request that changes state
+// uses POST or DELETE, never GET. Bodies are limited in size and decoded
+// strictly; responses that carry a secret or recovery codes are marked
+// Cache-Control: no-store.
 package mfahttp
 
 import (
@@ -27,9 +29,22 @@ import (
 type Session struct {
 	// UserID identifies the user to mfakit.
 	UserID string
+	// AccountName is the label the authenticator app shows for a device
+	// added in this session, under the issuer: something the user
+	// recognises, such as their email address. Empty means the user ID.
+	// It may not contain a colon.
+	AccountName string
 	// Scopes are the session's scopes; mfa.ScopeRequiresAdditionalAuth
 	// while the login waits for its second factor.
 	Scopes []string
+}
+
+// deviceOptions are the options of a device added in session s.
+func (s Session) deviceOptions() []mfa.DeviceOption {
+	if s.AccountName == "" {
+		return nil
+	}
+	return []mfa.DeviceOption{mfa.WithAccountName(s.AccountName)}
 }
 
 // App connects mfahttp to the application's sessions.

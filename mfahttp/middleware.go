@@ -2,6 +2,7 @@ package mfahttp
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 )
 
@@ -12,17 +13,32 @@ func SessionFrom(ctx context.Context) (Session, bool) {
 	return s, ok
 }
 
+// sameOrigin refuses a cross-origin request that may change state with 403
+// cross_origin, before anything looks at the session. Safe methods (GET,
+// HEAD, OPTIONS) pass, as [http.CrossOriginProtection] lets them.
+func (h *Handler) sameOrigin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h.cop.Check(r); err != nil {
+			h.writeError(w, r, errCrossOrigin)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // RequireMFA lets a request through only when its session has completed
 // MFA (account-based MFA): no session is 401 "unauthenticated", a session
 // still holding mfa.ScopeRequiresAdditionalAuth is 401 "mfa_required".
+// Cross-origin requests with a method that may change state are refused
+// with 403 "cross_origin".
 func (h *Handler) RequireMFA(next http.Handler) http.Handler {
-	return h.withSession(func(w http.ResponseWriter, r *http.Request, s Session) {
+	return h.sameOrigin(h.withSession(func(w http.ResponseWriter, r *http.Request, s Session) {
 		if needsMFA(s) {
 			h.writeError(w, r, errMFARequired)
 			return
 		}
 		next.ServeHTTP(w, r)
-	})
+	}))
 }
 
 // RequireMFAToken guards a sensitive action (action-based MFA): when
@@ -32,13 +48,17 @@ func (h *Handler) RequireMFA(next http.Handler) http.Handler {
 // answer is 403 with code mfa_token_required, mfa_token_invalid or
 // mfa_token_expired. Cross-origin requests are refused too, since the
 // action changes state.
+//
+// The action must have a policy in mfa.Config.Actions; RequireMFAToken
+// panics if it has none, since a misspelt action would otherwise leave the
+// route unprotected.
 func (h *Handler) RequireMFAToken(action string) func(http.Handler) http.Handler {
+	scope, ok := h.m.ActionScope(action)
+	if !ok {
+		panic(fmt.Sprintf("mfahttp: RequireMFAToken(%q): action has no policy in mfa.Config.Actions", action))
+	}
 	return func(next http.Handler) http.Handler {
-		return h.withSession(func(w http.ResponseWriter, r *http.Request, s Session) {
-			if err := h.cop.Check(r); err != nil {
-				h.writeError(w, r, errCrossOrigin)
-				return
-			}
+		return h.sameOrigin(h.withSession(func(w http.ResponseWriter, r *http.Request, s Session) {
 			if needsMFA(s) {
 				h.writeError(w, r, errMFARequired)
 				return
@@ -49,13 +69,12 @@ func (h *Handler) RequireMFAToken(action string) func(http.Handler) http.Handler
 				return
 			}
 			if required {
-				scope, _ := h.m.ActionScope(action)
 				if _, err := h.m.ValidateMFAToken(r.Context(), s.UserID, r.Header.Get(TokenHeader), scope); err != nil {
 					h.writeError(w, r, err)
 					return
 				}
 			}
 			next.ServeHTTP(w, r)
-		})
+		}))
 	}
 }

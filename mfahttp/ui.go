@@ -62,6 +62,10 @@ type uiPageData struct {
 	ReturnURL   string
 	ReturnLabel string
 	CSS, JS     assetRef
+	// Digits is the length of a TOTP code, PeriodSeconds how often the app
+	// shows a new one, as the MFA is configured.
+	Digits        int
+	PeriodSeconds int
 }
 
 // ui is the parsed page and its assets. It is built once from the embedded
@@ -123,8 +127,10 @@ func (h *Handler) uiRoutes() {
 // which answers 401 without one, and the page then says so.
 func (h *Handler) serveUI(w http.ResponseWriter, r *http.Request) {
 	data := uiPageData{
-		CSS: embeddedUI.ref("ui.css"),
-		JS:  embeddedUI.ref("ui.js"),
+		CSS:           embeddedUI.ref("ui.css"),
+		JS:            embeddedUI.ref("ui.js"),
+		Digits:        h.m.TOTPDigits(),
+		PeriodSeconds: int(h.m.TOTPPeriod() / time.Second),
 	}
 	if rl, ok := h.app.(ReturnLinker); ok {
 		data.ReturnURL, data.ReturnLabel = rl.ReturnLink(r)

@@ -3,6 +3,7 @@ package mfahttp_test
 import (
 	"crypto/sha512"
 	"encoding/base64"
+	"fmt"
 	"html"
 	"io"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mfakit/mfa"
 	"github.com/mfakit/mfa/memstore"
@@ -36,7 +38,13 @@ func (a linkingApp) ReturnLink(*http.Request) (string, string) {
 // uiServer serves the handler under /mfa/, as an application mounts it.
 func uiServer(t *testing.T, app mfahttp.App) *httptest.Server {
 	t.Helper()
-	m, err := mfa.New(mfa.Config{Store: memstore.New(), Issuer: "Acme", Keys: mfatest.Keyring(t)})
+	return uiServerWith(t, app, mfa.TOTPConfig{})
+}
+
+// uiServerWith is uiServer over an MFA with totp as its TOTP settings.
+func uiServerWith(t *testing.T, app mfahttp.App, totp mfa.TOTPConfig) *httptest.Server {
+	t.Helper()
+	m, err := mfa.New(mfa.Config{Store: memstore.New(), Issuer: "Acme", Keys: mfatest.Keyring(t), TOTP: totp})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +128,7 @@ func TestUIPage(t *testing.T) {
 		}
 	}
 	otp := regexp.MustCompile(`<input id="otp-code"[^>]*>`).FindString(body)
-	for _, want := range []string{`inputmode="numeric"`, `autocomplete="one-time-code"`, `pattern="[0-9]*"`, `maxlength="8"`} {
+	for _, want := range []string{`inputmode="numeric"`, `autocomplete="one-time-code"`, `pattern="[0-9]*"`, `maxlength="6"`} {
 		if !strings.Contains(otp, want) {
 			t.Errorf("OTP input %s lacks %s", otp, want)
 		}
@@ -132,6 +140,46 @@ func TestUIPage(t *testing.T) {
 	}
 	if strings.Contains(body, "data-return-url=\"/") || strings.Contains(body, `id="return"`) {
 		t.Error("page links back although the app is no ReturnLinker")
+	}
+}
+
+// TestUICodeLength: the page describes and takes codes of the length and
+// period the MFA is configured with.
+func TestUICodeLength(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		totp mfa.TOTPConfig
+		want []string
+	}{
+		{"default", mfa.TOTPConfig{}, []string{`data-digits="6"`, "6‑digit code every 30 seconds", `<label for="otp-code">6-digit code</label>`}},
+		{"8 digits every 60 s", mfa.TOTPConfig{Digits: 8, Period: time.Minute}, []string{`data-digits="8"`, "8‑digit code every 60 seconds", `<label for="otp-code">8-digit code</label>`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, body := get(t, uiServerWith(t, uiApp{}, tc.totp).URL+"/mfa/")
+			for _, want := range tc.want {
+				if !strings.Contains(body, want) {
+					t.Errorf("page lacks %s", want)
+				}
+			}
+			digits := tc.totp.Digits
+			if digits == 0 {
+				digits = 6
+			}
+			inputs := regexp.MustCompile(`<input [^>]*inputmode="numeric"[^>]*>`).FindAllString(body, -1)
+			if len(inputs) != 3 {
+				t.Errorf("%d numeric code inputs, want 3 (login, delete, new recovery codes)", len(inputs))
+			}
+			for _, in := range inputs {
+				if !strings.Contains(in, fmt.Sprintf(`maxlength="%d"`, digits)) {
+					t.Errorf("input %s: want maxlength=%q", in, fmt.Sprint(digits))
+				}
+			}
+			for _, label := range regexp.MustCompile(`\d-digit code`).FindAllString(body, -1) {
+				if label != fmt.Sprintf("%d-digit code", digits) {
+					t.Errorf("page says %q with %d-digit codes", label, digits)
+				}
+			}
+		})
 	}
 }
 

@@ -222,13 +222,18 @@ func (a *app) endSession(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode})
 }
 
-// Session implements mfahttp.App.
+// Session implements mfahttp.App. The authenticator app labels the
+// account with the user's email address, not the random user ID.
 func (a *app) Session(r *http.Request) (mfahttp.Session, error) {
 	s, ok := a.session(r)
 	if !ok {
 		return mfahttp.Session{}, mfahttp.ErrNoSession
 	}
-	out := mfahttp.Session{UserID: s.userID}
+	u, ok := a.user(s.userID)
+	if !ok {
+		return mfahttp.Session{}, mfahttp.ErrNoSession
+	}
+	out := mfahttp.Session{UserID: u.id, AccountName: u.email}
 	if s.needsMFA {
 		out.Scopes = []string{mfa.ScopeRequiresAdditionalAuth}
 	}

@@ -27,7 +27,8 @@ const chromiumPath = "/usr/bin/chromium"
 // TestBrowser drives headless Chromium through the example: sign-up,
 // enrolment in the MFA UI (device list, QR code, code, recovery codes),
 // logins with a TOTP code and with recovery codes, the change-email action
-// with and without an MFA token, and deleting the device. It uses the real
+// with and without an MFA token, replacing the recovery codes, and
+// deleting the device. It uses the real
 // clock, as a user's authenticator app does.
 //
 // With MFA_SCREENSHOTS=1 it writes screenshots of the four views at phone
@@ -74,11 +75,19 @@ func TestBrowser(t *testing.T) {
 	b.expectTrue("the empty device list", shown("no-devices")+` && `+shown("add-device")+` && document.querySelectorAll("#device-list li").length === 0`)
 	b.do(chromedp.Click(chromedp.ID("add-device")))
 
-	// QR view: Cancel goes back to the device list.
-	b.waitFor("the QR code view", shown("view-qr-code")+` && `+shown("cancel-add"))
+	// QR view: Cancel goes back to the device list. The new device stays
+	// pending, not listed, until it expires or Add device replaces it.
+	b.waitFor("the QR code view", shown("view-qr-code")+` && `+shown("cancel-add")+` && document.getElementById("secret").textContent !== ""`)
+	cancelled := evaluate[string](b, `document.getElementById("secret").textContent`)
 	b.do(chromedp.Click(chromedp.ID("cancel-add")))
 	b.waitFor("the devices view again", shown("view-devices")+` && document.querySelectorAll("#device-list li").length === 0`)
+	b.expectFocus("devices-title")
+	b.expectTrue("Add device after Cancel", shown("no-devices")+` && `+shown("add-device"))
+	if pending := evaluate[[]bool](b, `fetch("/mfa/api/devices").then(r => r.json()).then(b => b.devices.map(d => d.verified))`, chromedp.EvalAwaitPromise); !slices.Equal(pending, []bool{false}) {
+		t.Errorf("after Cancel the user's devices are verified=%v, want one pending device", pending)
+	}
 	b.do(chromedp.Click(chromedp.ID("add-device")))
+	b.waitFor("a new QR code", shown("view-qr-code")+fmt.Sprintf(` && document.getElementById("secret").textContent !== "" && document.getElementById("secret").textContent !== %q`, cancelled))
 
 	// QR view: the image, its alt text, the setup key.
 	b.waitFor("the QR code image", shown("view-qr-code")+` && document.getElementById("qr-image").complete && document.getElementById("qr-image").naturalWidth > 0`)
@@ -157,6 +166,17 @@ func TestBrowser(t *testing.T) {
 	b.expectTrue("the recovery code option", shown("otp-form")+` && !document.querySelector("#otp-form [data-toggle]").hidden`)
 	b.expectStatus("/account", 303, "before the second factor, /account redirects")
 	b.shoot("otp")
+	// A code pasted with a space keeps all its digits, though the input
+	// takes only six characters.
+	evaluate[chromedp.Void](b, `(() => {
+		const dt = new DataTransfer();
+		dt.setData("text/plain", "123 456");
+		document.getElementById("otp-code").dispatchEvent(new ClipboardEvent("paste", {clipboardData: dt, bubbles: true, cancelable: true}));
+	})()`)
+	if got := evaluate[string](b, `document.getElementById("otp-code").value`); got != "123456" {
+		t.Errorf("pasted %q, want 123456", got)
+	}
+	b.clear("otp-code")
 	b.do(chromedp.SendKeys(chromedp.ID("otp-code"), app.wrong(t)+"\r"))
 	b.waitFor("the error of a wrong code", `document.querySelector("[role=alert]").textContent.includes("not correct")`)
 	b.expectFocus("otp-code")
@@ -216,15 +236,44 @@ func TestBrowser(t *testing.T) {
 	b.do(chromedp.SendKeys(chromedp.ID("change-recovery"), codes[4]+"\r"))
 	b.waitFor("the changed email", `document.getElementById("email").textContent === "ann@example.net"`)
 
-	// Delete the device, confirmed with a recovery code.
+	// Replace the recovery codes, confirmed with one of them; Cancel
+	// first.
 	b.goTo("/mfa/")
+	b.waitFor("the devices view", shown("view-devices")+` && document.querySelectorAll("#device-list li").length === 1`)
+	b.do(chromedp.Click(chromedp.ID("replace-codes")))
+	b.expectFocus("replace-code")
+	b.do(chromedp.Click(chromedp.ID("replace-cancel")))
+	b.expectFocus("replace-codes")
+	b.expectTrue("the replace form closed", `!`+shown("replace-form"))
+	b.do(chromedp.Click(chromedp.ID("replace-codes")))
+	b.expectFocus("replace-code")
+	b.do(chromedp.SendKeys(chromedp.ID("replace-code"), "12\r"))
+	b.waitFor("the error of a short code", `document.querySelector("[role=alert]").textContent.includes("all 6 digits")`)
+	b.do(chromedp.Click(chromedp.CSS("#replace-form [data-toggle]")))
+	b.expectFocus("replace-recovery")
+	b.shoot("devices-replace-codes")
+	b.do(chromedp.SendKeys(chromedp.ID("replace-recovery"), codes[5]+"\r"))
+	b.waitFor("the backup codes view with new codes", shown("view-backup-codes")+` && document.querySelectorAll("#codes li").length === 10`)
+	b.expectFocus("codes-title")
+	fresh := evaluate[[]string](b, `Array.from(document.querySelectorAll("#codes li"), li => li.textContent)`)
+	if slices.ContainsFunc(fresh, func(c string) bool { return slices.Contains(codes, c) }) {
+		t.Errorf("new recovery codes %q share codes with the old ones %q", fresh, codes)
+	}
+	b.do(chromedp.Click(chromedp.ID("acknowledge")))
+
+	// Delete the device, confirmed with a recovery code: an old one no
+	// longer works, a new one does.
 	b.waitFor("the devices view", shown("view-devices")+` && document.querySelectorAll("#device-list li").length === 1`)
 	b.do(chromedp.Click(chromedp.CSS("#device-list button")))
 	b.expectFocus("delete-code")
 	b.do(chromedp.Click(chromedp.CSS("#delete-form [data-toggle]")))
 	b.expectFocus("delete-recovery")
 	b.shoot("devices-delete")
-	b.do(chromedp.SendKeys(chromedp.ID("delete-recovery"), codes[5]+"\r"))
+	b.do(chromedp.SendKeys(chromedp.ID("delete-recovery"), codes[6]+"\r"))
+	b.waitFor("the error of an old recovery code", `document.querySelector("[role=alert]").textContent.includes("not valid")`)
+	b.expectFocus("delete-recovery")
+	b.clear("delete-recovery")
+	b.do(chromedp.SendKeys(chromedp.ID("delete-recovery"), fresh[0]+"\r"))
 	b.waitFor("the empty devices view", shown("view-devices")+` && `+shown("no-devices")+` && `+shown("add-device"))
 	b.goTo("/account")
 	b.waitFor("the account page without MFA", `!!document.getElementById("enrol")`)

@@ -211,6 +211,7 @@ type accountPage struct {
 	Email    string
 	Enrolled bool      // the user has a verified authenticator app
 	Since    time.Time // when it was verified
+	Digits   int       // the length of a code from the app
 }
 
 // account is the protected page: it needs a login with its second factor
@@ -237,7 +238,7 @@ func (s *server) account(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	page := accountPage{Title: "Your account", Email: u.email, Enrolled: enrolled}
+	page := accountPage{Title: "Your account", Email: u.email, Enrolled: enrolled, Digits: s.m.TOTPDigits()}
 	if d.VerifiedAt != nil {
 		page.Since = *d.VerifiedAt
 	}

@@ -233,9 +233,18 @@ func TestRequireMFA(t *testing.T) {
 	c, _ := newClient(t, config{RequireMFA: true})
 	want(t, "sign-up", c.form("/signup", credentials("ann@example.com")), 303, "/mfa/")
 	want(t, "account before enrolment", c.do("GET", "/account", "", ""), 303, "/mfa/")
-	r := c.do("GET", "/mfa/api/flow", "", "")
-	if v := decode[struct{ View string }](t, r).View; v != "qr-code" {
-		t.Errorf("flow: view %q, want qr-code", v)
+	want(t, "flow sync with GET", c.do("GET", "/mfa/api/flow", "", ""), 405, "")
+	r := c.do("POST", "/mfa/api/flow", "", "")
+	st := decode[struct {
+		View         string
+		Registration struct{ URI string }
+	}](t, r)
+	if st.View != "qr-code" {
+		t.Errorf("flow: view %q, want qr-code", st.View)
+	}
+	// The authenticator app shows the email address, not the user ID.
+	if uri := st.Registration.URI; !strings.HasPrefix(uri, "otpauth://totp/mfakit%20demo:ann%40example.com?") {
+		t.Errorf("registration URI %q: want the email address as the account name", uri)
 	}
 }
 

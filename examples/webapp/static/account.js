@@ -75,6 +75,16 @@
       i.removeAttribute('aria-invalid');
       if (i.inputMode === 'numeric') i.value = i.value.replace(/[^0-9]/g, '');
     });
+    // A code pasted as "123 456" keeps its digits: the input is only as
+    // long as a code, and the browser would cut the pasted text first.
+    i.addEventListener('paste', (ev) => {
+      if (i.inputMode !== 'numeric' || !ev.clipboardData) return;
+      ev.preventDefault();
+      const digits = ev.clipboardData.getData('text').replace(/[^0-9]/g, '');
+      i.setRangeText(digits, i.selectionStart, i.selectionEnd, 'end');
+      if (i.maxLength > 0 && i.value.length > i.maxLength) i.value = i.value.slice(0, i.maxLength);
+      i.removeAttribute('aria-invalid');
+    });
   }
 
   form.addEventListener('submit', async (ev) => {

@@ -10,11 +10,12 @@
   const $ = (id) => document.getElementById(id);
   const root = $('mfa');
   const returnURL = root.dataset.returnUrl || '';
+  const codeDigits = Number(root.dataset.digits) || 6; // the length of a TOTP code
   const views = ['loading', 'signed-out', 'devices', 'qr-code', 'otp', 'backup-codes'];
 
   let state = null; // the last flow state from the server
   let enrolling = false; // the OTP view verifies a new device rather than a login
-  let deleting = null; // the device the delete form is for
+  let confirming = null; // the open form that confirms an action with a code
 
   // ---- Server ----
 
@@ -130,11 +131,12 @@
   // ---- Flow ----
 
   // step takes a SyncFlow step ('' syncs) and shows the resulting view.
+  // Every step is a POST: even a sync may add a device.
   async function step(name, body, opts) {
     opts = opts || {};
     let st;
     try {
-      st = await api(name ? 'POST' : 'GET', name ? 'api/flow/' + name : 'api/flow', body);
+      st = await api('POST', name ? 'api/flow/' + name : 'api/flow', body);
     } catch (e) {
       failed(e, opts);
       return;
@@ -233,17 +235,20 @@
     return t;
   }
 
+  // renderDevices shows the user's factors. A pending device is none: it
+  // can neither be used nor deleted, expires by itself, and "Add device"
+  // replaces it, so the list leaves it out.
   function renderDevices(devices, complete) {
-    $('device-list').replaceChildren(...devices.map(deviceItem));
-    const verified = devices.some((d) => d.verified);
-    $('device-list').hidden = devices.length === 0;
-    $('no-devices').hidden = devices.length > 0;
-    $('add-device-actions').hidden = verified;
-    $('one-device').hidden = !verified;
-    $('new-codes').hidden = !verified;
+    closeConfirm(false);
+    const verified = devices.filter((d) => d.verified);
+    $('device-list').replaceChildren(...verified.map(deviceItem));
+    $('device-list').hidden = verified.length === 0;
+    $('no-devices').hidden = verified.length > 0;
+    $('add-device-actions').hidden = verified.length > 0;
+    $('one-device').hidden = verified.length === 0;
+    $('new-codes').hidden = verified.length === 0;
     const ret = $('return');
     if (ret) ret.hidden = !complete;
-    closeDelete(false);
   }
 
   function deviceItem(d) {
@@ -251,7 +256,7 @@
     const info = el('div', 'device-info');
     const name = d.alias || 'Authenticator app';
     info.append(el('span', 'device-name', name));
-    info.append(el('span', d.verified ? 'badge' : 'badge pending', d.verified ? 'Verified' : 'Set-up not finished'));
+    info.append(el('span', 'badge', 'Verified'));
     const meta = el('span', 'device-meta');
     const added = el('span', 'nowrap', 'Added ');
     added.append(timeEl(d.createdAt));
@@ -263,83 +268,91 @@
     }
     info.append(meta);
     li.append(info);
-    if (d.verified) {
-      const del = el('button', 'danger-outline', 'Delete');
-      del.type = 'button';
-      del.setAttribute('aria-label', `Delete ${name}, added ${formatDate(d.createdAt)}`);
-      del.addEventListener('click', () => openDelete(d, del));
-      li.append(del);
-    }
+    const del = el('button', 'danger-outline', 'Delete');
+    del.type = 'button';
+    del.setAttribute('aria-label', `Delete ${name}, added ${formatDate(d.createdAt)}`);
+    del.addEventListener('click', () => openConfirm($('delete-form'), del, d));
+    li.append(del);
     return li;
   }
 
-  function openDelete(device, button) {
-    deleting = { device, button };
-    const form = $('delete-form');
+  // ---- Actions confirmed with a code ----
+
+  // openConfirm shows form, which confirms an action on target with a TOTP
+  // or recovery code. panel, if given, is hidden while the form is open;
+  // opener gets the focus back on Cancel.
+  function openConfirm(form, opener, target, panel) {
+    closeConfirm(false);
+    confirming = { form, opener, target, panel };
+    if (panel) panel.hidden = true;
     resetCodeForm(form);
     form.hidden = false;
     setError('');
     activeInput(form).focus();
   }
 
-  function closeDelete(refocus) {
-    const form = $('delete-form');
+  function closeConfirm(refocus) {
+    if (!confirming) return;
+    const { form, opener, panel } = confirming;
+    confirming = null;
     form.hidden = true;
-    if (refocus && deleting && deleting.button.isConnected) deleting.button.focus();
-    deleting = null;
+    if (panel) panel.hidden = false;
+    if (refocus && opener.isConnected) opener.focus();
   }
 
-  // deleteDevice gets a single-use MFA token scoped credential:unlink with
-  // the code entered, then deletes the device with it.
-  async function deleteDevice(ev) {
+  // submitConfirm gets a single-use MFA token with scope for the code
+  // entered in the open form, runs act(token, target) with it, and shows
+  // where the flow stands then.
+  async function submitConfirm(ev, scope, act, done) {
     ev.preventDefault();
-    const form = $('delete-form');
+    const form = ev.currentTarget;
     const input = activeInput(form);
-    if (!checkCode(input) || !deleting) return;
+    if (!checkCode(input) || !confirming || confirming.form !== form) return;
     const recovery = mode(form) === 'recovery';
-    const id = deleting.device.id;
+    const target = confirming.target;
     await run(async () => {
       try {
         const res = await api('POST', recovery ? 'api/recovery-codes/authenticate' : 'api/devices/totp/authenticate', {
           code: input.value.trim(),
-          createMfaToken: { singleUse: true, scopes: ['credential:unlink'] },
+          createMfaToken: { singleUse: true, scopes: [scope] },
         });
-        await api('DELETE', 'api/devices/' + encodeURIComponent(id), undefined, { 'X-Mfa-Auth-Token': res.mfaToken.value });
+        await act(res.mfaToken.value, target);
       } catch (e) {
         failed(e, { recovery, input });
         return;
       }
-      closeDelete(false);
-      announce('The authenticator app was deleted.');
+      closeConfirm(false);
+      announce(done);
       await step('', undefined, { refocus: true });
     });
   }
 
-  // cancelAdd deletes the pending device, which needs no token since it is
-  // not a factor yet, and goes back to the device list.
-  async function cancelAdd() {
-    const reg = state && state.registration;
-    if (!reg) return;
-    await run(async () => {
-      try {
-        await api('DELETE', 'api/devices/' + encodeURIComponent(reg.id));
-      } catch (e) {
-        failed(e);
-        return;
-      }
-      await step('');
-    });
-  }
+  const deleteDevice = (ev) => submitConfirm(ev, 'credential:unlink',
+    (token, device) => api('DELETE', 'api/devices/' + encodeURIComponent(device.id), undefined, { 'X-Mfa-Auth-Token': token }),
+    'The authenticator app was deleted.');
 
-  async function replaceCodes() {
+  // replaceCodes makes a new set of recovery codes; the flow then shows
+  // them to save, since they wait for acknowledgement.
+  const replaceCodes = (ev) => submitConfirm(ev, 'recovery_codes:regenerate',
+    (token) => api('POST', 'api/recovery-codes', undefined, { 'X-Mfa-Auth-Token': token }),
+    'Your recovery codes were replaced. Save the new ones.');
+
+  // cancelAdd goes back to the device list and leaves the new device
+  // pending: it is no factor, expires by itself, and the next "Add device"
+  // replaces it. The flow would show its QR code again while it exists, so
+  // the list comes from the devices endpoint.
+  async function cancelAdd() {
+    const complete = !!(state && state.complete);
     await run(async () => {
+      let res;
       try {
-        await api('POST', 'api/recovery-codes');
+        res = await api('GET', 'api/devices');
       } catch (e) {
         failed(e);
         return;
       }
-      await step('');
+      show({ view: 'devices', devices: res.devices || [], complete });
+      announce('Adding the authenticator app was cancelled.');
     });
   }
 
@@ -390,10 +403,13 @@
   function checkCode(input) {
     const v = input.value.trim();
     let msg = '';
+    const numeric = input.inputMode === 'numeric';
     if (v === '') {
-      msg = input.inputMode === 'numeric' ? 'Enter the code from your authenticator app.' : 'Enter one of your recovery codes.';
-    } else if (input.inputMode === 'numeric' && !/^[0-9 ]+$/.test(v)) {
+      msg = numeric ? 'Enter the code from your authenticator app.' : 'Enter one of your recovery codes.';
+    } else if (numeric && !/^[0-9 ]+$/.test(v)) {
       msg = 'The code is made of digits only.';
+    } else if (numeric && v.replace(/ /g, '').length !== codeDigits) {
+      msg = `Enter all ${codeDigits} digits of the code from your authenticator app.`;
     }
     if (msg) {
       setError(msg);
@@ -413,10 +429,23 @@
     const i = ev.target;
     i.removeAttribute('aria-invalid');
     if (i.inputMode === 'numeric') {
-      // Codes pasted as "123 456" or "123-456" keep their digits only.
+      // A code typed or filled in with separators keeps its digits only.
       const digits = i.value.replace(/[^0-9]/g, '');
       if (digits !== i.value) i.value = digits;
     }
+  }
+
+  // onCodePaste keeps the digits of a code pasted as "123 456" or
+  // "123-456": the input is only as long as a code, and the browser would
+  // cut the pasted text before onCodeInput sees it.
+  function onCodePaste(ev) {
+    const i = ev.target;
+    if (i.inputMode !== 'numeric' || !ev.clipboardData) return;
+    ev.preventDefault();
+    const digits = ev.clipboardData.getData('text').replace(/[^0-9]/g, '');
+    i.setRangeText(digits, i.selectionStart, i.selectionEnd, 'end');
+    if (i.maxLength > 0 && i.value.length > i.maxLength) i.value = i.value.slice(0, i.maxLength);
+    i.removeAttribute('aria-invalid');
   }
 
   async function submitCode(ev) {
@@ -503,15 +532,20 @@
   $('acknowledge').addEventListener('click', () => run(() => step('acknowledge')));
   $('otp-form').addEventListener('submit', submitCode);
   $('delete-form').addEventListener('submit', deleteDevice);
-  $('delete-cancel').addEventListener('click', () => { setError(''); closeDelete(true); });
-  $('new-codes-confirm').addEventListener('click', replaceCodes);
+  $('delete-cancel').addEventListener('click', () => { setError(''); closeConfirm(true); });
+  $('replace-codes').addEventListener('click', (ev) => openConfirm($('replace-form'), ev.currentTarget, null, $('new-codes')));
+  $('replace-form').addEventListener('submit', replaceCodes);
+  $('replace-cancel').addEventListener('click', () => { setError(''); closeConfirm(true); });
   $('copy-secret').addEventListener('click', (ev) =>
     copy(ev.currentTarget, (state && state.registration && state.registration.secret) || '', 'Setup key'));
   $('copy-codes').addEventListener('click', (ev) =>
     copy(ev.currentTarget, ((state && state.recoveryCodes) || []).join('\n'), 'Recovery codes'));
   $('download-codes').addEventListener('click', download);
   for (const b of root.querySelectorAll('[data-toggle]')) b.addEventListener('click', toggleMode);
-  for (const i of root.querySelectorAll('.field input')) i.addEventListener('input', onCodeInput);
+  for (const i of root.querySelectorAll('.field input')) {
+    i.addEventListener('input', onCodeInput);
+    i.addEventListener('paste', onCodePaste);
+  }
 
   run(() => step(''));
 })();
