@@ -5,6 +5,17 @@ import (
 	"time"
 )
 
+// The cleanup queries. They run in the background, not on a request's
+// path: the first two use the expiry indexes; the third reads all of
+// mfa_lockouts, which has no index on failures because every login changes
+// failures twice and such an index would cost every login more than it
+// saves here.
+const (
+	cleanupTokensQuery   = "DELETE FROM mfa_tokens WHERE expires_at IS NULL OR expires_at <= $1"
+	cleanupPendingQuery  = "DELETE FROM mfa_devices WHERE NOT verified AND (expires_at IS NULL OR expires_at <= $1)"
+	cleanupLockoutsQuery = "DELETE FROM mfa_lockouts WHERE failures = 0"
+)
+
 // Cleanup implements [mfa.Cleaner]: it deletes the tokens and the pending
 // devices whose expiry is not after now, and the lockout rows with no
 // failures. Each DELETE is its own statement, so a large cleanup holds no
@@ -13,13 +24,13 @@ import (
 // on a ticker, from one instance or all.
 func (s *Store) Cleanup(ctx context.Context, now time.Time) error {
 	at := s.timeArg(now)
-	if _, err := s.exec(ctx, s.db, "DELETE FROM mfa_tokens WHERE expires_at IS NULL OR expires_at <= $1", at); err != nil {
+	if _, err := s.exec(ctx, s.db, cleanupTokensQuery, at); err != nil {
 		return wrap(ctx, "clean up tokens", err)
 	}
-	if _, err := s.exec(ctx, s.db, "DELETE FROM mfa_devices WHERE NOT verified AND (expires_at IS NULL OR expires_at <= $1)", at); err != nil {
+	if _, err := s.exec(ctx, s.db, cleanupPendingQuery, at); err != nil {
 		return wrap(ctx, "clean up pending devices", err)
 	}
-	if _, err := s.exec(ctx, s.db, "DELETE FROM mfa_lockouts WHERE failures = 0"); err != nil {
+	if _, err := s.exec(ctx, s.db, cleanupLockoutsQuery); err != nil {
 		return wrap(ctx, "clean up lockouts", err)
 	}
 	return nil

@@ -9,6 +9,45 @@ import (
 	"github.com/mfakit/mfa"
 )
 
+// The device queries.
+const (
+	deletePendingDevicesQuery = "DELETE FROM mfa_devices WHERE user_id = $1 AND NOT verified"
+
+	verifiedDeviceExistsQuery = "SELECT EXISTS (SELECT 1 FROM mfa_devices WHERE user_id = $1 AND type = $2 AND verified)"
+
+	insertDeviceQuery = `INSERT INTO mfa_devices
+		(id, user_id, type, alias, account_name, secret, verified, created_at, expires_at, verified_at, last_used_at, last_step)
+		VALUES ($1, $2, $3, $4, $5, $6, FALSE, $7, $8, $9, $10, $11)`
+
+	verifyDeviceQuery = `UPDATE mfa_devices
+		SET verified = TRUE, verified_at = $3, last_used_at = $3, last_step = $4, expires_at = NULL
+		WHERE user_id = $1 AND id = $2 AND NOT verified AND expires_at > $3`
+
+	deviceVerifiedQuery = "SELECT verified FROM mfa_devices WHERE user_id = $1 AND id = $2"
+
+	// acceptStepPostgreSQL advances the step and resets the lockout in one
+	// statement: a data-modifying WITH runs both on one snapshot,
+	// atomically, in one round trip (this is every login's write). It
+	// returns 1 when the step was accepted, 0 otherwise.
+	acceptStepPostgreSQL = `
+WITH accepted AS (
+	UPDATE mfa_devices SET last_step = $3, last_used_at = $4
+	WHERE user_id = $1 AND id = $2 AND verified AND last_step < $3
+	RETURNING user_id
+), reset AS (
+	UPDATE mfa_lockouts SET failures = 0, last_failure = NULL
+	WHERE user_id IN (SELECT user_id FROM accepted) AND failures <> 0
+)
+SELECT count(*) FROM accepted`
+
+	acceptStepQuery = `UPDATE mfa_devices SET last_step = $3, last_used_at = $4
+		WHERE user_id = $1 AND id = $2 AND verified AND last_step < $3`
+
+	updateDeviceSecretQuery = "UPDATE mfa_devices SET secret = $3 WHERE user_id = $1 AND id = $2"
+
+	deleteDeviceQuery = "DELETE FROM mfa_devices WHERE user_id = $1 AND id = $2 RETURNING verified"
+)
+
 // InsertPendingDevice implements [mfa.DeviceStore]. Under the user's lock
 // it removes the pending device, refuses when a verified one of the type
 // exists (rolling the removal back), and inserts d. The unique indexes on
@@ -21,22 +60,18 @@ func (s *Store) InsertPendingDevice(ctx context.Context, d mfa.DeviceRecord) err
 		}
 		// The removal comes first so that on SQLite the transaction's first
 		// statement is a write; see lockUser.
-		if _, err := s.exec(ctx, tx, "DELETE FROM mfa_devices WHERE user_id = $1 AND NOT verified", d.UserID); err != nil {
+		if _, err := s.exec(ctx, tx, deletePendingDevicesQuery, d.UserID); err != nil {
 			return err
 		}
 		var limit bool
-		err := tx.QueryRowContext(ctx, s.q(
-			"SELECT EXISTS (SELECT 1 FROM mfa_devices WHERE user_id = $1 AND type = $2 AND verified)"),
-			d.UserID, string(d.Type)).Scan(&limit)
+		err := tx.QueryRowContext(ctx, s.q(verifiedDeviceExistsQuery), d.UserID, string(d.Type)).Scan(&limit)
 		if err != nil {
 			return err
 		}
 		if limit {
 			return mfa.ErrDeviceLimit
 		}
-		_, err = s.exec(ctx, tx, `INSERT INTO mfa_devices
-			(id, user_id, type, alias, account_name, secret, verified, created_at, expires_at, verified_at, last_used_at, last_step)
-			VALUES ($1, $2, $3, $4, $5, $6, FALSE, $7, $8, $9, $10, $11)`,
+		_, err = s.exec(ctx, tx, insertDeviceQuery,
 			d.ID, d.UserID, string(d.Type), d.Alias, d.AccountName, notNull(d.Secret),
 			s.timeArg(d.CreatedAt), s.timeArg(d.ExpiresAt), s.timeArg(d.VerifiedAt), s.timeArg(d.LastUsedAt), d.LastStep)
 		return err
@@ -53,10 +88,7 @@ func (s *Store) VerifyDevice(ctx context.Context, userID, deviceID string, step 
 		if err := s.lockUser(ctx, tx, userID); err != nil {
 			return err
 		}
-		n, err := s.exec(ctx, tx, `UPDATE mfa_devices
-			SET verified = TRUE, verified_at = $3, last_used_at = $3, last_step = $4, expires_at = NULL
-			WHERE user_id = $1 AND id = $2 AND NOT verified AND expires_at > $3`,
-			userID, deviceID, s.timeArg(at), step)
+		n, err := s.exec(ctx, tx, verifyDeviceQuery, userID, deviceID, s.timeArg(at), step)
 		if err != nil {
 			return err
 		}
@@ -80,28 +112,12 @@ func (s *Store) VerifyDevice(ctx context.Context, userID, deviceID string, step 
 // deviceVerified reports whether the device exists and is verified.
 func (s *Store) deviceVerified(ctx context.Context, db execer, userID, deviceID string) (bool, error) {
 	var verified bool
-	err := db.QueryRowContext(ctx, s.q("SELECT verified FROM mfa_devices WHERE user_id = $1 AND id = $2"),
-		userID, deviceID).Scan(&verified)
+	err := db.QueryRowContext(ctx, s.q(deviceVerifiedQuery), userID, deviceID).Scan(&verified)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
 	return verified, err
 }
-
-// acceptStepPostgreSQL advances the step and resets the lockout in one
-// statement: a data-modifying WITH runs both on one snapshot, atomically,
-// in one round trip (this is every login's write). It returns 1 when the
-// step was accepted, 0 otherwise.
-const acceptStepPostgreSQL = `
-WITH accepted AS (
-	UPDATE mfa_devices SET last_step = $3, last_used_at = $4
-	WHERE user_id = $1 AND id = $2 AND verified AND last_step < $3
-	RETURNING user_id
-), reset AS (
-	UPDATE mfa_lockouts SET failures = 0, last_failure = NULL
-	WHERE user_id IN (SELECT user_id FROM accepted) AND failures <> 0
-)
-SELECT count(*) FROM accepted`
 
 // AcceptStep implements [mfa.DeviceStore]. The step advances by a
 // conditional UPDATE (WHERE last_step < step): of racing callers with the
@@ -119,9 +135,7 @@ func (s *Store) AcceptStep(ctx context.Context, userID, deviceID string, step in
 		}
 	} else {
 		err = s.inTx(ctx, "accept step", func(tx *sql.Tx) error {
-			accepted, err = s.exec(ctx, tx, `UPDATE mfa_devices SET last_step = $3, last_used_at = $4
-				WHERE user_id = $1 AND id = $2 AND verified AND last_step < $3`,
-				userID, deviceID, step, s.timeArg(at))
+			accepted, err = s.exec(ctx, tx, acceptStepQuery, userID, deviceID, step, s.timeArg(at))
 			if err != nil || accepted == 0 {
 				return err
 			}
@@ -146,7 +160,7 @@ func (s *Store) AcceptStep(ctx context.Context, userID, deviceID string, step in
 
 // UpdateDeviceSecret implements [mfa.DeviceStore].
 func (s *Store) UpdateDeviceSecret(ctx context.Context, userID, deviceID string, secret []byte) error {
-	n, err := s.exec(ctx, s.db, "UPDATE mfa_devices SET secret = $3 WHERE user_id = $1 AND id = $2", userID, deviceID, notNull(secret))
+	n, err := s.exec(ctx, s.db, updateDeviceSecretQuery, userID, deviceID, notNull(secret))
 	if err != nil {
 		return wrap(ctx, "update device secret", err)
 	}
@@ -165,8 +179,7 @@ func (s *Store) DeleteDevice(ctx context.Context, userID, deviceID string) error
 			return err
 		}
 		var verified bool
-		err := tx.QueryRowContext(ctx, s.q("DELETE FROM mfa_devices WHERE user_id = $1 AND id = $2 RETURNING verified"),
-			userID, deviceID).Scan(&verified)
+		err := tx.QueryRowContext(ctx, s.q(deleteDeviceQuery), userID, deviceID).Scan(&verified)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			return nil

@@ -8,11 +8,24 @@ import (
 	"github.com/mfakit/mfa"
 )
 
+// The lockout queries; resetLockoutQuery runs inside the transactions that
+// consume a code.
+const (
+	lockoutQuery = "SELECT failures, last_failure FROM mfa_lockouts WHERE user_id = $1"
+
+	swapLockoutFromZeroQuery = `INSERT INTO mfa_lockouts (user_id, failures, last_failure) VALUES ($1, $2, $3)
+		ON CONFLICT (user_id) DO UPDATE SET failures = excluded.failures, last_failure = excluded.last_failure
+		WHERE mfa_lockouts.failures = 0`
+
+	swapLockoutQuery = "UPDATE mfa_lockouts SET failures = $2, last_failure = $3 WHERE user_id = $1 AND failures = $4"
+
+	resetLockoutQuery = "UPDATE mfa_lockouts SET failures = 0, last_failure = NULL WHERE user_id = $1 AND failures <> 0"
+)
+
 // Lockout implements [mfa.LockoutStore].
 func (s *Store) Lockout(ctx context.Context, userID string) (mfa.Lockout, error) {
 	var lk mfa.Lockout
-	err := s.db.QueryRowContext(ctx, s.q("SELECT failures, last_failure FROM mfa_lockouts WHERE user_id = $1"),
-		userID).Scan(&lk.Failures, nullTime{&lk.LastFailure})
+	err := s.db.QueryRowContext(ctx, s.q(lockoutQuery), userID).Scan(&lk.Failures, nullTime{&lk.LastFailure})
 	if errors.Is(err, sql.ErrNoRows) {
 		return mfa.Lockout{}, nil
 	}
@@ -31,13 +44,9 @@ func (s *Store) SwapLockout(ctx context.Context, userID string, old, next mfa.Lo
 	var n int64
 	var err error
 	if old.Failures == 0 {
-		n, err = s.exec(ctx, s.db, `INSERT INTO mfa_lockouts (user_id, failures, last_failure) VALUES ($1, $2, $3)
-			ON CONFLICT (user_id) DO UPDATE SET failures = excluded.failures, last_failure = excluded.last_failure
-			WHERE mfa_lockouts.failures = 0`,
-			userID, next.Failures, s.timeArg(next.LastFailure))
+		n, err = s.exec(ctx, s.db, swapLockoutFromZeroQuery, userID, next.Failures, s.timeArg(next.LastFailure))
 	} else {
-		n, err = s.exec(ctx, s.db, "UPDATE mfa_lockouts SET failures = $2, last_failure = $3 WHERE user_id = $1 AND failures = $4",
-			userID, next.Failures, s.timeArg(next.LastFailure), old.Failures)
+		n, err = s.exec(ctx, s.db, swapLockoutQuery, userID, next.Failures, s.timeArg(next.LastFailure), old.Failures)
 	}
 	if err != nil {
 		return false, wrap(ctx, "swap lockout", err)
@@ -46,8 +55,12 @@ func (s *Store) SwapLockout(ctx context.Context, userID string, old, next mfa.Lo
 }
 
 // resetLockout sets the user's failures to zero, in the caller's
-// transaction; Cleanup removes the row later.
+// transaction. The row stays, at zero, rather than being deleted: the next
+// login's up-front count (SwapLockout from zero) then updates it in place,
+// which PostgreSQL does as a heap-only update since no indexed column
+// changes, instead of inserting a new row and index entry every login.
+// Cleanup removes rows at zero.
 func (s *Store) resetLockout(ctx context.Context, tx *sql.Tx, userID string) error {
-	_, err := s.exec(ctx, tx, "UPDATE mfa_lockouts SET failures = 0, last_failure = NULL WHERE user_id = $1 AND failures <> 0", userID)
+	_, err := s.exec(ctx, tx, resetLockoutQuery, userID)
 	return err
 }

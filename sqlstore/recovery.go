@@ -10,6 +10,42 @@ import (
 	"github.com/mfakit/mfa"
 )
 
+// The recovery code queries; insertCodesQuery is built for each set's size
+// by replaceCodes.
+const (
+	deleteCodesQuery = "DELETE FROM mfa_recovery_codes WHERE user_id = $1"
+
+	anyVerifiedDeviceQuery = "SELECT EXISTS (SELECT 1 FROM mfa_devices WHERE user_id = $1 AND verified)"
+
+	upsertCodeSetQuery = `INSERT INTO mfa_recovery_code_sets (user_id, key_id, sealed, created_at)
+		VALUES ($1, $2, $3, $4)
+		ON CONFLICT (user_id) DO UPDATE SET key_id = excluded.key_id, sealed = excluded.sealed, created_at = excluded.created_at`
+
+	deleteCodeSetQuery = "DELETE FROM mfa_recovery_code_sets WHERE user_id = $1"
+
+	consumeCodeQuery = "DELETE FROM mfa_recovery_codes WHERE user_id = $1 AND hash = $2"
+
+	countCodesQuery = "SELECT count(*) FROM mfa_recovery_codes WHERE user_id = $1"
+
+	acknowledgeCodesQuery = "UPDATE mfa_recovery_code_sets SET sealed = NULL WHERE user_id = $1 AND sealed IS NOT NULL"
+)
+
+// insertCodesQuery returns the INSERT of n hashes of one user: $1 is the
+// user ID, $2 ... $n+1 the hashes. A hash given twice is stored once: a
+// set of codes has no use for duplicates.
+func insertCodesQuery(n int) string {
+	var b strings.Builder
+	b.WriteString("INSERT INTO mfa_recovery_codes (user_id, hash) VALUES ")
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "($1, $%d)", i+2)
+	}
+	b.WriteString(" ON CONFLICT DO NOTHING")
+	return b.String()
+}
+
 // ReplaceRecoveryCodes implements [mfa.RecoveryCodeStore]. Under the user's
 // lock it removes the old codes, checks for a verified device (rolling the
 // removal back when there is none) and stores the new set.
@@ -20,12 +56,11 @@ func (s *Store) ReplaceRecoveryCodes(ctx context.Context, userID string, set mfa
 		}
 		// The removal comes first so that on SQLite the transaction's first
 		// statement is a write; see lockUser.
-		if _, err := s.exec(ctx, tx, "DELETE FROM mfa_recovery_codes WHERE user_id = $1", userID); err != nil {
+		if _, err := s.exec(ctx, tx, deleteCodesQuery, userID); err != nil {
 			return err
 		}
 		var device bool
-		err := tx.QueryRowContext(ctx, s.q("SELECT EXISTS (SELECT 1 FROM mfa_devices WHERE user_id = $1 AND verified)"),
-			userID).Scan(&device)
+		err := tx.QueryRowContext(ctx, s.q(anyVerifiedDeviceQuery), userID).Scan(&device)
 		if err != nil {
 			return err
 		}
@@ -39,44 +74,33 @@ func (s *Store) ReplaceRecoveryCodes(ctx context.Context, userID string, set mfa
 // replaceCodes stores set as the user's recovery code set, in the caller's
 // transaction, which holds the user's lock.
 func (s *Store) replaceCodes(ctx context.Context, tx *sql.Tx, userID string, set mfa.RecoveryCodeSet) error {
-	_, err := s.exec(ctx, tx, `INSERT INTO mfa_recovery_code_sets (user_id, key_id, sealed, created_at)
-		VALUES ($1, $2, $3, $4)
-		ON CONFLICT (user_id) DO UPDATE SET key_id = excluded.key_id, sealed = excluded.sealed, created_at = excluded.created_at`,
+	_, err := s.exec(ctx, tx, upsertCodeSetQuery,
 		userID, set.KeyID, bytesArg(set.Sealed), s.timeArg(set.CreatedAt))
 	if err != nil {
 		return err
 	}
-	if _, err := s.exec(ctx, tx, "DELETE FROM mfa_recovery_codes WHERE user_id = $1", userID); err != nil {
+	if _, err := s.exec(ctx, tx, deleteCodesQuery, userID); err != nil {
 		return err
 	}
 	if len(set.Hashes) == 0 {
 		return nil
 	}
-	// One multi-row INSERT. A hash given twice is stored once: a set of
-	// codes has no use for duplicates.
-	var b strings.Builder
-	b.WriteString("INSERT INTO mfa_recovery_codes (user_id, hash) VALUES ")
 	args := make([]any, 0, 1+len(set.Hashes))
 	args = append(args, userID)
 	for i := range set.Hashes {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		fmt.Fprintf(&b, "($1, $%d)", i+2)
 		args = append(args, set.Hashes[i][:])
 	}
-	b.WriteString(" ON CONFLICT DO NOTHING")
-	_, err = s.exec(ctx, tx, b.String(), args...)
+	_, err = s.exec(ctx, tx, insertCodesQuery(len(set.Hashes)), args...)
 	return err
 }
 
 // deleteCodes removes the user's recovery code set, in the caller's
 // transaction.
 func (s *Store) deleteCodes(ctx context.Context, tx *sql.Tx, userID string) error {
-	if _, err := s.exec(ctx, tx, "DELETE FROM mfa_recovery_codes WHERE user_id = $1", userID); err != nil {
+	if _, err := s.exec(ctx, tx, deleteCodesQuery, userID); err != nil {
 		return err
 	}
-	_, err := s.exec(ctx, tx, "DELETE FROM mfa_recovery_code_sets WHERE user_id = $1", userID)
+	_, err := s.exec(ctx, tx, deleteCodeSetQuery, userID)
 	return err
 }
 
@@ -92,14 +116,14 @@ func (s *Store) ConsumeRecoveryCode(ctx context.Context, userID string, hash [mf
 		if err := s.lockUser(ctx, tx, userID); err != nil {
 			return err
 		}
-		n, err := s.exec(ctx, tx, "DELETE FROM mfa_recovery_codes WHERE user_id = $1 AND hash = $2", userID, hash[:])
+		n, err := s.exec(ctx, tx, consumeCodeQuery, userID, hash[:])
 		if err != nil {
 			return err
 		}
 		if n == 0 {
 			return mfa.ErrInvalidCode
 		}
-		if err := tx.QueryRowContext(ctx, s.q("SELECT count(*) FROM mfa_recovery_codes WHERE user_id = $1"), userID).Scan(&remaining); err != nil {
+		if err := tx.QueryRowContext(ctx, s.q(countCodesQuery), userID).Scan(&remaining); err != nil {
 			return err
 		}
 		return s.resetLockout(ctx, tx, userID)
@@ -112,7 +136,7 @@ func (s *Store) ConsumeRecoveryCode(ctx context.Context, userID string, hash [mf
 
 // AcknowledgeRecoveryCodes implements [mfa.RecoveryCodeStore].
 func (s *Store) AcknowledgeRecoveryCodes(ctx context.Context, userID string) error {
-	if _, err := s.exec(ctx, s.db, "UPDATE mfa_recovery_code_sets SET sealed = NULL WHERE user_id = $1 AND sealed IS NOT NULL", userID); err != nil {
+	if _, err := s.exec(ctx, s.db, acknowledgeCodesQuery, userID); err != nil {
 		return wrap(ctx, "acknowledge recovery codes", err)
 	}
 	return nil

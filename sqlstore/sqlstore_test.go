@@ -151,7 +151,7 @@ func dialects(t *testing.T, fn func(t *testing.T, d sqlstore.Dialect, open func(
 	})
 }
 
-func newStore(t *testing.T, db *sql.DB, d sqlstore.Dialect) *sqlstore.Store {
+func newStore(t testing.TB, db *sql.DB, d sqlstore.Dialect) *sqlstore.Store {
 	t.Helper()
 	s, err := sqlstore.New(context.Background(), db, d)
 	if err != nil {
@@ -165,17 +165,17 @@ func sqliteDSN(path string) string {
 	return "file:" + path + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_txlock=immediate"
 }
 
-func openSQLite(t *testing.T, path string) *sql.DB {
+func openSQLite(t testing.TB, path string) *sql.DB {
 	return openDB(t, "sqlite", sqliteDSN(path))
 }
 
 // openPostgres returns a handle on a new schema of the test database,
 // dropped when t ends.
-func openPostgres(t *testing.T) *sql.DB {
+func openPostgres(t testing.TB) *sql.DB {
 	return openDB(t, "pgx", postgresSchema(t))
 }
 
-func openDB(t *testing.T, driver, dsn string) *sql.DB {
+func openDB(t testing.TB, driver, dsn string) *sql.DB {
 	t.Helper()
 	db, err := sql.Open(driver, dsn)
 	if err != nil {
@@ -194,17 +194,21 @@ func openDB(t *testing.T, driver, dsn string) *sql.DB {
 // and returns a connection string whose search_path selects it, so that
 // test runs do not see each other's tables. The schema is dropped when t
 // ends. Without MFA_TEST_POSTGRES_DSN the test is skipped.
-func postgresSchema(t *testing.T) string {
+func postgresSchema(t testing.TB) string {
+	dsn, _ := postgresSchemaNamed(t)
+	return dsn
+}
+
+// postgresSchemaNamed is postgresSchema that also returns the schema's
+// name.
+func postgresSchemaNamed(t testing.TB) (dsn, schema string) {
 	t.Helper()
-	base := os.Getenv(postgresDSNEnv)
-	if base == "" {
-		t.Skip(postgresDSNEnv + " is not set; skipping PostgreSQL tests")
-	}
+	base := postgresBase(t)
 	var b [6]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		t.Fatal(err)
 	}
-	schema := "mfatest_" + hex.EncodeToString(b[:])
+	schema = "mfatest_" + hex.EncodeToString(b[:])
 	admin, err := sql.Open("pgx", base)
 	if err != nil {
 		t.Fatal(err)
@@ -220,12 +224,23 @@ func postgresSchema(t *testing.T) string {
 			t.Errorf("drop schema %s: %v", schema, err)
 		}
 	})
-	return withSearchPath(t, base, schema)
+	return withSearchPath(t, base, schema), schema
+}
+
+// postgresBase returns MFA_TEST_POSTGRES_DSN, skipping the test when it is
+// unset.
+func postgresBase(t testing.TB) string {
+	t.Helper()
+	base := os.Getenv(postgresDSNEnv)
+	if base == "" {
+		t.Skip(postgresDSNEnv + " is not set; skipping PostgreSQL tests")
+	}
+	return base
 }
 
 // withSearchPath adds search_path to a URL or keyword/value connection
 // string; pgx passes it to the server as a run-time parameter.
-func withSearchPath(t *testing.T, dsn, schema string) string {
+func withSearchPath(t testing.TB, dsn, schema string) string {
 	t.Helper()
 	if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
 		return dsn + " search_path=" + schema
