@@ -6,10 +6,11 @@ import (
 	"encoding/base32"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"strings"
 	"time"
-
-	"github.com/pquerna/otp"
-	"github.com/pquerna/otp/totp"
 )
 
 // DeviceType is the kind of an MFA device. mfakit supports TOTP devices.
@@ -44,13 +45,17 @@ type Registration struct {
 	URI string `json:"uri"`
 }
 
-// String describes r without its secret.
-func (r *Registration) String() string {
+// String describes r without its secret or URI. It has a value receiver
+// so that formatting a Registration, or a pointer to one, never prints them.
+func (r Registration) String() string {
 	return "mfa.Registration{DeviceID: " + r.DeviceID + ", Secret: [redacted]}"
 }
 
 // GoString is like String.
-func (r *Registration) GoString() string { return r.String() }
+func (r Registration) GoString() string { return r.String() }
+
+// LogValue implements slog.LogValuer with the device ID only.
+func (r Registration) LogValue() slog.Value { return slog.StringValue(r.String()) }
 
 // DeviceOption sets an option of [MFA.AddDevice].
 type DeviceOption func(*deviceOptions)
@@ -195,22 +200,31 @@ func (m *MFA) PendingRegistration(ctx context.Context, userID string) (*Registra
 }
 
 func (m *MFA) registration(deviceID, accountName string, secret []byte) (*Registration, error) {
-	key, err := totp.Generate(totp.GenerateOpts{
-		Issuer:      m.issuer,
-		AccountName: accountName,
-		Period:      uint(m.totp.Period / time.Second),
-		Secret:      secret,
-		Digits:      otp.Digits(m.totp.Digits),
-		Algorithm:   m.totp.Algorithm.otp(),
-	})
-	if err != nil {
-		return nil, invalidInput("accountName", "cannot build otpauth URI: "+err.Error())
-	}
+	b32 := base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(secret)
 	return &Registration{
 		DeviceID: deviceID,
-		Secret:   base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(secret),
-		URI:      key.URL(),
+		Secret:   b32,
+		URI:      m.otpauthURI(accountName, b32),
 	}, nil
+}
+
+// otpauthURI returns the Key Uri Format URI of a TOTP device,
+// otpauth://totp/Issuer:account?secret=...&issuer=...&algorithm=...&digits=...&period=...
+//
+// Issuer and account are percent-encoded (RFC 3986 §2.1) except for
+// unreserved characters, with spaces as %20, which every app decodes,
+// rather than "+", which some show literally. pquerna/otp's totp.Generate
+// (v1.5.0) leaves '&', '+' and '=' unescaped in the query, so an issuer
+// "Acme & Co" read back as "Acme " and "C++" as "C  ".
+func (m *MFA) otpauthURI(accountName, secret string) string {
+	esc := func(s string) string { return strings.ReplaceAll(url.QueryEscape(s), "+", "%20") }
+	issuer := esc(m.issuer)
+	return "otpauth://totp/" + issuer + ":" + esc(accountName) +
+		"?secret=" + secret +
+		"&issuer=" + issuer +
+		"&algorithm=" + string(m.totp.Algorithm) +
+		"&digits=" + strconv.Itoa(m.totp.Digits) +
+		"&period=" + strconv.Itoa(int(m.totp.Period/time.Second))
 }
 
 // secretAAD binds a sealed TOTP secret to its user and device.
@@ -280,24 +294,20 @@ func (m *MFA) AuthenticateDevice(ctx context.Context, userID string, req Authent
 	if err != nil {
 		return nil, err
 	}
+	if err := m.checkLock(ctx, userID, d.ID, MethodTOTP, st.Lockout, now); err != nil {
+		return nil, err
+	}
 	secret, primary, err := m.openSecret(d)
 	if err != nil {
 		return nil, err
 	}
 	defer clear(secret)
-	lk, err := m.admit(ctx, userID, st.Lockout, now)
-	if err != nil {
-		if errors.Is(err, ErrRateLimited) {
-			m.emit(ctx, Event{Type: EventAuthFailed, UserID: userID, DeviceID: d.ID, Method: MethodTOTP, ErrorCode: ErrRateLimited.Code, Failures: lk.Failures})
-		}
-		return nil, err
-	}
 	step, found, fresh := m.matchStep(secret, code, now, d.LastStep)
 	switch {
 	case !found:
-		return nil, m.failed(ctx, EventAuthFailed, userID, d.ID, MethodTOTP, lk, newError(ErrInvalidCode, "code", ""))
+		return nil, m.failed(ctx, EventAuthFailed, userID, d.ID, MethodTOTP, st.Lockout, now, newError(ErrInvalidCode, "code", ""))
 	case !fresh:
-		return nil, m.failed(ctx, EventReplayRefused, userID, d.ID, MethodTOTP, lk, newError(ErrCodeReused, "code", ""))
+		return nil, m.failed(ctx, EventReplayRefused, userID, d.ID, MethodTOTP, st.Lockout, now, newError(ErrCodeReused, "code", ""))
 	}
 
 	tok, err := m.issueToken(ctx, userID, req.CreateMFAToken, now)
@@ -305,26 +315,34 @@ func (m *MFA) AuthenticateDevice(ctx context.Context, userID string, req Authent
 		return nil, err
 	}
 	var codes RecoveryCodeSet
-	if d.Verified {
-		err = m.store.AcceptStep(ctx, userID, d.ID, step, now)
-	} else {
+	if !d.Verified {
 		if codes, _, err = m.newRecoveryCodes(userID, now); err != nil {
 			return nil, err
 		}
-		err = m.store.VerifyDevice(ctx, userID, d.ID, step, now, codes)
 	}
+	err = m.succeed(ctx, userID, st.Lockout, now, func(lk Lockout) error {
+		if d.Verified {
+			return m.store.AcceptStep(ctx, userID, d.ID, step, now, lk)
+		}
+		return m.store.VerifyDevice(ctx, userID, d.ID, step, now, codes, lk)
+	})
 	if err != nil {
 		m.discardToken(ctx, tok, now)
 		if errors.Is(err, ErrCodeReused) {
-			return nil, m.failed(ctx, EventReplayRefused, userID, d.ID, MethodTOTP, lk, err)
+			return nil, m.failed(ctx, EventReplayRefused, userID, d.ID, MethodTOTP, st.Lockout, now, err)
+		}
+		if errors.Is(err, ErrRateLimited) {
+			m.emit(ctx, Event{Type: EventAuthFailed, UserID: userID, DeviceID: d.ID, Method: MethodTOTP, ErrorCode: ErrRateLimited.Code})
+			return nil, err
 		}
 		return nil, storeError("accept code", err)
 	}
 
-	// One allocation for the result and its device.
+	// One allocation for the result, its device and the device's times.
 	out := &struct {
 		AuthResult
-		dev Device
+		dev   Device
+		times [2]time.Time
 	}{}
 	r := &out.AuthResult
 	r.UserID, r.Method, r.MFAToken = userID, MethodTOTP, tok
@@ -339,7 +357,7 @@ func (m *MFA) AuthenticateDevice(ctx context.Context, userID string, req Authent
 		r.RecoveryCodesPending = true
 		m.emit(ctx, Event{Type: EventDeviceVerified, UserID: userID, DeviceID: d.ID})
 	}
-	out.dev = deviceFromRecord(d)
+	out.dev = deviceFromRecord(d, &out.times)
 	r.Device = &out.dev
 	if !primary {
 		m.reseal(ctx, d, secret)
@@ -374,22 +392,24 @@ func pickDevice(devices []DeviceRecord, id string) (DeviceRecord, error) {
 
 // matchStep looks for code in the steps around now. It computes every
 // step of the window whatever matches, so that the time taken does not
-// depend on the code. found reports a match; fresh that the matching step
-// is newer than lastStep, i.e. not a replay (RFC 6238 §5.2).
+// depend on the code. found reports a match; step is the latest step the
+// code matches, and fresh reports that it is newer than lastStep, i.e. not
+// a replay (RFC 6238 §5.2). Taking the latest step matters when a code
+// happens to match two steps of the window: accepting the earlier one
+// would leave the later one open for a second use of the same code.
 func (m *MFA) matchStep(secret []byte, code uint32, now time.Time, lastStep int64) (step int64, found, fresh bool) {
 	cur := now.Unix() / int64(m.totp.Period/time.Second)
 	skew := int64(m.totp.Skew)
-	for s := cur - skew; s <= cur+skew; s++ {
-		eq := subtle.ConstantTimeEq(int32(hotp(m.totp.Algorithm, secret, uint64(s), m.totp.Digits)), int32(code)) == 1
-		if !eq {
+	var buf [2*maxSkew + 1]uint32
+	values := buf[:2*skew+1]
+	hotpRange(m.totp.Algorithm, secret, uint64(cur-skew), values, m.totp.Digits)
+	for i, v := range values {
+		if subtle.ConstantTimeEq(int32(v), int32(code)) != 1 {
 			continue
 		}
-		if s > lastStep && !fresh {
-			step, fresh = s, true
-		}
-		found = true
+		step, found = cur-skew+int64(i), true
 	}
-	return step, found, fresh
+	return step, found, found && step > lastStep
 }
 
 // reseal re-encrypts a device secret that an older key sealed with the
@@ -449,12 +469,14 @@ func (m *MFA) GetUserDevices(ctx context.Context, userID string) ([]Device, erro
 	}
 	out := make([]Device, 0, len(st.Devices))
 	for _, d := range st.Devices {
-		out = append(out, deviceFromRecord(d))
+		out = append(out, deviceFromRecord(d, new([2]time.Time)))
 	}
 	return out, nil
 }
 
-func deviceFromRecord(d DeviceRecord) Device {
+// deviceFromRecord returns d as a Device whose VerifiedAt and LastUsedAt
+// point into times.
+func deviceFromRecord(d DeviceRecord, times *[2]time.Time) Device {
 	dev := Device{
 		ID:        d.ID,
 		UserID:    d.UserID,
@@ -465,12 +487,12 @@ func deviceFromRecord(d DeviceRecord) Device {
 		CreatedAt: d.CreatedAt,
 	}
 	if !d.VerifiedAt.IsZero() {
-		t := d.VerifiedAt
-		dev.VerifiedAt = &t
+		times[0] = d.VerifiedAt
+		dev.VerifiedAt = &times[0]
 	}
 	if !d.LastUsedAt.IsZero() {
-		t := d.LastUsedAt
-		dev.LastUsedAt = &t
+		times[1] = d.LastUsedAt
+		dev.LastUsedAt = &times[1]
 	}
 	return dev
 }
@@ -479,11 +501,13 @@ func deviceFromRecord(d DeviceRecord) Device {
 // (an unscoped token also serves).
 const ScopeCredentialUnlink = "credential:unlink"
 
-// DeleteDevice deletes one of the user's devices. Deleting the verified
-// device needs a valid MFA token with scope "credential:unlink" or no scope
-// (a single-use token is consumed) and also deletes the recovery codes,
-// which stand in for it; ErrTokenRequired when mfaToken is empty. A pending
-// device, not yet a factor, can be deleted without a token.
+// DeleteDevice deletes one of the user's devices. It needs a valid MFA
+// token with scope "credential:unlink" or no scope (a single-use token is
+// consumed); ErrTokenRequired when mfaToken is empty. Deleting the verified
+// device also deletes the recovery codes, which stand in for it. A pending
+// device needs a token too, so that one verified between the check and the
+// delete cannot slip through; it expires by itself and is replaced by the
+// next [MFA.AddDevice] anyway.
 func (m *MFA) DeleteDevice(ctx context.Context, userID, deviceID, mfaToken string) error {
 	if err := validateUserID(userID); err != nil {
 		return err
@@ -495,14 +519,11 @@ func (m *MFA) DeleteDevice(ctx context.Context, userID, deviceID, mfaToken strin
 	if err != nil {
 		return storeError("load user", err)
 	}
-	d, err := pickDevice(st.Devices, deviceID)
-	if err != nil {
+	if _, err := pickDevice(st.Devices, deviceID); err != nil {
 		return err
 	}
-	if d.Verified {
-		if _, err := m.ValidateMFAToken(ctx, userID, mfaToken, ScopeCredentialUnlink); err != nil {
-			return err
-		}
+	if _, err := m.ValidateMFAToken(ctx, userID, mfaToken, ScopeCredentialUnlink); err != nil {
+		return err
 	}
 	if err := m.store.DeleteDevice(ctx, userID, deviceID); err != nil {
 		return storeError("delete device", err)

@@ -181,10 +181,14 @@ func TestDeleteDeviceNeedsToken(t *testing.T) {
 	if len(st.Devices) != 0 || len(st.RecoveryCodes.Hashes) != 0 {
 		t.Fatalf("device or codes left after delete: %+v", st)
 	}
-	// Now a new device can be added; a pending one is deleted without a token.
+	// Now a new device can be added. Deleting it needs a token too, which a
+	// user without a verified device cannot have: it expires by itself.
 	reg, err := e.m.AddDevice(e.ctx, "alice")
 	mustOK(t, err)
-	mustOK(t, e.m.DeleteDevice(e.ctx, "alice", reg.DeviceID, ""))
+	mustErr(t, e.m.DeleteDevice(e.ctx, "alice", reg.DeviceID, ""), mfa.ErrTokenRequired)
+	if devices, _ := e.m.GetUserDevices(e.ctx, "alice"); len(devices) != 1 {
+		t.Fatal("pending device deleted without a token")
+	}
 }
 
 func TestDeleteDeviceWithOtherUsersToken(t *testing.T) {

@@ -2,6 +2,8 @@ package mfa
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 )
@@ -32,6 +34,23 @@ type FlowState struct {
 	// Complete is true when the session no longer needs additional auth.
 	Complete bool
 }
+
+// String describes s without the registration's secret or the recovery
+// codes, so that a logged FlowState reveals neither.
+func (s FlowState) String() string {
+	reg := "<nil>"
+	if s.Registration != nil {
+		reg = s.Registration.String()
+	}
+	return fmt.Sprintf("mfa.FlowState{View: %s, Registration: %s, RecoveryCodes: [%d redacted], Devices: %d, Err: %v, Complete: %t}",
+		s.View, reg, len(s.RecoveryCodes), len(s.Devices), s.Err, s.Complete)
+}
+
+// GoString is like String.
+func (s FlowState) GoString() string { return s.String() }
+
+// LogValue implements slog.LogValuer like String.
+func (s FlowState) LogValue() slog.Value { return slog.StringValue(s.String()) }
 
 // SyncFlow is the view state machine of the hosted SDK's useSyncMfaFlow:
 // it tells a custom UI which view to show and moves between views as the

@@ -26,9 +26,9 @@ import (
 // show from what the otpauth URI says, zbarimg (ZBar) reads the QR codes
 // back, and pquerna/otp parses the URI.
 
-// interopTime is the fixed time of the interop tests; it lies in the middle
-// of a 30 s step, so a code of this step is accepted without skew.
-var interopTime = time.Unix(1_700_000_010, 0).UTC()
+// interopTime is the fixed time of the interop tests, in the middle of a
+// 30 s step, so that the tests do not depend on the skew window.
+var interopTime = time.Unix(1_700_000_025, 0).UTC()
 
 // lookTool returns the path of an external tool. When it is missing the
 // test fails on CI, which must install it, and is skipped elsewhere.

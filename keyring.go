@@ -7,9 +7,11 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"unicode"
 )
@@ -48,6 +50,19 @@ func (k Key) String() string { return "mfa.Key{ID: " + k.ID + ", Secret: [redact
 
 // GoString is like String, so that %#v does not print the secret either.
 func (k Key) GoString() string { return k.String() }
+
+// MarshalJSON writes the key ID only, so that a Key in a logged or
+// serialised struct does not reveal its secret; use [Key.Encode] to
+// store a key.
+func (k Key) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		ID     string `json:"id"`
+		Secret string `json:"secret"`
+	}{k.ID, "[redacted]"})
+}
+
+// LogValue implements slog.LogValuer with the key ID only.
+func (k Key) LogValue() slog.Value { return slog.StringValue(k.String()) }
 
 // Encode returns the key as "ID:base64url(secret)", the form [DecodeKey]
 // reads, for an environment variable or a secret manager.
@@ -102,6 +117,11 @@ func (k Key) validate() error {
 // a set stays keyed by the key that was primary when it was made
 // (RecoveryCodeSet.KeyID): retire an old key only once no user's recovery
 // code set names it, i.e. after those users have made new codes.
+//
+// With several service instances, roll a new key out in two deployments:
+// first add it everywhere as an older key, then make it primary. An
+// instance that does not know the new key yet cannot open a secret that
+// another instance has already re-encrypted with it.
 //
 // Each key is expanded with HKDF-SHA256 (RFC 5869) into an AES-256-GCM key
 // for secrets and a separate HMAC-SHA256 key for recovery code hashes.

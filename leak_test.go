@@ -122,11 +122,11 @@ func (s *failingStore) LoadUser(ctx context.Context, u string, now time.Time) (m
 	return s.Store.LoadUser(ctx, u, now)
 }
 
-func (s *failingStore) AcceptStep(ctx context.Context, u, d string, step int64, at time.Time) error {
+func (s *failingStore) AcceptStep(ctx context.Context, u, d string, step int64, at time.Time, lk mfa.Lockout) error {
 	if err := s.fail("AcceptStep"); err != nil {
 		return err
 	}
-	return s.Store.AcceptStep(ctx, u, d, step, at)
+	return s.Store.AcceptStep(ctx, u, d, step, at, lk)
 }
 
 func (s *failingStore) SwapLockout(ctx context.Context, u string, old, next mfa.Lockout) (bool, error) {
@@ -136,11 +136,11 @@ func (s *failingStore) SwapLockout(ctx context.Context, u string, old, next mfa.
 	return s.Store.SwapLockout(ctx, u, old, next)
 }
 
-func (s *failingStore) ConsumeRecoveryCode(ctx context.Context, u string, h [mfa.HashSize]byte, at time.Time) (int, error) {
+func (s *failingStore) ConsumeRecoveryCode(ctx context.Context, u string, h [mfa.HashSize]byte, at time.Time, lk mfa.Lockout) (int, error) {
 	if err := s.fail("ConsumeRecoveryCode"); err != nil {
 		return 0, err
 	}
-	return s.Store.ConsumeRecoveryCode(ctx, u, h, at)
+	return s.Store.ConsumeRecoveryCode(ctx, u, h, at, lk)
 }
 
 // TestStoreFailuresAreSurfaced: a store failure comes back as ErrStore
@@ -154,13 +154,21 @@ func TestStoreFailuresAreSurfaced(t *testing.T) {
 	for _, method := range []string{"LoadUser", "SwapLockout", "AcceptStep", "ConsumeRecoveryCode"} {
 		for _, cause := range []error{boom, context.DeadlineExceeded} {
 			fs.method, fs.err = method, cause
-			_, err := e.m.AuthenticateDevice(e.ctx, "alice", mfa.AuthenticateRequest{Code: e.code(t, secret, 0)})
+			code := e.code(t, secret, 0)
+			if method == "SwapLockout" {
+				code = wrong(code) // only failures are counted with SwapLockout
+			}
+			_, err := e.m.AuthenticateDevice(e.ctx, "alice", mfa.AuthenticateRequest{Code: code})
 			if method != "ConsumeRecoveryCode" {
 				if !errors.Is(err, mfa.ErrStore) || !errors.Is(err, cause) || errors.Is(err, mfa.ErrInvalidCode) {
 					t.Fatalf("%s failing with %v: AuthenticateDevice returned %v", method, cause, err)
 				}
 			}
-			_, err = e.m.AuthenticateRecoveryCode(e.ctx, "alice", mfa.RecoveryRequest{Code: codes[next]})
+			rc := codes[next]
+			if method == "SwapLockout" {
+				rc = "aaaa-bbbb-cccc-dddd"
+			}
+			_, err = e.m.AuthenticateRecoveryCode(e.ctx, "alice", mfa.RecoveryRequest{Code: rc})
 			if err == nil {
 				next++ // that code is used up
 			}
@@ -171,6 +179,40 @@ func TestStoreFailuresAreSurfaced(t *testing.T) {
 			}
 			fs.method = ""
 			e.clock.Advance(time.Hour) // past any lockout the counted attempts caused
+		}
+	}
+}
+
+// TestValuesFormatWithoutSecrets: a Token, Key or FlowState formatted or
+// marshalled as a value, not only through a pointer, hides its secrets.
+func TestValuesFormatWithoutSecrets(t *testing.T) {
+	e := newEnv(t)
+	f := e.m.NewSyncFlow("alice", nil)
+	st, err := f.Sync(e.ctx, []string{mfa.ScopeRequiresAdditionalAuth})
+	mustOK(t, err)
+	reg := st.Registration
+	st, err = f.SubmitOTP(e.ctx, e.code(t, reg.Secret, 0))
+	mustOK(t, err)
+	codes := st.RecoveryCodes
+	e.clock.Advance(30 * time.Second)
+	res, err := e.m.AuthenticateDevice(e.ctx, "alice", mfa.AuthenticateRequest{Code: e.code(t, reg.Secret, 0), CreateMFAToken: &mfa.TokenRequest{}})
+	mustOK(t, err)
+	tok := *res.MFAToken
+	k, err := mfa.GenerateKey("k")
+	mustOK(t, err)
+	keyJSON, err := json.Marshal(struct{ K mfa.Key }{k})
+	mustOK(t, err)
+	var logs strings.Builder
+	slog.New(slog.NewJSONHandler(&logs, nil)).Info("x", "token", tok, "key", k, "state", st, "reg", reg)
+	out := strings.Join([]string{
+		fmt.Sprintf("%v %+v %#v %s", tok, tok, tok, []mfa.Token{tok}),
+		fmt.Sprintf("%v %+v %#v", st, st, st),
+		string(keyJSON), logs.String(),
+	}, "\n")
+	secrets := append([]string{tok.Value, reg.Secret, k.Encode()[2:]}, codes...)
+	for _, s := range secrets {
+		if strings.Contains(out, s) {
+			t.Errorf("%q appears in formatted output", s)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"io"
+	"slices"
 	"time"
 )
 
@@ -175,9 +176,18 @@ func (m *MFA) GetRecoveryCodes(ctx context.Context, userID string, generateNew b
 	if len(plain)%recoveryCodeLen != 0 {
 		return nil, keyError("sealed recovery codes have the wrong length", nil)
 	}
-	codes := make([]string, 0, len(plain)/recoveryCodeLen)
+	hashKey, err := m.keys.hashKey(set.KeyID)
+	if err != nil {
+		return nil, err
+	}
+	// Show only the codes still unused: the sealed list is the whole set.
+	codes := make([]string, 0, len(set.Hashes))
 	for i := 0; i < len(plain); i += recoveryCodeLen {
-		codes = append(codes, formatRecoveryCode(plain[i:i+recoveryCodeLen]))
+		code := plain[i : i+recoveryCodeLen]
+		h := recoveryHash(hashKey, userID, code)
+		if slices.Contains(set.Hashes, h) {
+			codes = append(codes, formatRecoveryCode(code))
+		}
 	}
 	return codes, nil
 }
@@ -270,11 +280,7 @@ func (m *MFA) AuthenticateRecoveryCode(ctx context.Context, userID string, req R
 			return nil, err
 		}
 	}
-	lk, err := m.admit(ctx, userID, st.Lockout, now)
-	if err != nil {
-		if errors.Is(err, ErrRateLimited) {
-			m.emit(ctx, Event{Type: EventAuthFailed, UserID: userID, Method: MethodRecoveryCode, ErrorCode: ErrRateLimited.Code, Failures: lk.Failures})
-		}
+	if err := m.checkLock(ctx, userID, "", MethodRecoveryCode, st.Lockout, now); err != nil {
 		return nil, err
 	}
 	hash := recoveryHash(hashKey, userID, code[:])
@@ -284,17 +290,25 @@ func (m *MFA) AuthenticateRecoveryCode(ctx context.Context, userID string, req R
 		found |= subtle.ConstantTimeCompare(set.Hashes[i][:], hash[:])
 	}
 	if found == 0 {
-		return nil, m.failed(ctx, EventAuthFailed, userID, "", MethodRecoveryCode, lk, newError(ErrInvalidCode, "code", ""))
+		return nil, m.failed(ctx, EventAuthFailed, userID, "", MethodRecoveryCode, st.Lockout, now, newError(ErrInvalidCode, "code", ""))
 	}
 	tok, err := m.issueToken(ctx, userID, req.CreateMFAToken, now)
 	if err != nil {
 		return nil, err
 	}
-	remaining, err := m.store.ConsumeRecoveryCode(ctx, userID, hash, now)
+	var remaining int
+	err = m.succeed(ctx, userID, st.Lockout, now, func(lk Lockout) (err error) {
+		remaining, err = m.store.ConsumeRecoveryCode(ctx, userID, hash, now, lk)
+		return err
+	})
 	if err != nil {
 		m.discardToken(ctx, tok, now)
-		if errors.Is(err, ErrInvalidCode) {
-			return nil, m.failed(ctx, EventAuthFailed, userID, "", MethodRecoveryCode, lk, newError(ErrInvalidCode, "code", "recovery code already used"))
+		switch {
+		case errors.Is(err, ErrInvalidCode):
+			return nil, m.failed(ctx, EventAuthFailed, userID, "", MethodRecoveryCode, st.Lockout, now, newError(ErrInvalidCode, "code", "recovery code already used"))
+		case errors.Is(err, ErrRateLimited):
+			m.emit(ctx, Event{Type: EventAuthFailed, UserID: userID, Method: MethodRecoveryCode, ErrorCode: ErrRateLimited.Code})
+			return nil, err
 		}
 		return nil, storeError("consume recovery code", err)
 	}

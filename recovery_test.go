@@ -2,6 +2,7 @@ package mfa_test
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -136,4 +137,18 @@ func TestRecoveryCodeIssuesToken(t *testing.T) {
 	}
 	_, err = e.m.ValidateMFAToken(e.ctx, "alice", res.MFAToken.Value, "user:update")
 	mustOK(t, err)
+}
+
+// TestPendingCodesShowOnlyUnused: while codes wait for acknowledgement,
+// GetRecoveryCodes lists the ones still unused.
+func TestPendingCodesShowOnlyUnused(t *testing.T) {
+	e := newEnv(t)
+	_, codes := e.enrol(t, "alice")
+	_, err := e.m.AuthenticateRecoveryCode(e.ctx, "alice", mfa.RecoveryRequest{Code: codes[4]})
+	mustOK(t, err)
+	left, err := e.m.GetRecoveryCodes(e.ctx, "alice", false)
+	mustOK(t, err)
+	if len(left) != 9 || slices.Contains(left, codes[4]) {
+		t.Fatalf("pending codes after using one: %v", left)
+	}
 }

@@ -2,6 +2,7 @@ package mfa
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -53,22 +54,28 @@ type DeviceStore interface {
 	// ErrDeviceLimit. A device ID is unique across users.
 	InsertPendingDevice(ctx context.Context, d DeviceRecord) error
 
-	// VerifyDevice atomically turns a pending device into a verified one:
-	// Verified set, VerifiedAt and LastUsedAt set to at, LastStep set to
-	// step, ExpiresAt cleared; the user's recovery code set replaced by
-	// codes; and the user's lockout failures reset to zero. It returns
-	// ErrDeviceNotFound when no such device exists or it expired (its
-	// ExpiresAt is not after at), and ErrCodeReused when the device is
-	// already verified, so that of concurrent verifications one wins.
-	VerifyDevice(ctx context.Context, userID, deviceID string, step int64, at time.Time, codes RecoveryCodeSet) error
+	// VerifyDevice atomically turns a pending device into a verified one,
+	// provided the user's lockout state still equals lk: Verified set,
+	// VerifiedAt and LastUsedAt set to at, LastStep set to step, ExpiresAt
+	// cleared; the user's recovery code set replaced by codes; and the
+	// user's lockout state reset to the zero Lockout. When the lockout state
+	// differs from lk it changes nothing and returns ErrLockoutChanged.
+	// Otherwise it returns ErrDeviceNotFound when no such device exists or
+	// it expired (its ExpiresAt is not after at), and ErrCodeReused when the
+	// device is already verified, so that of concurrent verifications one
+	// wins.
+	VerifyDevice(ctx context.Context, userID, deviceID string, step int64, at time.Time, codes RecoveryCodeSet, lk Lockout) error
 
 	// AcceptStep atomically records a successful code at time step step on
-	// a verified device: if step is greater than the device's LastStep it
-	// sets LastStep to step and LastUsedAt to at, and resets the user's
-	// lockout failures to zero; otherwise it changes nothing and returns
-	// ErrCodeReused (RFC 6238 §5.2: a code is accepted once). It returns
-	// ErrDeviceNotFound when the user has no verified device with that ID.
-	AcceptStep(ctx context.Context, userID, deviceID string, step int64, at time.Time) error
+	// a verified device, provided the user's lockout state still equals lk:
+	// if step is greater than the device's LastStep it sets LastStep to step
+	// and LastUsedAt to at, and resets the user's lockout state to the zero
+	// Lockout; otherwise it changes nothing and returns ErrCodeReused (RFC
+	// 6238 §5.2: a code is accepted once). When the lockout state differs
+	// from lk it changes nothing and returns ErrLockoutChanged, whatever the
+	// step. It returns ErrDeviceNotFound when the user has no verified
+	// device with that ID.
+	AcceptStep(ctx context.Context, userID, deviceID string, step int64, at time.Time, lk Lockout) error
 
 	// UpdateDeviceSecret replaces the device's sealed secret, for key
 	// rotation. It returns ErrDeviceNotFound when there is no such device.
@@ -88,11 +95,13 @@ type RecoveryCodeStore interface {
 	ReplaceRecoveryCodes(ctx context.Context, userID string, set RecoveryCodeSet) error
 
 	// ConsumeRecoveryCode atomically removes the code whose keyed hash is
-	// hash from the user's set, resets the user's lockout failures, and
-	// returns how many codes remain. When the set holds no such hash it
-	// changes nothing and returns ErrInvalidCode: of concurrent callers
-	// with the same code exactly one succeeds.
-	ConsumeRecoveryCode(ctx context.Context, userID string, hash [HashSize]byte, at time.Time) (remaining int, err error)
+	// hash from the user's set, resets the user's lockout state to the zero
+	// Lockout, and returns how many codes remain, provided the lockout state
+	// still equals lk; otherwise it changes nothing and returns
+	// ErrLockoutChanged. When the set holds no such hash it changes nothing
+	// and returns ErrInvalidCode: of concurrent callers with the same code
+	// exactly one succeeds.
+	ConsumeRecoveryCode(ctx context.Context, userID string, hash [HashSize]byte, at time.Time, lk Lockout) (remaining int, err error)
 
 	// AcknowledgeRecoveryCodes drops the sealed plaintext of the user's
 	// set (Sealed becomes nil), keeping the hashes. It is a no-op when
@@ -124,11 +133,19 @@ type LockoutStore interface {
 	// is kept.
 	Lockout(ctx context.Context, userID string) (Lockout, error)
 
-	// SwapLockout atomically sets the user's state to next if its Failures
-	// still equal old.Failures (a user with no state has zero failures),
-	// and reports whether it did.
+	// SwapLockout atomically sets the user's state to next if it still
+	// equals old (both Failures and LastFailure; a user with no state has
+	// the zero Lockout), and reports whether it did. Comparing both fields
+	// keeps a stale caller from passing after a reset and a new run of the
+	// same number of failures.
 	SwapLockout(ctx context.Context, userID string, old, next Lockout) (bool, error)
 }
+
+// ErrLockoutChanged is returned by the store operations that record a
+// successful attempt when the user's lockout state is no longer the one
+// the caller checked. mfakit then reads the state again and retries; it
+// never reaches an application.
+var ErrLockoutChanged = errors.New("mfa: lockout state changed")
 
 // Cleaner is implemented by stores that can remove expired records
 // (tokens past their expiry, pending devices past theirs, lockout records
@@ -190,8 +207,14 @@ type TokenRecord struct {
 	ExpiresAt time.Time
 }
 
-// Lockout is a user's run of consecutive failed attempts.
+// Lockout is a user's run of consecutive failed attempts. The zero
+// Lockout is a user without failures.
 type Lockout struct {
 	Failures    int
-	LastFailure time.Time
+	LastFailure time.Time // zero when Failures is
+}
+
+// Equal reports whether l and o are the same state.
+func (l Lockout) Equal(o Lockout) bool {
+	return l.Failures == o.Failures && l.LastFailure.Equal(o.LastFailure)
 }

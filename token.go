@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"slices"
 	"time"
 )
@@ -41,13 +42,19 @@ type Token struct {
 	ExpiresAt time.Time `json:"expiresAt"`
 }
 
-// String describes t without its value.
-func (t *Token) String() string {
+// String describes t without its value. It has a value receiver so that
+// formatting a Token, or a pointer to one, never prints the value.
+func (t Token) String() string {
 	return fmt.Sprintf("mfa.Token{Value: [redacted], SingleUse: %t, Scopes: %q, ExpiresAt: %s}", t.SingleUse, t.Scopes, t.ExpiresAt.Format(time.RFC3339))
 }
 
 // GoString is like String.
-func (t *Token) GoString() string { return t.String() }
+func (t Token) GoString() string { return t.String() }
+
+// LogValue implements slog.LogValuer without the value.
+func (t Token) LogValue() slog.Value {
+	return slog.GroupValue(slog.Bool("singleUse", t.SingleUse), slog.Any("scopes", t.Scopes), slog.Time("expiresAt", t.ExpiresAt))
+}
 
 // Token values are "mfat_" followed by 32 random bytes (256 bits) in
 // unpadded base64url.

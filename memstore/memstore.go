@@ -139,8 +139,17 @@ func updateDevice(u *user, i int, f func(*mfa.DeviceRecord)) {
 	u.devices = devices
 }
 
+// lockoutOf returns the user's lockout state; a user without state has
+// the zero Lockout.
+func lockoutOf(u *user) mfa.Lockout {
+	if u == nil {
+		return mfa.Lockout{}
+	}
+	return u.lockout
+}
+
 // VerifyDevice implements mfa.DeviceStore.
-func (s *Store) VerifyDevice(ctx context.Context, userID, deviceID string, step int64, at time.Time, codes mfa.RecoveryCodeSet) error {
+func (s *Store) VerifyDevice(ctx context.Context, userID, deviceID string, step int64, at time.Time, codes mfa.RecoveryCodeSet, lk mfa.Lockout) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -149,6 +158,8 @@ func (s *Store) VerifyDevice(ctx context.Context, userID, deviceID string, step 
 	u := s.users[userID]
 	i := deviceIndex(u, deviceID)
 	switch {
+	case !lockoutOf(u).Equal(lk):
+		return mfa.ErrLockoutChanged
 	case i < 0 || expired(u.devices[i], at):
 		return mfa.ErrDeviceNotFound
 	case u.devices[i].Verified:
@@ -163,7 +174,7 @@ func (s *Store) VerifyDevice(ctx context.Context, userID, deviceID string, step 
 }
 
 // AcceptStep implements mfa.DeviceStore.
-func (s *Store) AcceptStep(ctx context.Context, userID, deviceID string, step int64, at time.Time) error {
+func (s *Store) AcceptStep(ctx context.Context, userID, deviceID string, step int64, at time.Time, lk mfa.Lockout) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -172,6 +183,8 @@ func (s *Store) AcceptStep(ctx context.Context, userID, deviceID string, step in
 	u := s.users[userID]
 	i := deviceIndex(u, deviceID)
 	switch {
+	case !lockoutOf(u).Equal(lk):
+		return mfa.ErrLockoutChanged
 	case i < 0 || !u.devices[i].Verified:
 		return mfa.ErrDeviceNotFound
 	case step <= u.devices[i].LastStep:
@@ -234,13 +247,16 @@ func (s *Store) ReplaceRecoveryCodes(ctx context.Context, userID string, set mfa
 }
 
 // ConsumeRecoveryCode implements mfa.RecoveryCodeStore.
-func (s *Store) ConsumeRecoveryCode(ctx context.Context, userID string, hash [mfa.HashSize]byte, at time.Time) (int, error) {
+func (s *Store) ConsumeRecoveryCode(ctx context.Context, userID string, hash [mfa.HashSize]byte, at time.Time, lk mfa.Lockout) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	u := s.users[userID]
+	if !lockoutOf(u).Equal(lk) {
+		return 0, mfa.ErrLockoutChanged
+	}
 	if u == nil {
 		return 0, mfa.ErrInvalidCode
 	}
@@ -345,15 +361,10 @@ func (s *Store) SwapLockout(ctx context.Context, userID string, old, next mfa.Lo
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	u := s.users[userID]
-	cur := 0
-	if u != nil {
-		cur = u.lockout.Failures
-	}
-	if cur != old.Failures {
+	if !lockoutOf(s.users[userID]).Equal(old) {
 		return false, nil
 	}
-	u = s.userLocked(userID, true)
+	u := s.userLocked(userID, true)
 	u.lockout = next
 	s.dropIfEmpty(userID, u)
 	return true, nil

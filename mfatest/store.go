@@ -128,7 +128,7 @@ func (h *harness) enrolled(t *testing.T, name string) (string, mfa.DeviceRecord,
 		t.Fatalf("InsertPendingDevice: %v", err)
 	}
 	codes := codeSet(3, true)
-	if err := h.s.VerifyDevice(h.ctx, u, d.ID, 100, base.Add(time.Minute), codes); err != nil {
+	if err := h.s.VerifyDevice(h.ctx, u, d.ID, 100, base.Add(time.Minute), codes, mfa.Lockout{}); err != nil {
 		t.Fatalf("VerifyDevice: %v", err)
 	}
 	return u, d, codes
@@ -228,7 +228,7 @@ func testInsertReplacesPending(t *testing.T, h *harness) {
 	if len(st.Devices) != 1 || st.Devices[0].ID != d2.ID {
 		t.Fatalf("got devices %+v, want only %s", st.Devices, d2.ID)
 	}
-	wantErr(t, "VerifyDevice(replaced)", h.s.VerifyDevice(h.ctx, u, d1.ID, 1, base, codeSet(1, true)), mfa.ErrDeviceNotFound)
+	wantErr(t, "VerifyDevice(replaced)", h.s.VerifyDevice(h.ctx, u, d1.ID, 1, base, codeSet(1, true), mfa.Lockout{}), mfa.ErrDeviceNotFound)
 }
 
 func testDeviceLimit(t *testing.T, h *harness) {
@@ -253,7 +253,7 @@ func testPendingExpires(t *testing.T, h *harness) {
 	if st := h.load(t, u, d.ExpiresAt); len(st.Devices) != 0 {
 		t.Fatalf("pending device still read at its expiry: %+v", st.Devices)
 	}
-	wantErr(t, "VerifyDevice after expiry", h.s.VerifyDevice(h.ctx, u, d.ID, 1, d.ExpiresAt, codeSet(1, true)), mfa.ErrDeviceNotFound)
+	wantErr(t, "VerifyDevice after expiry", h.s.VerifyDevice(h.ctx, u, d.ID, 1, d.ExpiresAt, codeSet(1, true), mfa.Lockout{}), mfa.ErrDeviceNotFound)
 	// An expired pending device does not block a new one.
 	noErr(t, "InsertPendingDevice after expiry", h.s.InsertPendingDevice(h.ctx, h.device(u, "d2")))
 }
@@ -269,8 +269,16 @@ func testVerify(t *testing.T, h *harness) {
 	}
 	at := base.Add(time.Minute)
 	codes := codeSet(10, true)
-	wantErr(t, "VerifyDevice(unknown)", h.s.VerifyDevice(h.ctx, u, h.prefix+"nope", 7, at, codes), mfa.ErrDeviceNotFound)
-	noErr(t, "VerifyDevice", h.s.VerifyDevice(h.ctx, u, d.ID, 7, at, codes))
+	lk := mfa.Lockout{Failures: 1, LastFailure: base}
+	wantErr(t, "VerifyDevice(unknown)", h.s.VerifyDevice(h.ctx, u, h.prefix+"nope", 7, at, codes, lk), mfa.ErrDeviceNotFound)
+	// A caller that checked an older lockout state changes nothing.
+	before := h.load(t, u, at)
+	wantErr(t, "VerifyDevice(stale lockout)", h.s.VerifyDevice(h.ctx, u, d.ID, 7, at, codes, mfa.Lockout{}), mfa.ErrLockoutChanged)
+	wantErr(t, "VerifyDevice(stale lockout time)", h.s.VerifyDevice(h.ctx, u, d.ID, 7, at, codes, mfa.Lockout{Failures: 1, LastFailure: at}), mfa.ErrLockoutChanged)
+	if after := h.load(t, u, at); after.Devices[0].Verified || len(after.RecoveryCodes.Hashes) != 0 || !after.Lockout.Equal(before.Lockout) {
+		t.Fatalf("VerifyDevice with a stale lockout changed state: %+v", after)
+	}
+	noErr(t, "VerifyDevice", h.s.VerifyDevice(h.ctx, u, d.ID, 7, at, codes, lk))
 	st := h.load(t, u, at)
 	want := d
 	want.Verified, want.VerifiedAt, want.LastUsedAt, want.LastStep, want.ExpiresAt = true, at, at, 7, time.Time{}
@@ -286,21 +294,29 @@ func testVerify(t *testing.T, h *harness) {
 	if st := h.load(t, u, at.Add(365*24*time.Hour)); len(st.Devices) != 1 {
 		t.Fatal("verified device expired")
 	}
-	wantErr(t, "VerifyDevice twice", h.s.VerifyDevice(h.ctx, u, d.ID, 8, at, codeSet(10, true)), mfa.ErrCodeReused)
+	wantErr(t, "VerifyDevice twice", h.s.VerifyDevice(h.ctx, u, d.ID, 8, at, codeSet(10, true), mfa.Lockout{}), mfa.ErrCodeReused)
 	sameCodes(t, h.load(t, u, at).RecoveryCodes, codes)
 }
 
 func testAcceptStep(t *testing.T, h *harness) {
 	u, d, _ := h.enrolled(t, "alice")
 	at := base.Add(2 * time.Minute)
-	wantErr(t, "AcceptStep(same step)", h.s.AcceptStep(h.ctx, u, d.ID, 100, at), mfa.ErrCodeReused)
-	wantErr(t, "AcceptStep(older step)", h.s.AcceptStep(h.ctx, u, d.ID, 99, at), mfa.ErrCodeReused)
-	wantErr(t, "AcceptStep(unknown device)", h.s.AcceptStep(h.ctx, u, h.prefix+"nope", 101, at), mfa.ErrDeviceNotFound)
-	wantErr(t, "AcceptStep(other user)", h.s.AcceptStep(h.ctx, h.user("bob"), d.ID, 101, at), mfa.ErrDeviceNotFound)
-	if _, err := h.s.SwapLockout(h.ctx, u, mfa.Lockout{}, mfa.Lockout{Failures: 1, LastFailure: at}); err != nil {
+	wantErr(t, "AcceptStep(same step)", h.s.AcceptStep(h.ctx, u, d.ID, 100, at, mfa.Lockout{}), mfa.ErrCodeReused)
+	wantErr(t, "AcceptStep(older step)", h.s.AcceptStep(h.ctx, u, d.ID, 99, at, mfa.Lockout{}), mfa.ErrCodeReused)
+	wantErr(t, "AcceptStep(unknown device)", h.s.AcceptStep(h.ctx, u, h.prefix+"nope", 101, at, mfa.Lockout{}), mfa.ErrDeviceNotFound)
+	wantErr(t, "AcceptStep(other user)", h.s.AcceptStep(h.ctx, h.user("bob"), d.ID, 101, at, mfa.Lockout{}), mfa.ErrDeviceNotFound)
+	lk := mfa.Lockout{Failures: 1, LastFailure: at}
+	if _, err := h.s.SwapLockout(h.ctx, u, mfa.Lockout{}, lk); err != nil {
 		t.Fatal(err)
 	}
-	noErr(t, "AcceptStep(newer)", h.s.AcceptStep(h.ctx, u, d.ID, 101, at))
+	// A caller that checked an older lockout state changes nothing, even
+	// with a fresh step.
+	wantErr(t, "AcceptStep(stale lockout)", h.s.AcceptStep(h.ctx, u, d.ID, 101, at, mfa.Lockout{}), mfa.ErrLockoutChanged)
+	wantErr(t, "AcceptStep(stale lockout, replayed step)", h.s.AcceptStep(h.ctx, u, d.ID, 100, at, mfa.Lockout{}), mfa.ErrLockoutChanged)
+	if st := h.load(t, u, at); st.Devices[0].LastStep != 100 || !st.Lockout.Equal(lk) {
+		t.Fatalf("AcceptStep with a stale lockout changed state: %+v", st)
+	}
+	noErr(t, "AcceptStep(newer)", h.s.AcceptStep(h.ctx, u, d.ID, 101, at, lk))
 	st := h.load(t, u, at)
 	if got := st.Devices[0]; got.LastStep != 101 || !got.LastUsedAt.Equal(at) {
 		t.Fatalf("after AcceptStep: LastStep %d LastUsedAt %v", got.LastStep, got.LastUsedAt)
@@ -308,13 +324,13 @@ func testAcceptStep(t *testing.T, h *harness) {
 	if st.Lockout.Failures != 0 {
 		t.Fatal("AcceptStep did not reset lockout")
 	}
-	wantErr(t, "AcceptStep(replay)", h.s.AcceptStep(h.ctx, u, d.ID, 101, at), mfa.ErrCodeReused)
+	wantErr(t, "AcceptStep(replay)", h.s.AcceptStep(h.ctx, u, d.ID, 101, at, mfa.Lockout{}), mfa.ErrCodeReused)
 
 	// A pending device is not a factor.
 	v := h.user("pending")
 	p := h.device(v, "p")
 	noErr(t, "InsertPendingDevice", h.s.InsertPendingDevice(h.ctx, p))
-	wantErr(t, "AcceptStep(pending)", h.s.AcceptStep(h.ctx, v, p.ID, 1, base), mfa.ErrDeviceNotFound)
+	wantErr(t, "AcceptStep(pending)", h.s.AcceptStep(h.ctx, v, p.ID, 1, base, mfa.Lockout{}), mfa.ErrDeviceNotFound)
 }
 
 func testUpdateSecret(t *testing.T, h *harness) {
@@ -378,16 +394,22 @@ func testReplaceCodes(t *testing.T, h *harness) {
 	next := codeSet(10, true)
 	noErr(t, "ReplaceRecoveryCodes", h.s.ReplaceRecoveryCodes(h.ctx, u, next))
 	sameCodes(t, h.load(t, u, base).RecoveryCodes, next)
-	_, err := h.s.ConsumeRecoveryCode(h.ctx, u, old.Hashes[0], base)
+	_, err := h.s.ConsumeRecoveryCode(h.ctx, u, old.Hashes[0], base, mfa.Lockout{})
 	wantErr(t, "ConsumeRecoveryCode(old set)", err, mfa.ErrInvalidCode)
 }
 
 func testConsumeCode(t *testing.T, h *harness) {
 	u, _, codes := h.enrolled(t, "alice")
-	if _, err := h.s.SwapLockout(h.ctx, u, mfa.Lockout{}, mfa.Lockout{Failures: 3, LastFailure: base}); err != nil {
+	lk := mfa.Lockout{Failures: 3, LastFailure: base}
+	if _, err := h.s.SwapLockout(h.ctx, u, mfa.Lockout{}, lk); err != nil {
 		t.Fatal(err)
 	}
-	left, err := h.s.ConsumeRecoveryCode(h.ctx, u, codes.Hashes[1], base)
+	_, err := h.s.ConsumeRecoveryCode(h.ctx, u, codes.Hashes[1], base, mfa.Lockout{Failures: 2, LastFailure: base})
+	wantErr(t, "ConsumeRecoveryCode(stale lockout)", err, mfa.ErrLockoutChanged)
+	if st := h.load(t, u, base); len(st.RecoveryCodes.Hashes) != 3 || !st.Lockout.Equal(lk) {
+		t.Fatalf("ConsumeRecoveryCode with a stale lockout changed state: %+v", st)
+	}
+	left, err := h.s.ConsumeRecoveryCode(h.ctx, u, codes.Hashes[1], base, lk)
 	noErr(t, "ConsumeRecoveryCode", err)
 	if left != 2 {
 		t.Fatalf("remaining %d, want 2", left)
@@ -396,12 +418,12 @@ func testConsumeCode(t *testing.T, h *harness) {
 	if len(st.RecoveryCodes.Hashes) != 2 || st.Lockout.Failures != 0 {
 		t.Fatalf("after consume: %d codes, %d failures", len(st.RecoveryCodes.Hashes), st.Lockout.Failures)
 	}
-	_, err = h.s.ConsumeRecoveryCode(h.ctx, u, codes.Hashes[1], base)
+	_, err = h.s.ConsumeRecoveryCode(h.ctx, u, codes.Hashes[1], base, mfa.Lockout{})
 	wantErr(t, "ConsumeRecoveryCode(twice)", err, mfa.ErrInvalidCode)
-	_, err = h.s.ConsumeRecoveryCode(h.ctx, h.user("bob"), codes.Hashes[0], base)
+	_, err = h.s.ConsumeRecoveryCode(h.ctx, h.user("bob"), codes.Hashes[0], base, mfa.Lockout{})
 	wantErr(t, "ConsumeRecoveryCode(other user)", err, mfa.ErrInvalidCode)
 	for i, want := range []int{1, 0} {
-		left, err := h.s.ConsumeRecoveryCode(h.ctx, u, codes.Hashes[[]int{0, 2}[i]], base)
+		left, err := h.s.ConsumeRecoveryCode(h.ctx, u, codes.Hashes[[]int{0, 2}[i]], base, mfa.Lockout{})
 		noErr(t, "ConsumeRecoveryCode", err)
 		if left != want {
 			t.Fatalf("remaining %d, want %d", left, want)
@@ -493,6 +515,12 @@ func testSwapLockout(t *testing.T, h *harness) {
 	if err != nil || ok {
 		t.Fatalf("SwapLockout with stale old: %v %v", ok, err)
 	}
+	// Same count, other time: a caller that read the state before a reset
+	// and a new run of failures does not pass.
+	ok, err = h.s.SwapLockout(h.ctx, u, mfa.Lockout{Failures: 2, LastFailure: base}, mfa.Lockout{Failures: 3, LastFailure: base})
+	if err != nil || ok {
+		t.Fatalf("SwapLockout with the same count but another time: %v %v", ok, err)
+	}
 }
 
 func testDeleteUser(t *testing.T, h *harness) {
@@ -530,18 +558,21 @@ func testCancelled(t *testing.T, h *harness) {
 		"LoadUser":      func() error { _, err := s.LoadUser(ctx, u, base); return err },
 		"DeleteUser":    func() error { return s.DeleteUser(ctx, u) },
 		"InsertPending": func() error { return s.InsertPendingDevice(ctx, h.device(h.user("bob"), "b")) },
-		"VerifyDevice":  func() error { return s.VerifyDevice(ctx, u, d.ID, 500, base, codeSet(1, true)) },
-		"AcceptStep":    func() error { return s.AcceptStep(ctx, u, d.ID, 500, base) },
+		"VerifyDevice":  func() error { return s.VerifyDevice(ctx, u, d.ID, 500, base, codeSet(1, true), mfa.Lockout{}) },
+		"AcceptStep":    func() error { return s.AcceptStep(ctx, u, d.ID, 500, base, mfa.Lockout{}) },
 		"UpdateSecret":  func() error { return s.UpdateDeviceSecret(ctx, u, d.ID, []byte("x")) },
 		"DeleteDevice":  func() error { return s.DeleteDevice(ctx, u, d.ID) },
 		"ReplaceCodes":  func() error { return s.ReplaceRecoveryCodes(ctx, u, codeSet(1, true)) },
-		"ConsumeCode":   func() error { _, err := s.ConsumeRecoveryCode(ctx, u, codes.Hashes[0], base); return err },
-		"Acknowledge":   func() error { return s.AcknowledgeRecoveryCodes(ctx, u) },
-		"InsertToken":   func() error { return s.InsertToken(ctx, token(u, true, base.Add(time.Hour))) },
-		"Token":         func() error { _, err := s.Token(ctx, tok.Hash); return err },
-		"ConsumeToken":  func() error { return s.ConsumeToken(ctx, tok.Hash, base) },
-		"Lockout":       func() error { _, err := s.Lockout(ctx, u); return err },
-		"SwapLockout":   func() error { _, err := s.SwapLockout(ctx, u, before.Lockout, mfa.Lockout{Failures: 50}); return err },
+		"ConsumeCode": func() error {
+			_, err := s.ConsumeRecoveryCode(ctx, u, codes.Hashes[0], base, mfa.Lockout{})
+			return err
+		},
+		"Acknowledge":  func() error { return s.AcknowledgeRecoveryCodes(ctx, u) },
+		"InsertToken":  func() error { return s.InsertToken(ctx, token(u, true, base.Add(time.Hour))) },
+		"Token":        func() error { _, err := s.Token(ctx, tok.Hash); return err },
+		"ConsumeToken": func() error { return s.ConsumeToken(ctx, tok.Hash, base) },
+		"Lockout":      func() error { _, err := s.Lockout(ctx, u); return err },
+		"SwapLockout":  func() error { _, err := s.SwapLockout(ctx, u, before.Lockout, mfa.Lockout{Failures: 50}); return err },
 	}
 	for name, call := range calls {
 		if err := call(); !errors.Is(err, context.Canceled) {
@@ -615,14 +646,14 @@ func exactlyOne(t *testing.T, what string, wins int) {
 
 func testConcurrentAcceptStep(t *testing.T, h *harness) {
 	u, d, _ := h.enrolled(t, "alice")
-	exactlyOne(t, "AcceptStep", race(t, mfa.ErrCodeReused, func() error { return h.s.AcceptStep(h.ctx, u, d.ID, 101, base) }))
+	exactlyOne(t, "AcceptStep", race(t, mfa.ErrCodeReused, func() error { return h.s.AcceptStep(h.ctx, u, d.ID, 101, base, mfa.Lockout{}) }))
 }
 
 func testConcurrentVerify(t *testing.T, h *harness) {
 	u := h.user("alice")
 	d := h.device(u, "d")
 	noErr(t, "InsertPendingDevice", h.s.InsertPendingDevice(h.ctx, d))
-	exactlyOne(t, "VerifyDevice", race(t, mfa.ErrCodeReused, func() error { return h.s.VerifyDevice(h.ctx, u, d.ID, 5, base, codeSet(10, true)) }))
+	exactlyOne(t, "VerifyDevice", race(t, mfa.ErrCodeReused, func() error { return h.s.VerifyDevice(h.ctx, u, d.ID, 5, base, codeSet(10, true), mfa.Lockout{}) }))
 	if st := h.load(t, u, base); len(st.RecoveryCodes.Hashes) != 10 {
 		t.Fatalf("after racing verifications: %d codes", len(st.RecoveryCodes.Hashes))
 	}
@@ -631,7 +662,7 @@ func testConcurrentVerify(t *testing.T, h *harness) {
 func testConcurrentConsumeCode(t *testing.T, h *harness) {
 	u, _, codes := h.enrolled(t, "alice")
 	exactlyOne(t, "ConsumeRecoveryCode", race(t, mfa.ErrInvalidCode, func() error {
-		_, err := h.s.ConsumeRecoveryCode(h.ctx, u, codes.Hashes[0], base)
+		_, err := h.s.ConsumeRecoveryCode(h.ctx, u, codes.Hashes[0], base, mfa.Lockout{})
 		return err
 	}))
 	if st := h.load(t, u, base); len(st.RecoveryCodes.Hashes) != 2 {

@@ -25,20 +25,27 @@ const (
 
 	deviceVerifiedQuery = "SELECT verified FROM mfa_devices WHERE user_id = $1 AND id = $2"
 
-	// acceptStepPostgreSQL advances the step and resets the lockout in one
-	// statement: a data-modifying WITH runs both on one snapshot,
-	// atomically, in one round trip (this is every login's write). It
-	// returns 1 when the step was accepted, 0 otherwise.
+	// acceptStepPostgreSQL records a successful code in one statement and
+	// one round trip (this is every login's write): it locks the user's
+	// lockout row and compares it with the state the caller checked, and
+	// only if they match advances the step and resets the lockout. A
+	// data-modifying WITH runs all of it atomically. It returns whether the
+	// lockout matched and how many devices it updated (0 or 1).
 	acceptStepPostgreSQL = `
-WITH accepted AS (
+WITH lk AS (
+	SELECT failures, last_failure FROM mfa_lockouts WHERE user_id = $1 FOR UPDATE
+), same AS (
+	SELECT COALESCE((SELECT failures FROM lk), 0) = $5
+		AND (SELECT last_failure FROM lk) IS NOT DISTINCT FROM $6 AS ok
+), accepted AS (
 	UPDATE mfa_devices SET last_step = $3, last_used_at = $4
-	WHERE user_id = $1 AND id = $2 AND verified AND last_step < $3
+	WHERE user_id = $1 AND id = $2 AND verified AND last_step < $3 AND (SELECT ok FROM same)
 	RETURNING user_id
 ), reset AS (
 	UPDATE mfa_lockouts SET failures = 0, last_failure = NULL
 	WHERE user_id IN (SELECT user_id FROM accepted) AND failures <> 0
 )
-SELECT count(*) FROM accepted`
+SELECT (SELECT ok FROM same), count(*) FROM accepted`
 
 	acceptStepQuery = `UPDATE mfa_devices SET last_step = $3, last_used_at = $4
 		WHERE user_id = $1 AND id = $2 AND verified AND last_step < $3`
@@ -81,15 +88,18 @@ func (s *Store) InsertPendingDevice(ctx context.Context, d mfa.DeviceRecord) err
 // VerifyDevice implements [mfa.DeviceStore]. Under the user's lock, one
 // conditional UPDATE turns the unexpired pending device into a verified
 // one; of racing verifications the first changes the row and the others
-// find it verified. The code set and the lockout change in the same
-// transaction.
-func (s *Store) VerifyDevice(ctx context.Context, userID, deviceID string, step int64, at time.Time, codes mfa.RecoveryCodeSet) error {
+// find it verified. The lockout check, the code set and the lockout reset
+// happen in the same transaction, which a mismatch rolls back.
+func (s *Store) VerifyDevice(ctx context.Context, userID, deviceID string, step int64, at time.Time, codes mfa.RecoveryCodeSet, lk mfa.Lockout) error {
 	return s.inTx(ctx, "verify device", func(tx *sql.Tx) error {
 		if err := s.lockUser(ctx, tx, userID); err != nil {
 			return err
 		}
 		n, err := s.exec(ctx, tx, verifyDeviceQuery, userID, deviceID, s.timeArg(at), step)
 		if err != nil {
+			return err
+		}
+		if err := s.lockoutUnchanged(ctx, tx, userID, lk); err != nil {
 			return err
 		}
 		if n == 0 {
@@ -122,26 +132,42 @@ func (s *Store) deviceVerified(ctx context.Context, db execer, userID, deviceID 
 // AcceptStep implements [mfa.DeviceStore]. The step advances by a
 // conditional UPDATE (WHERE last_step < step): of racing callers with the
 // same step one changes the row, and the others, after waiting for its row
-// lock, find the condition false. The lockout reset joins it atomically: in
-// the same statement on PostgreSQL, the same transaction on SQLite. When
-// no row changed, a second read tells a replay from an unknown device.
-func (s *Store) AcceptStep(ctx context.Context, userID, deviceID string, step int64, at time.Time) error {
+// lock, find the condition false. The lockout check and reset join it
+// atomically: in the same statement on PostgreSQL, the same transaction on
+// SQLite. When no row changed, a second read tells a replay from an
+// unknown device.
+func (s *Store) AcceptStep(ctx context.Context, userID, deviceID string, step int64, at time.Time, lk mfa.Lockout) error {
 	var accepted int64
 	var err error
 	if s.dialect == PostgreSQL {
-		err = s.db.QueryRowContext(ctx, acceptStepPostgreSQL, userID, deviceID, step, s.timeArg(at)).Scan(&accepted)
+		var same bool
+		err = s.db.QueryRowContext(ctx, acceptStepPostgreSQL, userID, deviceID, step, s.timeArg(at), lk.Failures, s.timeArg(lk.LastFailure)).Scan(&same, &accepted)
 		if err != nil {
 			return wrap(ctx, "accept step", err)
 		}
+		if !same {
+			return mfa.ErrLockoutChanged
+		}
 	} else {
 		err = s.inTx(ctx, "accept step", func(tx *sql.Tx) error {
+			// The write comes first, so that the transaction holds the write
+			// lock before it reads the lockout; see lockUser.
 			accepted, err = s.exec(ctx, tx, acceptStepQuery, userID, deviceID, step, s.timeArg(at))
-			if err != nil || accepted == 0 {
+			if err != nil {
 				return err
+			}
+			if err := s.lockoutUnchanged(ctx, tx, userID, lk); err != nil {
+				return err
+			}
+			if accepted == 0 {
+				return nil
 			}
 			return s.resetLockout(ctx, tx, userID)
 		})
 		if err != nil {
+			if errors.Is(err, mfa.ErrLockoutChanged) {
+				return mfa.ErrLockoutChanged
+			}
 			return err
 		}
 	}

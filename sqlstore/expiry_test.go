@@ -74,10 +74,14 @@ func TestCleanup(t *testing.T) {
 			t.Fatal(err)
 		}
 		// enrolled: a verified device, codes, a persistent token (10 min)
-		// and a lockout row back at zero failures after the login.
+		// and a lockout row back at zero failures: a wrong code, then the
+		// right one.
 		reg, err := m.AddDevice(ctx, "enrolled")
 		if err != nil {
 			t.Fatal(err)
+		}
+		if _, err := m.AuthenticateDevice(ctx, "enrolled", mfa.AuthenticateRequest{Code: "000000"}); !errors.Is(err, mfa.ErrInvalidCode) {
+			t.Fatalf("wrong code: %v", err)
 		}
 		if _, err := m.AuthenticateDevice(ctx, "enrolled", mfa.AuthenticateRequest{
 			Code: mfatest.Code(t, reg.Secret, clock.Now()), CreateMFAToken: &mfa.TokenRequest{}}); err != nil {

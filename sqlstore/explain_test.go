@@ -46,7 +46,7 @@ func TestQueriesUseIndexes(t *testing.T) {
 		"InsertDevice":         {"new-dev", user, "totp", "", user, []byte("sealed"), now, now.Add(10 * time.Minute), nil, nil, 0},
 		"VerifyDevice":         {user, dev, now, int64(59_000_000)},
 		"DeviceVerified":       {user, dev},
-		"AcceptStep":           {user, dev, int64(59_000_000), now},
+		"AcceptStep":           {user, dev, int64(59_000_000), now, 0, nil},
 		"UpdateDeviceSecret":   {user, dev, []byte("sealed")},
 		"DeleteDevice":         {user, dev},
 		"DeleteCodes":          {user},
@@ -61,7 +61,8 @@ func TestQueriesUseIndexes(t *testing.T) {
 		"ConsumeToken":         {tok[:], now},
 		"Lockout":              {user},
 		"SwapLockoutFromZero":  {user, 1, now},
-		"SwapLockout":          {user, 2, now, 1},
+		"SwapLockout":          {user, 2, now, 1, now},
+		"LockoutForUpdate":     {user},
 		"ResetLockout":         {user},
 	}
 	insertCodes := []any{user}

@@ -33,6 +33,7 @@ func PostgreSQLQueries(codes int) map[string]string {
 		"Token":                tokenQuery,
 		"ConsumeToken":         consumeTokenQuery,
 		"Lockout":              lockoutQuery,
+		"LockoutForUpdate":     lockoutForUpdatePostgreSQL,
 		"SwapLockoutFromZero":  swapLockoutFromZeroQuery,
 		"SwapLockout":          swapLockoutQuery,
 		"ResetLockout":         resetLockoutQuery,

@@ -13,11 +13,16 @@ import (
 const (
 	lockoutQuery = "SELECT failures, last_failure FROM mfa_lockouts WHERE user_id = $1"
 
+	// lockoutForUpdatePostgreSQL reads the state in a transaction that
+	// records a success, locking the row against a concurrent SwapLockout.
+	lockoutForUpdatePostgreSQL = lockoutQuery + " FOR UPDATE"
+
 	swapLockoutFromZeroQuery = `INSERT INTO mfa_lockouts (user_id, failures, last_failure) VALUES ($1, $2, $3)
 		ON CONFLICT (user_id) DO UPDATE SET failures = excluded.failures, last_failure = excluded.last_failure
-		WHERE mfa_lockouts.failures = 0`
+		WHERE mfa_lockouts.failures = 0 AND mfa_lockouts.last_failure IS NULL`
 
-	swapLockoutQuery = "UPDATE mfa_lockouts SET failures = $2, last_failure = $3 WHERE user_id = $1 AND failures = $4"
+	swapLockoutQuery = `UPDATE mfa_lockouts SET failures = $2, last_failure = $3
+		WHERE user_id = $1 AND failures = $4 AND last_failure IS NOT DISTINCT FROM $5`
 
 	resetLockoutQuery = "UPDATE mfa_lockouts SET failures = 0, last_failure = NULL WHERE user_id = $1 AND failures <> 0"
 )
@@ -36,17 +41,19 @@ func (s *Store) Lockout(ctx context.Context, userID string) (mfa.Lockout, error)
 }
 
 // SwapLockout implements [mfa.LockoutStore] as one conditional statement.
-// From zero failures it is an upsert that inserts the row when there is
-// none and otherwise updates it only if its failures are still zero; from
-// more it is an UPDATE of the row with the old count. A racing writer of
-// the row makes the condition false, and the statement changes no row.
+// From the zero state it is an upsert that inserts the row when there is
+// none and otherwise updates it only if it is still at zero; from any
+// other state it is an UPDATE of the row with the old count and time
+// (IS NOT DISTINCT FROM, which both databases accept, compares NULLs too).
+// A racing writer of the row makes the condition false, and the statement
+// changes no row.
 func (s *Store) SwapLockout(ctx context.Context, userID string, old, next mfa.Lockout) (bool, error) {
 	var n int64
 	var err error
-	if old.Failures == 0 {
+	if old.Equal(mfa.Lockout{}) {
 		n, err = s.exec(ctx, s.db, swapLockoutFromZeroQuery, userID, next.Failures, s.timeArg(next.LastFailure))
 	} else {
-		n, err = s.exec(ctx, s.db, swapLockoutQuery, userID, next.Failures, s.timeArg(next.LastFailure), old.Failures)
+		n, err = s.exec(ctx, s.db, swapLockoutQuery, userID, next.Failures, s.timeArg(next.LastFailure), old.Failures, s.timeArg(old.LastFailure))
 	}
 	if err != nil {
 		return false, wrap(ctx, "swap lockout", err)
@@ -63,4 +70,27 @@ func (s *Store) SwapLockout(ctx context.Context, userID string, old, next mfa.Lo
 func (s *Store) resetLockout(ctx context.Context, tx *sql.Tx, userID string) error {
 	_, err := s.exec(ctx, tx, resetLockoutQuery, userID)
 	return err
+}
+
+// lockoutUnchanged returns mfa.ErrLockoutChanged unless the user's lockout
+// state is still lk, in the caller's transaction. On PostgreSQL it locks
+// the row, so that no SwapLockout slips in before the transaction commits;
+// on SQLite the transaction already holds the database's write lock. A
+// missing row is the zero state: a failure counted concurrently then
+// inserts a row that the success does not reset, which errs on the side of
+// keeping the failure.
+func (s *Store) lockoutUnchanged(ctx context.Context, tx *sql.Tx, userID string, lk mfa.Lockout) error {
+	query := lockoutQuery
+	if s.dialect == PostgreSQL {
+		query = lockoutForUpdatePostgreSQL
+	}
+	var cur mfa.Lockout
+	err := tx.QueryRowContext(ctx, s.q(query), userID).Scan(&cur.Failures, nullTime{&cur.LastFailure})
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	if !cur.Equal(lk) {
+		return mfa.ErrLockoutChanged
+	}
+	return nil
 }

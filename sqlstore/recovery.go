@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -110,7 +111,7 @@ func (s *Store) deleteCodes(ctx context.Context, tx *sql.Tx, userID string) erro
 // the remaining codes and the lockout reset follow in the same
 // transaction, under the user's lock, so that two different codes used at
 // once report different counts.
-func (s *Store) ConsumeRecoveryCode(ctx context.Context, userID string, hash [mfa.HashSize]byte, at time.Time) (int, error) {
+func (s *Store) ConsumeRecoveryCode(ctx context.Context, userID string, hash [mfa.HashSize]byte, at time.Time, lk mfa.Lockout) (int, error) {
 	var remaining int
 	err := s.inTx(ctx, "consume recovery code", func(tx *sql.Tx) error {
 		if err := s.lockUser(ctx, tx, userID); err != nil {
@@ -118,6 +119,9 @@ func (s *Store) ConsumeRecoveryCode(ctx context.Context, userID string, hash [mf
 		}
 		n, err := s.exec(ctx, tx, consumeCodeQuery, userID, hash[:])
 		if err != nil {
+			return err
+		}
+		if err := s.lockoutUnchanged(ctx, tx, userID, lk); err != nil {
 			return err
 		}
 		if n == 0 {
@@ -128,6 +132,9 @@ func (s *Store) ConsumeRecoveryCode(ctx context.Context, userID string, hash [mf
 		}
 		return s.resetLockout(ctx, tx, userID)
 	})
+	if errors.Is(err, mfa.ErrLockoutChanged) {
+		return 0, mfa.ErrLockoutChanged
+	}
 	if err != nil {
 		return 0, err
 	}
