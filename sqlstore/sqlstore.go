@@ -49,8 +49,10 @@
 // Each check-then-set of the [mfa.Store] contract is either one
 // conditional statement (consume a token: DELETE ... WHERE hash AND
 // expires_at > now; swap a lockout: an upsert or UPDATE ... WHERE failures
-// = old; accept a time step: UPDATE ... WHERE last_step < step) or a
-// transaction that changes several tables. A conditional statement is
+// and last_failure are the old ones; accept a time step on PostgreSQL: one
+// statement that locks the user's lockout row, compares it with the state
+// the caller checked, and only then runs UPDATE ... WHERE last_step < step
+// and resets the lockout) or a transaction that changes several tables. A conditional statement is
 // atomic at any isolation level: a concurrent writer of the same row waits
 // for the row lock and then re-checks the condition on the new row, so of
 // racing callers one changes the row and the others see zero rows

@@ -4,7 +4,7 @@
 // using mfahttp's JSON API and its embedded custom UI, the four views of
 // the headless MFA guide.
 //
-//	go run ./examples/webapp [-addr 127.0.0.1:8080] [-key ID:base64url] [-store memory] [-require-mfa]
+//	go run ./examples/webapp [-addr 127.0.0.1:8080] [-key ID:base64url] [-store memory|sqlite:PATH|postgres:DSN] [-require-mfa]
 //
 // Users and sessions live in memory. MFA state lives in the store chosen
 // with -store, encrypted with the key from -key or $MFA_KEY; without one a
@@ -31,7 +31,7 @@ import (
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
 	keyFlag := flag.String("key", "", "MFA encryption key as ID:base64url (see -new-key); default $MFA_KEY, else a new key that vanishes on exit")
-	storeSpec := flag.String("store", "memory", "where MFA state lives: memory")
+	storeSpec := flag.String("store", "memory", "where MFA state lives: memory, sqlite:PATH or postgres:DSN")
 	requireMFA := flag.Bool("require-mfa", false, "make users without an authenticator app set one up when they log in")
 	newKey := flag.Bool("new-key", false, "print a new encryption key for -key or MFA_KEY, and exit")
 	flag.Parse()

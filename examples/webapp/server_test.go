@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -8,10 +9,12 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/mfakit/mfa"
 	"github.com/mfakit/mfa/memstore"
 	"github.com/mfakit/mfa/mfatest"
 	"golang.org/x/crypto/bcrypt"
@@ -254,7 +257,33 @@ func TestOpenStore(t *testing.T) {
 		t.Fatalf("openStore(memory) = %v, %v", s, err)
 	}
 	closeStore()
-	if _, _, err := openStore("mongodb://"); err == nil {
-		t.Error("openStore accepted an unknown spec")
+	for _, bad := range []string{"mongodb://", "sqlite:", "postgres:", ""} {
+		if _, _, err := openStore(bad); err == nil {
+			t.Errorf("openStore accepted %q", bad)
+		}
+	}
+	// An SQLite file keeps MFA state across a restart of the example.
+	path := filepath.Join(t.TempDir(), "mfa.db")
+	ctx := context.Background()
+	s, closeStore, err = openStore("sqlite:" + path)
+	if err != nil {
+		t.Fatalf("openStore(sqlite) = %v", err)
+	}
+	m, err := mfa.New(mfa.Config{Store: s, Issuer: "mfakit demo", Keys: mfatest.Keyring(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.AddDevice(ctx, "u1"); err != nil {
+		t.Fatal(err)
+	}
+	closeStore()
+	s, closeStore, err = openStore("sqlite:" + path)
+	if err != nil {
+		t.Fatalf("reopening: %v", err)
+	}
+	defer closeStore()
+	st, err := s.LoadUser(ctx, "u1", time.Now())
+	if err != nil || len(st.Devices) != 1 {
+		t.Fatalf("after reopening: %+v, %v", st, err)
 	}
 }
