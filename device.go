@@ -292,6 +292,7 @@ func (m *MFA) AuthenticateDevice(ctx context.Context, userID string, req Authent
 	}
 	d, err := pickDevice(st.Devices, req.DeviceID)
 	if err != nil {
+		m.decoyTOTP(ctx, userID, code, now)
 		return nil, err
 	}
 	if err := m.checkLock(ctx, userID, d.ID, MethodTOTP, st.Lockout, now); err != nil {

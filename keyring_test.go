@@ -11,14 +11,14 @@ import (
 	"github.com/mfakit/mfa/memstore"
 )
 
-func key(t *testing.T, id string) mfa.Key {
+func key(t testing.TB, id string) mfa.Key {
 	t.Helper()
 	k, err := mfa.GenerateKey(id)
 	mustOK(t, err)
 	return k
 }
 
-func ring(t *testing.T, primary mfa.Key, older ...mfa.Key) *mfa.Keyring {
+func ring(t testing.TB, primary mfa.Key, older ...mfa.Key) *mfa.Keyring {
 	t.Helper()
 	kr, err := mfa.NewKeyring(primary, older...)
 	mustOK(t, err)

@@ -26,6 +26,7 @@ type MFA struct {
 	now      func() time.Time
 	rand     io.Reader
 	onEvent  func(context.Context, Event)
+	decoy    []byte // a sealed random secret; see decoy.go
 }
 
 // Config configures an [MFA]. Store, Issuer and Keys are required; every
@@ -167,7 +168,7 @@ func New(cfg Config) (*MFA, error) {
 	if m.rand == nil {
 		m.rand = rand.Reader
 	}
-	for _, check := range []func() error{m.setTOTPDefaults, m.setRecoveryDefaults, m.setTokenDefaults, m.setLockoutDefaults, m.checkActions} {
+	for _, check := range []func() error{m.setTOTPDefaults, m.setRecoveryDefaults, m.setTokenDefaults, m.setLockoutDefaults, m.checkActions, m.newDecoy} {
 		if err := check(); err != nil {
 			return nil, err
 		}

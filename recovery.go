@@ -271,6 +271,7 @@ func (m *MFA) AuthenticateRecoveryCode(ctx context.Context, userID string, req R
 		return nil, storeError("load user", err)
 	}
 	if !hasVerifiedDevice(st) {
+		m.decoyRecoveryCode(ctx, userID, code[:])
 		return nil, newError(ErrNoDevice, "", "")
 	}
 	set := st.RecoveryCodes

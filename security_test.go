@@ -11,16 +11,24 @@ import (
 	"github.com/mfakit/mfa"
 )
 
-// scriptedRand serves the given bytes first, then crypto/rand.
+// scriptedRand serves crypto/rand until armed, then the script's bytes,
+// then crypto/rand again.
 type scriptedRand struct {
 	mu     sync.Mutex
+	armed  bool
 	script []byte
+}
+
+func (r *scriptedRand) arm() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.armed = true
 }
 
 func (r *scriptedRand) Read(p []byte) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if len(r.script) > 0 {
+	if r.armed && len(r.script) > 0 {
 		n := copy(p, r.script)
 		r.script = r.script[n:]
 		return n, nil
@@ -40,6 +48,7 @@ func TestCodeMatchingTwoStepsIsAcceptedOnce(t *testing.T) {
 	// AddDevice reads 16 bytes for the device ID, then the secret.
 	rnd := &scriptedRand{script: append(bytes.Repeat([]byte{7}, 16), seed...)}
 	e := newEnv(t, func(c *mfa.Config) { c.Rand = rnd })
+	rnd.arm()
 	e.clock.Set(time.Unix(step*30-3000, 0))
 	reg, err := e.m.AddDevice(e.ctx, "alice")
 	mustOK(t, err)
