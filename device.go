@@ -508,7 +508,9 @@ const ScopeCredentialUnlink = "credential:unlink"
 // device also deletes the recovery codes, which stand in for it. A pending
 // device needs a token too, so that one verified between the check and the
 // delete cannot slip through; it expires by itself and is replaced by the
-// next [MFA.AddDevice] anyway.
+// next [MFA.AddDevice] anyway. The token is checked (and a single-use one
+// consumed) before the delete: if the store then fails, the device stays
+// and the user needs a new token, never the other way round.
 func (m *MFA) DeleteDevice(ctx context.Context, userID, deviceID, mfaToken string) error {
 	if err := validateUserID(userID); err != nil {
 		return err

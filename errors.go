@@ -99,7 +99,10 @@ func storeError(op string, err error) error {
 	if errors.As(err, &e) {
 		return err
 	}
-	return &Error{Code: ErrStore.Code, Message: ErrStore.Message + " in " + op, kind: ErrStore, cause: err}
+	// The operation goes into the cause, not the message: the message is
+	// for users, and "accept code" versus "count failure" would tell them
+	// whether the code was right.
+	return &Error{Code: ErrStore.Code, Message: ErrStore.Message, kind: ErrStore, cause: fmt.Errorf("%s: %w", op, err)}
 }
 
 func keyError(msg string, cause error) *Error {

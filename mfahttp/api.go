@@ -392,15 +392,17 @@ func (h *Handler) flowStep(w http.ResponseWriter, r *http.Request, s Session) {
 		return
 	}
 	st, _ := run(ctx) // the error is st.Err
-	if st.Err != nil && status(st.Err) == http.StatusInternalServerError {
-		h.writeError(w, r, st.Err)
-		return
-	}
-	if st.Err == nil && st.Complete {
+	// A code that was accepted completes the session even when a later
+	// read of the step failed: the code is spent either way.
+	if st.Complete {
 		if err := h.completed(w, r, s); err != nil {
 			h.writeError(w, r, err)
 			return
 		}
+	}
+	if st.Err != nil && status(st.Err) == http.StatusInternalServerError {
+		h.writeError(w, r, st.Err)
+		return
 	}
 	reg, err := h.registration(st.Registration)
 	if err != nil {

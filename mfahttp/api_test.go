@@ -643,3 +643,50 @@ func TestAccountName(t *testing.T) {
 		})
 	}
 }
+
+// TestFlowCompletesEvenWhenALaterReadFails: once the flow has accepted a
+// code, the session is completed even if reading what to show next fails,
+// since the code is spent.
+func TestFlowCompletesEvenWhenALaterReadFails(t *testing.T) {
+	fs := mfatest.NewFaultStore(memstore.New())
+	clock := mfatest.NewClock(time.Date(2026, 7, 1, 12, 0, 5, 0, time.UTC))
+	m, err := mfa.New(mfa.Config{Store: fs, Issuer: "Acme", Keys: mfatest.Keyring(t), Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	reg, err := m.AddDevice(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.AuthenticateDevice(ctx, "alice", mfa.AuthenticateRequest{Code: mfatest.Code(t, reg.Secret, clock.Now())}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.CompleteAcknowledgement(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	codes, err := m.GetNewRecoveryCodes(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.CompleteAcknowledgement(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	app := &testApp{}
+	h := mfahttp.New(m, app, mfahttp.WithLogger(slogTo(io.Discard)))
+	// The step's calls: the flow's LoadUser, the recovery code's LoadUser,
+	// ConsumeRecoveryCode, then the device list's LoadUser, which fails.
+	fs.Inject(mfatest.Fault{Method: "LoadUser", Call: 3})
+	req := httptest.NewRequest("POST", "/api/flow/recovery-code", strings.NewReader(`{"code":"`+codes[0]+`"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Test-User", "alice")
+	req.Header.Set("X-Test-Scopes", raa)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	if fs.Injected() != 1 {
+		t.Fatalf("the fault did not fire (%d store calls: %v)", fs.Calls(), fs.Methods())
+	}
+	if w.Code != 500 || app.completions() != 1 {
+		t.Fatalf("status %d, CompleteMFA called %d times; want 500 and once", w.Code, app.completions())
+	}
+}
