@@ -690,3 +690,22 @@ func TestFlowCompletesEvenWhenALaterReadFails(t *testing.T) {
 		t.Fatalf("status %d, CompleteMFA called %d times; want 500 and once", w.Code, app.completions())
 	}
 }
+
+// TestAbandonedRequestIsNotAServerError: a request whose client went away
+// is logged at Info, not as a failure.
+func TestAbandonedRequestIsNotAServerError(t *testing.T) {
+	m, err := mfa.New(mfa.Config{Store: memstore.New(), Issuer: "Acme", Keys: mfatest.Keyring(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	h := mfahttp.New(m, &testApp{}, mfahttp.WithLogger(slogTo(&logs)))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	req := httptest.NewRequest("GET", "/api/devices", nil).WithContext(ctx)
+	req.Header.Set("X-Test-User", "alice")
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	if !strings.Contains(logs.String(), "level=INFO") || strings.Contains(logs.String(), "level=ERROR") {
+		t.Fatalf("logs %q: want the abandoned request at INFO", logs.String())
+	}
+}

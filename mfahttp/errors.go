@@ -88,7 +88,12 @@ func retrySeconds(d time.Duration) int {
 
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	st := status(err)
-	if st == http.StatusInternalServerError {
+	switch {
+	case st != http.StatusInternalServerError:
+	case r.Context().Err() != nil:
+		// The client went away or its deadline passed: not a server fault.
+		h.logger.InfoContext(r.Context(), "mfahttp: request abandoned", "method", r.Method, "path", r.URL.Path, "error", err)
+	default:
 		h.logger.ErrorContext(r.Context(), "mfahttp: request failed", "method", r.Method, "path", r.URL.Path, "error", err)
 	}
 	body := errorBody{Error: errorJSONOf(err)}
