@@ -6,8 +6,6 @@ import (
 	"crypto/sha512"
 	"encoding"
 	"encoding/binary"
-
-	"github.com/pquerna/otp"
 )
 
 // Algorithm is the HMAC hash of a TOTP device (RFC 6238 §1.2).
@@ -22,16 +20,6 @@ const (
 )
 
 func (a Algorithm) valid() bool { return a == SHA1 || a == SHA256 || a == SHA512 }
-
-func (a Algorithm) otp() otp.Algorithm {
-	switch a {
-	case SHA256:
-		return otp.AlgorithmSHA256
-	case SHA512:
-		return otp.AlgorithmSHA512
-	}
-	return otp.AlgorithmSHA1
-}
 
 var pow10 = [...]uint32{1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000}
 
