@@ -2,13 +2,8 @@ package sqlstore_test
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
-	"net/url"
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -16,13 +11,10 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/mfakit/mfa"
+	"github.com/mfakit/mfa/internal/pgtest"
 	"github.com/mfakit/mfa/mfatest"
 	"github.com/mfakit/mfa/sqlstore"
 )
-
-// postgresDSNEnv names the environment variable with the connection string
-// of a PostgreSQL database the tests may create schemas in.
-const postgresDSNEnv = "MFA_TEST_POSTGRES_DSN"
 
 func TestConformance(t *testing.T) {
 	t.Run("PostgreSQL", func(t *testing.T) {
@@ -202,55 +194,9 @@ func postgresSchema(t testing.TB) string {
 // postgresSchemaNamed is postgresSchema that also returns the schema's
 // name.
 func postgresSchemaNamed(t testing.TB) (dsn, schema string) {
-	t.Helper()
-	base := postgresBase(t)
-	var b [6]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		t.Fatal(err)
-	}
-	schema = "mfatest_" + hex.EncodeToString(b[:])
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		admin.Close()
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		defer admin.Close()
-		if _, err := admin.ExecContext(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	return withSearchPath(t, base, schema), schema
+	return pgtest.Schema(t, "mfatest_")
 }
 
 // postgresBase returns MFA_TEST_POSTGRES_DSN, skipping the test when it is
 // unset.
-func postgresBase(t testing.TB) string {
-	t.Helper()
-	base := os.Getenv(postgresDSNEnv)
-	if base == "" {
-		t.Skip(postgresDSNEnv + " is not set; skipping PostgreSQL tests")
-	}
-	return base
-}
-
-// withSearchPath adds search_path to a URL or keyword/value connection
-// string; pgx passes it to the server as a run-time parameter.
-func withSearchPath(t testing.TB, dsn, schema string) string {
-	t.Helper()
-	if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
-		return dsn + " search_path=" + schema
-	}
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatalf("%s: %v", postgresDSNEnv, err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
+func postgresBase(t testing.TB) string { return pgtest.Base(t) }
