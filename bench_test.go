@@ -7,8 +7,10 @@ import (
 	"encoding/base32"
 	"encoding/binary"
 	"fmt"
+	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -117,23 +119,66 @@ func totpCode(secret []byte, step int64) string {
 // users of the fixture. Iteration i moves the clock one period on and sends
 // the code of the previous step, so that every step of the skew window is
 // computed and every code is fresh. The codes are computed before the
-// timer starts.
+// timer starts, into one string: a slice of b.N strings would hold b.N
+// pointers for the garbage collector to scan during the timed loop.
 func (f *benchFixture) authenticate(b *testing.B, active int) {
 	ctx := context.Background()
-	codes := make([]string, b.N)
-	for i := range codes {
+	var all strings.Builder
+	all.Grow(6 * b.N)
+	for i := range b.N {
 		at := f.clock.t.Add(time.Duration(i+1) * benchPeriod)
-		codes[i] = totpCode(f.secrets[i%active], at.Unix()/30-1)
+		all.WriteString(totpCode(f.secrets[i%active], at.Unix()/30-1))
 	}
+	codes := all.String()
 	b.ReportAllocs()
+	stop := measureCPU(b)
 	b.ResetTimer()
 	for i := range b.N {
 		f.clock.t = f.clock.t.Add(benchPeriod)
-		res, err := f.m.AuthenticateDevice(ctx, f.users[i%active], mfa.AuthenticateRequest{Code: codes[i]})
+		res, err := f.m.AuthenticateDevice(ctx, f.users[i%active], mfa.AuthenticateRequest{Code: codes[6*i : 6*i+6]})
 		if err != nil || res.DeviceVerified {
 			b.Fatalf("iteration %d: %v", i, err)
 		}
 	}
+	b.StopTimer()
+	stop()
+}
+
+// measureCPU makes the benchmark report the CPU time of the whole process
+// per operation, as cpu-ns/op, beside ns/op: every thread counts, the
+// garbage collector's too, but not time spent waiting for a CPU, so that a
+// comparison stays meaningful on a machine shared with other work. Call it
+// right before the timed loop and stop right after. It reports nothing
+// where /proc/self/task/*/schedstat (Linux) is missing.
+func measureCPU(b *testing.B) (stop func()) {
+	start, ok := processCPU()
+	return func() {
+		if end, ok2 := processCPU(); ok && ok2 {
+			b.ReportMetric(float64(end-start)/float64(b.N), "cpu-ns/op")
+		}
+	}
+}
+
+func processCPU() (time.Duration, bool) {
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return 0, false
+	}
+	var total time.Duration
+	for _, t := range tasks {
+		stat, err := os.ReadFile("/proc/self/task/" + t.Name() + "/schedstat")
+		if err != nil {
+			continue // the thread has exited
+		}
+		// The first field is the time the thread has run, in nanoseconds.
+		ran, _, _ := strings.Cut(string(stat), " ")
+		ns, err := strconv.ParseInt(ran, 10, 64)
+		if err != nil {
+			return 0, false
+		}
+		total += time.Duration(ns)
+	}
+	return total, true
 }
 
 // sharedFixtures holds the fixtures of the users=N benchmarks, which the
@@ -190,19 +235,21 @@ func BenchmarkAuthenticateDevice(b *testing.B) {
 // previous step, without decryption, replay or lockout bookkeeping.
 func BenchmarkPquernaValidateCustom(b *testing.B) {
 	secret := b32([]byte("12345678901234567890"))
-	now := benchStart.Add(benchPeriod)
+	now := benchStart
 	opts := totp.ValidateOpts{Period: 30, Skew: 1, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1}
-	code, err := totp.GenerateCodeCustom(secret, now.Add(-benchPeriod), opts)
+	code, err := totp.GenerateCodeCustom(secret, now.Add(-30*time.Second), opts)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
+	stop := measureCPU(b)
 	for b.Loop() {
 		ok, err := totp.ValidateCustom(code, secret, now, opts)
 		if !ok || err != nil {
 			b.Fatalf("ValidateCustom = %t, %v", ok, err)
 		}
 	}
+	stop()
 }
 
 // BenchmarkMemstoreBytesPerUser enrols b.N users through the public API:
