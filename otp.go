@@ -104,6 +104,11 @@ func sha1Range(key []byte, first uint64, out []uint32, digits int) {
 		h.Write(sum[:])
 		out[i] = truncate(h.Sum(sum[:0]), digits)
 	}
+	// The padded key and the saved states are as good as the secret.
+	clear(k[:])
+	clear(innerBuf[:])
+	clear(outerBuf[:])
+	h.Reset()
 }
 
 func mustSHA1State(err error) {
