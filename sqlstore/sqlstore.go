@@ -80,7 +80,7 @@
 // device, expired or not, and InsertToken the user's tokens that had
 // expired when the new one was created. A successful login sets the
 // lockout count back to zero in place, keeping the row for the next
-// login's count: an UPDATE that PostgreSQL does without touching an index,
+// failure: an UPDATE that PostgreSQL does without touching an index,
 // cheaper than a DELETE now and an INSERT next time. What is left, the
 // tokens and pending devices of users who do not come back and the lockout
 // rows at zero, goes with [Store.Cleanup], which a service runs now and
@@ -91,11 +91,11 @@
 //
 // # Performance
 //
-// A successful AuthenticateDevice costs three statements, one round trip
-// each: LoadUser reads the user's device, code set, codes and lockout in
-// one UNION ALL; the lockout's up-front count is one upsert or UPDATE; and
-// AcceptStep advances the step and resets the count in one statement on
-// PostgreSQL. pgx (the recommended driver) prepares each statement once per
+// A successful AuthenticateDevice costs two statements, one round trip
+// and at most one commit each: LoadUser reads the user's device, code set,
+// codes and lockout in one UNION ALL, and AcceptStep checks the lockout,
+// advances the step and resets the count in one statement on PostgreSQL.
+// A wrong code costs LoadUser and one upsert or UPDATE of the count. pgx (the recommended driver) prepares each statement once per
 // connection and then runs it in one round trip, so the store keeps no
 // prepared statements of its own. Size the pool (SetMaxOpenConns and
 // SetMaxIdleConns, which database/sql defaults to 2) to the number of
