@@ -202,7 +202,7 @@ func (m *MFA) setTOTPDefaults() error {
 		t.Skew = 1
 	case t.Skew == NoSkew:
 		t.Skew = 0
-	case t.Skew < 0 || t.Skew > 10:
+	case t.Skew < 0 || t.Skew > maxSkew:
 		return invalidConfig("TOTP.Skew", "TOTP.Skew must be between 1 and 10, or NoSkew")
 	}
 	switch {
