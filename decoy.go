@@ -34,10 +34,14 @@ func (m *MFA) newDecoy() error {
 }
 
 // decoyTOTP does the work of checking code against a device, and throws
-// the outcome away.
-func (m *MFA) decoyTOTP(ctx context.Context, userID string, code uint32, now time.Time) {
-	buf := make([]byte, 0, len(m.decoy))
-	secret, _, err := m.keys.open(buf, m.decoy, decoyAAD)
+// the outcome away. It opens the decoy secret into buf, which the caller
+// clears.
+func (m *MFA) decoyTOTP(ctx context.Context, userID string, code uint32, now time.Time, buf *secretBuf) {
+	dst := buf[:0]
+	if len(m.decoy) > len(buf) {
+		dst = make([]byte, 0, len(m.decoy))
+	}
+	secret, _, err := m.keys.open(dst, m.decoy, decoyAAD)
 	if err == nil {
 		m.matchStep(secret, code, now, 0)
 		clear(secret)

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -181,7 +182,7 @@ func (m *MFA) PendingRegistration(ctx context.Context, userID string) (*Registra
 	if err := validateUserID(userID); err != nil {
 		return nil, err
 	}
-	st, err := m.store.LoadUser(ctx, userID, m.now())
+	st, err := m.loadUser(ctx, userID, m.now())
 	if err != nil {
 		return nil, storeError("load user", err)
 	}
@@ -189,7 +190,7 @@ func (m *MFA) PendingRegistration(ctx context.Context, userID string) (*Registra
 		if d.Verified {
 			continue
 		}
-		secret, _, err := m.openSecret(d)
+		secret, _, err := m.openSecret(d, new(secretBuf))
 		if err != nil {
 			return nil, err
 		}
@@ -245,13 +246,53 @@ func appendSecretAAD(b []byte, userID, deviceID string) []byte {
 	return append(b, deviceID...)
 }
 
-// openSecret decrypts a device's TOTP secret. The caller clears it after
-// use. One allocation holds both the associated data and the plaintext.
-func (m *MFA) openSecret(d DeviceRecord) (secret []byte, primary bool, err error) {
+// loadUser reads the user's state into a new UserState.
+func (m *MFA) loadUser(ctx context.Context, userID string, now time.Time) (UserState, error) {
+	var st UserState
+	err := m.store.LoadUser(ctx, userID, now, &st)
+	return st, err
+}
+
+// secretBuf is room for opening a sealed secret: the associated data and
+// the plaintext.
+type secretBuf [512]byte
+
+// scratch is the working memory of one code check: the user's state as
+// loaded, with room for the devices, and the opened secret. It is pooled,
+// so that checking a code does not allocate, and cleared before it goes
+// back, so that the pool holds neither secrets nor references to a user.
+type scratch struct {
+	st      UserState
+	devices [2]DeviceRecord
+	secret  secretBuf
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+func getScratch() *scratch {
+	s := scratchPool.Get().(*scratch)
+	s.st.Devices = s.devices[:0]
+	return s
+}
+
+func (s *scratch) put() {
+	*s = scratch{}
+	scratchPool.Put(s)
+}
+
+// openSecret decrypts a device's TOTP secret into buf, or into a new
+// buffer when it does not fit. The caller clears it after use, which
+// buf.put does.
+func (m *MFA) openSecret(d DeviceRecord, buf *secretBuf) (secret []byte, primary bool, err error) {
 	n := secretAADLen(d.UserID, d.ID)
-	buf := make([]byte, n, n+len(d.Secret))
-	aad := appendSecretAAD(buf[:0], d.UserID, d.ID)
-	secret, primary, err = m.keys.open(buf[n:n], d.Secret, aad)
+	var b []byte
+	if n+len(d.Secret) <= len(buf) {
+		b = buf[: n : n+len(d.Secret)]
+	} else {
+		b = make([]byte, n, n+len(d.Secret))
+	}
+	aad := appendSecretAAD(b[:0], d.UserID, d.ID)
+	secret, primary, err = m.keys.open(b[n:n], d.Secret, aad)
 	if err != nil {
 		return nil, false, err
 	}
@@ -286,19 +327,21 @@ func (m *MFA) AuthenticateDevice(ctx context.Context, userID string, req Authent
 		return nil, err
 	}
 	now := m.now()
-	st, err := m.store.LoadUser(ctx, userID, now)
-	if err != nil {
+	sc := getScratch()
+	defer sc.put()
+	st := &sc.st
+	if err := m.store.LoadUser(ctx, userID, now, st); err != nil {
 		return nil, storeError("load user", err)
 	}
 	d, err := pickDevice(st.Devices, req.DeviceID)
 	if err != nil {
-		m.decoyTOTP(ctx, userID, code, now)
+		m.decoyTOTP(ctx, userID, code, now, &sc.secret)
 		return nil, err
 	}
 	if err := m.checkLock(ctx, userID, d.ID, MethodTOTP, st.Lockout, now); err != nil {
 		return nil, err
 	}
-	secret, primary, err := m.openSecret(d)
+	secret, primary, err := m.openSecret(d, &sc.secret)
 	if err != nil {
 		return nil, err
 	}
@@ -431,13 +474,13 @@ func (m *MFA) ReencryptUser(ctx context.Context, userID string) (int, error) {
 	if err := validateUserID(userID); err != nil {
 		return 0, err
 	}
-	st, err := m.store.LoadUser(ctx, userID, m.now())
+	st, err := m.loadUser(ctx, userID, m.now())
 	if err != nil {
 		return 0, storeError("load user", err)
 	}
 	n := 0
 	for _, d := range st.Devices {
-		secret, primary, err := m.openSecret(d)
+		secret, primary, err := m.openSecret(d, new(secretBuf))
 		if err != nil {
 			return n, err
 		}
@@ -464,7 +507,7 @@ func (m *MFA) GetUserDevices(ctx context.Context, userID string) ([]Device, erro
 	if err := validateUserID(userID); err != nil {
 		return nil, err
 	}
-	st, err := m.store.LoadUser(ctx, userID, m.now())
+	st, err := m.loadUser(ctx, userID, m.now())
 	if err != nil {
 		return nil, storeError("load user", err)
 	}
@@ -518,7 +561,7 @@ func (m *MFA) DeleteDevice(ctx context.Context, userID, deviceID, mfaToken strin
 	if deviceID == "" || len(deviceID) > maxIDLen {
 		return invalidInput("deviceId", "device ID is required and at most 64 bytes")
 	}
-	st, err := m.store.LoadUser(ctx, userID, m.now())
+	st, err := m.loadUser(ctx, userID, m.now())
 	if err != nil {
 		return storeError("load user", err)
 	}

@@ -797,7 +797,8 @@ func (e *faultEnv) login() error {
 }
 
 func (e *faultEnv) deleteDevice() error {
-	devices, err := e.inner.LoadUser(e.ctx, faultUserID, e.clock.Now())
+	var devices mfa.UserState
+	err := e.inner.LoadUser(e.ctx, faultUserID, e.clock.Now(), &devices)
 	if err != nil || len(devices.Devices) != 1 {
 		e.t.Fatalf("devices %+v, %v: want one", devices.Devices, err)
 	}
@@ -836,7 +837,8 @@ func (s faultSnap) clone() faultSnap {
 // snap reads the state from the inner store, around the faults.
 func (e *faultEnv) snap(t *testing.T) faultSnap {
 	t.Helper()
-	st, err := e.inner.LoadUser(e.ctx, faultUserID, e.clock.Now())
+	var st mfa.UserState
+	err := e.inner.LoadUser(e.ctx, faultUserID, e.clock.Now(), &st)
 	if err != nil {
 		t.Fatalf("LoadUser: %v", err)
 	}

@@ -175,7 +175,7 @@ func (f *SyncFlow) phase(ctx context.Context) (phase, error) {
 	if err := validateUserID(f.userID); err != nil {
 		return 0, err
 	}
-	st, err := f.m.store.LoadUser(ctx, f.userID, f.m.now())
+	st, err := f.m.loadUser(ctx, f.userID, f.m.now())
 	if err != nil {
 		return 0, storeError("load user", err)
 	}

@@ -77,7 +77,8 @@ func (e *env) enrol(t *testing.T, user string) (string, []string) {
 // and after a call that must change nothing.
 func (e *env) state(t *testing.T, user string) mfa.UserState {
 	t.Helper()
-	st, err := e.store.LoadUser(e.ctx, user, e.clock.Now())
+	var st mfa.UserState
+	err := e.store.LoadUser(e.ctx, user, e.clock.Now(), &st)
 	if err != nil {
 		t.Fatalf("LoadUser: %v", err)
 	}

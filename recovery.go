@@ -157,7 +157,7 @@ func (m *MFA) GetRecoveryCodes(ctx context.Context, userID string, generateNew b
 	if err := validateUserID(userID); err != nil {
 		return nil, err
 	}
-	st, err := m.store.LoadUser(ctx, userID, m.now())
+	st, err := m.loadUser(ctx, userID, m.now())
 	if err != nil {
 		return nil, storeError("load user", err)
 	}
@@ -217,7 +217,7 @@ func (m *MFA) IsPendingRecoveryCodesAcknowledgment(ctx context.Context, userID s
 	if err := validateUserID(userID); err != nil {
 		return false, err
 	}
-	st, err := m.store.LoadUser(ctx, userID, m.now())
+	st, err := m.loadUser(ctx, userID, m.now())
 	if err != nil {
 		return false, storeError("load user", err)
 	}
@@ -231,7 +231,7 @@ func (m *MFA) CompleteAcknowledgement(ctx context.Context, userID string) error 
 	if err := validateUserID(userID); err != nil {
 		return err
 	}
-	st, err := m.store.LoadUser(ctx, userID, m.now())
+	st, err := m.loadUser(ctx, userID, m.now())
 	if err != nil {
 		return storeError("load user", err)
 	}
@@ -266,7 +266,7 @@ func (m *MFA) AuthenticateRecoveryCode(ctx context.Context, userID string, req R
 		return nil, err
 	}
 	now := m.now()
-	st, err := m.store.LoadUser(ctx, userID, now)
+	st, err := m.loadUser(ctx, userID, now)
 	if err != nil {
 		return nil, storeError("load user", err)
 	}

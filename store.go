@@ -35,11 +35,14 @@ type Store interface {
 
 // UserStore reads and removes all of one user's state.
 type UserStore interface {
-	// LoadUser returns everything kept for userID as of now: the user's
-	// devices (verified ones, and pending ones whose ExpiresAt is after
-	// now), recovery code set and lockout state. An unknown user reads as
-	// the zero UserState and a nil error.
-	LoadUser(ctx context.Context, userID string, now time.Time) (UserState, error)
+	// LoadUser sets *st to everything kept for userID as of now: the
+	// user's devices (verified ones, and pending ones whose ExpiresAt is
+	// after now), recovery code set and lockout state. An unknown user
+	// reads as the zero UserState and a nil error. The device records are
+	// copied into st.Devices, reusing its capacity, so that a caller can
+	// load without allocating; they belong to the caller. After an error
+	// *st is not to be used.
+	LoadUser(ctx context.Context, userID string, now time.Time, st *UserState) error
 
 	// DeleteUser atomically removes the user's devices, recovery codes,
 	// MFA tokens and lockout state. Deleting an unknown user is a no-op.

@@ -216,7 +216,7 @@ func (m *MFA) IsMFARequiredForAction(ctx context.Context, userID, action string)
 	if !p.AllowUnenrolled {
 		return true, nil
 	}
-	st, err := m.store.LoadUser(ctx, userID, m.now())
+	st, err := m.loadUser(ctx, userID, m.now())
 	if err != nil {
 		return false, storeError("load user", err)
 	}

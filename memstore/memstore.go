@@ -22,9 +22,10 @@ type Store struct {
 	tokens map[[mfa.HashSize]byte]*mfa.TokenRecord
 }
 
-// user is one user's state. Slices in it are never modified in place once
-// stored: a change stores a new slice, so LoadUser can hand out the stored
-// ones without copying.
+// user is one user's state. LoadUser copies the device records out, so
+// they are changed in place. The other slices are never modified once
+// stored: a change stores a new slice, so LoadUser can hand them out
+// without copying.
 type user struct {
 	devices []mfa.DeviceRecord
 	codes   mfa.RecoveryCodeSet
@@ -69,21 +70,25 @@ func (s *Store) dropIfEmpty(id string, u *user) {
 }
 
 // LoadUser implements mfa.UserStore.
-func (s *Store) LoadUser(ctx context.Context, userID string, now time.Time) (mfa.UserState, error) {
+func (s *Store) LoadUser(ctx context.Context, userID string, now time.Time, st *mfa.UserState) error {
 	if err := ctx.Err(); err != nil {
-		return mfa.UserState{}, err
+		return err
 	}
+	devices := st.Devices[:0]
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	u := s.users[userID]
 	if u == nil {
-		return mfa.UserState{}, nil
+		*st = mfa.UserState{Devices: devices}
+		return nil
 	}
-	devices := u.devices
-	if slices.ContainsFunc(devices, func(d mfa.DeviceRecord) bool { return expired(d, now) }) {
-		devices = slices.DeleteFunc(slices.Clone(devices), func(d mfa.DeviceRecord) bool { return expired(d, now) })
+	for _, d := range u.devices {
+		if !expired(d, now) {
+			devices = append(devices, d)
+		}
 	}
-	return mfa.UserState{Devices: devices, RecoveryCodes: u.codes, Lockout: u.lockout}, nil
+	*st = mfa.UserState{Devices: devices, RecoveryCodes: u.codes, Lockout: u.lockout}
+	return nil
 }
 
 func expired(d mfa.DeviceRecord, now time.Time) bool {
@@ -119,8 +124,7 @@ func (s *Store) InsertPendingDevice(ctx context.Context, d mfa.DeviceRecord) err
 	if slices.ContainsFunc(u.devices, func(x mfa.DeviceRecord) bool { return x.Verified && x.Type == d.Type }) {
 		return mfa.ErrDeviceLimit
 	}
-	devices := slices.DeleteFunc(slices.Clone(u.devices), func(x mfa.DeviceRecord) bool { return !x.Verified })
-	u.devices = append(devices, d)
+	u.devices = append(slices.DeleteFunc(u.devices, func(x mfa.DeviceRecord) bool { return !x.Verified }), d)
 	return nil
 }
 
@@ -130,13 +134,6 @@ func deviceIndex(u *user, deviceID string) int {
 		return -1
 	}
 	return slices.IndexFunc(u.devices, func(d mfa.DeviceRecord) bool { return d.ID == deviceID })
-}
-
-// updateDevice stores a copy of u.devices with device i changed by f.
-func updateDevice(u *user, i int, f func(*mfa.DeviceRecord)) {
-	devices := slices.Clone(u.devices)
-	f(&devices[i])
-	u.devices = devices
 }
 
 // lockoutOf returns the user's lockout state; a user without state has
@@ -165,9 +162,8 @@ func (s *Store) VerifyDevice(ctx context.Context, userID, deviceID string, step 
 	case u.devices[i].Verified:
 		return mfa.ErrCodeReused
 	}
-	updateDevice(u, i, func(d *mfa.DeviceRecord) {
-		d.Verified, d.VerifiedAt, d.LastUsedAt, d.LastStep, d.ExpiresAt = true, at, at, step, time.Time{}
-	})
+	d := &u.devices[i]
+	d.Verified, d.VerifiedAt, d.LastUsedAt, d.LastStep, d.ExpiresAt = true, at, at, step, time.Time{}
 	u.codes = codes
 	u.lockout = mfa.Lockout{}
 	return nil
@@ -190,7 +186,8 @@ func (s *Store) AcceptStep(ctx context.Context, userID, deviceID string, step in
 	case step <= u.devices[i].LastStep:
 		return mfa.ErrCodeReused
 	}
-	updateDevice(u, i, func(d *mfa.DeviceRecord) { d.LastStep, d.LastUsedAt = step, at })
+	d := &u.devices[i]
+	d.LastStep, d.LastUsedAt = step, at
 	u.lockout = mfa.Lockout{}
 	return nil
 }
@@ -207,7 +204,7 @@ func (s *Store) UpdateDeviceSecret(ctx context.Context, userID, deviceID string,
 	if i < 0 {
 		return mfa.ErrDeviceNotFound
 	}
-	updateDevice(u, i, func(d *mfa.DeviceRecord) { d.Secret = secret })
+	u.devices[i].Secret = secret
 	return nil
 }
 
@@ -226,7 +223,7 @@ func (s *Store) DeleteDevice(ctx context.Context, userID, deviceID string) error
 	if u.devices[i].Verified {
 		u.codes = mfa.RecoveryCodeSet{}
 	}
-	u.devices = slices.Delete(slices.Clone(u.devices), i, i+1)
+	u.devices = slices.Delete(u.devices, i, i+1)
 	s.dropIfEmpty(userID, u)
 	return nil
 }
@@ -384,9 +381,7 @@ func (s *Store) Cleanup(ctx context.Context, now time.Time) error {
 		}
 	}
 	for id, u := range s.users {
-		if slices.ContainsFunc(u.devices, func(d mfa.DeviceRecord) bool { return expired(d, now) }) {
-			u.devices = slices.DeleteFunc(slices.Clone(u.devices), func(d mfa.DeviceRecord) bool { return expired(d, now) })
-		}
+		u.devices = slices.DeleteFunc(u.devices, func(d mfa.DeviceRecord) bool { return expired(d, now) })
 		s.dropIfEmpty(id, u)
 	}
 	return nil

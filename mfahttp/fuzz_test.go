@@ -374,7 +374,8 @@ func (fx *fuzzFixture) build(tb testing.TB) {
 
 func (fx *fuzzFixture) load(tb testing.TB, user string) mfa.UserState {
 	tb.Helper()
-	st, err := fx.store.LoadUser(context.Background(), user, fx.now)
+	var st mfa.UserState
+	err := fx.store.LoadUser(context.Background(), user, fx.now, &st)
 	if err != nil {
 		tb.Fatalf("load %s: %v", user, err)
 	}

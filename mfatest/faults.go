@@ -179,16 +179,15 @@ func cancelled(method string, err error) error {
 }
 
 // LoadUser implements mfa.UserStore.
-func (f *FaultStore) LoadUser(ctx context.Context, userID string, now time.Time) (mfa.UserState, error) {
+func (f *FaultStore) LoadUser(ctx context.Context, userID string, now time.Time, st *mfa.UserState) error {
 	cctx, err := f.begin(ctx, "LoadUser")
 	switch {
 	case err != nil:
-		return mfa.UserState{}, err
+		return err
 	case cctx != nil:
-		st, err := f.inner.LoadUser(cctx, userID, now)
-		return st, cancelled("LoadUser", err)
+		return cancelled("LoadUser", f.inner.LoadUser(cctx, userID, now, st))
 	}
-	return f.inner.LoadUser(ctx, userID, now)
+	return f.inner.LoadUser(ctx, userID, now, st)
 }
 
 // DeleteUser implements mfa.UserStore.

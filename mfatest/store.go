@@ -58,6 +58,7 @@ var storeTests = []struct {
 	fn   func(*testing.T, *harness)
 }{
 	{"LoadUser/Unknown", testLoadUnknown},
+	{"LoadUser/Overwrites", testLoadOverwrites},
 	{"Device/InsertAndLoad", testInsertAndLoad},
 	{"Device/InsertReplacesPending", testInsertReplacesPending},
 	{"Device/LimitOneVerified", testDeviceLimit},
@@ -149,8 +150,8 @@ func codeSet(n int, pending bool) mfa.RecoveryCodeSet {
 
 func (h *harness) load(t *testing.T, userID string, now time.Time) mfa.UserState {
 	t.Helper()
-	st, err := h.s.LoadUser(h.ctx, userID, now)
-	if err != nil {
+	var st mfa.UserState
+	if err := h.s.LoadUser(h.ctx, userID, now, &st); err != nil {
 		t.Fatalf("LoadUser: %v", err)
 	}
 	return st
@@ -205,6 +206,35 @@ func testLoadUnknown(t *testing.T, h *harness) {
 	noErr(t, "Lockout", err)
 	if lk.Failures != 0 {
 		t.Fatalf("unknown user lockout: %+v", lk)
+	}
+}
+
+// testLoadOverwrites checks that LoadUser replaces the whole of *st, copies
+// the device records into st.Devices' backing array, and that the records
+// it returns are the caller's to change.
+func testLoadOverwrites(t *testing.T, h *harness) {
+	u, _, _ := h.enrolled(t, "alice")
+	_, err := h.s.SwapLockout(h.ctx, u, mfa.Lockout{}, mfa.Lockout{Failures: 3, LastFailure: base})
+	noErr(t, "SwapLockout", err)
+
+	backing := make([]mfa.DeviceRecord, 0, 4)
+	st := mfa.UserState{Devices: backing}
+	noErr(t, "LoadUser", h.s.LoadUser(h.ctx, u, base, &st))
+	if len(st.Devices) != 1 || len(st.RecoveryCodes.Hashes) == 0 || st.Lockout.Failures != 3 {
+		t.Fatalf("LoadUser(alice) = %+v", st)
+	}
+	if &st.Devices[0] != &backing[:1][0] {
+		t.Errorf("LoadUser did not reuse the capacity of st.Devices")
+	}
+	want := st.Devices[0]
+	st.Devices[0].LastStep, st.Devices[0].ID = 1<<40, "changed"
+	if again := h.load(t, u, base); again.Devices[0].LastStep != want.LastStep || again.Devices[0].ID != want.ID {
+		t.Fatalf("changing a loaded record changed the store: %+v", again.Devices[0])
+	}
+
+	noErr(t, "LoadUser", h.s.LoadUser(h.ctx, h.user("nobody"), base, &st))
+	if len(st.Devices) != 0 || st.RecoveryCodes.Hashes != nil || st.RecoveryCodes.Sealed != nil || !st.Lockout.Equal(mfa.Lockout{}) {
+		t.Fatalf("loading an unknown user over alice's state left %+v", st)
 	}
 }
 
@@ -555,7 +585,7 @@ func testCancelled(t *testing.T, h *harness) {
 	cancel()
 	s := h.s
 	calls := map[string]func() error{
-		"LoadUser":      func() error { _, err := s.LoadUser(ctx, u, base); return err },
+		"LoadUser":      func() error { return s.LoadUser(ctx, u, base, new(mfa.UserState)) },
 		"DeleteUser":    func() error { return s.DeleteUser(ctx, u) },
 		"InsertPending": func() error { return s.InsertPendingDevice(ctx, h.device(h.user("bob"), "b")) },
 		"VerifyDevice":  func() error { return s.VerifyDevice(ctx, u, d.ID, 500, base, codeSet(1, true), mfa.Lockout{}) },

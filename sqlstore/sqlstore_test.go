@@ -43,7 +43,8 @@ func TestTimesReadBackInUTC(t *testing.T) {
 		if err := s.InsertPendingDevice(ctx, dev); err != nil {
 			t.Fatal(err)
 		}
-		st, err := s.LoadUser(ctx, "tz", created)
+		var st mfa.UserState
+		err := s.LoadUser(ctx, "tz", created, &st)
 		if err != nil || len(st.Devices) != 1 {
 			t.Fatalf("LoadUser: %v %+v", err, st)
 		}

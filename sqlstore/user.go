@@ -45,17 +45,17 @@ ORDER BY 1, 8, 2`
 )
 
 // LoadUser implements [mfa.UserStore].
-func (s *Store) LoadUser(ctx context.Context, userID string, now time.Time) (mfa.UserState, error) {
+func (s *Store) LoadUser(ctx context.Context, userID string, now time.Time, out *mfa.UserState) error {
 	query := loadUserPostgreSQL
 	if s.dialect == SQLite {
 		query = loadUserSQLite
 	}
 	rows, err := s.db.QueryContext(ctx, s.q(query), userID, s.timeArg(now))
 	if err != nil {
-		return mfa.UserState{}, wrap(ctx, "load user", err)
+		return wrap(ctx, "load user", err)
 	}
 	defer rows.Close()
-	var st mfa.UserState
+	st := mfa.UserState{Devices: out.Devices[:0]}
 	for rows.Next() {
 		var (
 			kind                    string
@@ -67,7 +67,7 @@ func (s *Store) LoadUser(ctx context.Context, userID string, now time.Time) (mfa
 		)
 		if err := rows.Scan(&kind, &id, &typ, &alias, &account, &data, &verified,
 			nullTime{&t1}, nullTime{&t2}, nullTime{&t3}, nullTime{&t4}, &number); err != nil {
-			return mfa.UserState{}, wrap(ctx, "load user", err)
+			return wrap(ctx, "load user", err)
 		}
 		switch kind {
 		case "d":
@@ -92,7 +92,7 @@ func (s *Store) LoadUser(ctx context.Context, userID string, now time.Time) (mfa
 		case "c":
 			hashes, err := hashValues(data.V)
 			if err != nil {
-				return mfa.UserState{}, err
+				return err
 			}
 			st.RecoveryCodes.Hashes = append(st.RecoveryCodes.Hashes, hashes...)
 		case "l":
@@ -100,9 +100,10 @@ func (s *Store) LoadUser(ctx context.Context, userID string, now time.Time) (mfa
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return mfa.UserState{}, wrap(ctx, "load user", err)
+		return wrap(ctx, "load user", err)
 	}
-	return st, nil
+	*out = st
+	return nil
 }
 
 // deleteUserQueries remove all of a user's rows, one table each.
