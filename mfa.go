@@ -330,6 +330,17 @@ func validateLabel(field, s string, noColon bool) error {
 }
 
 func printableUTF8(s string) bool {
+	// Printable ASCII, the usual case, is checked a byte at a time; the
+	// rest from the first other byte, which starts a rune.
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f {
+			return printableRunes(s[i:])
+		}
+	}
+	return true
+}
+
+func printableRunes(s string) bool {
 	if !utf8.ValidString(s) {
 		return false
 	}

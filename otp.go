@@ -58,11 +58,14 @@ func truncate(mac []byte, digits int) uint32 {
 // nearly every device. The two key blocks of HMAC, K^ipad and K^opad, are
 // hashed once and the digest's state after each is restored for every
 // counter, which halves the SHA1 compressions of a window (the
-// precomputation of RFC 2104 §4). sha1.New is called here rather than
-// through a variable so that the compiler devirtualises the digest and
-// keeps it on the stack: sha1Range allocates nothing, except under the race
-// detector, which turns off the optimisation that keeps AppendBinary's
-// padding off the heap.
+// precomputation of RFC 2104 §4). The rest of each hash, the counter or
+// the inner digest, fits one block with its padding (RFC 3174 §4), which
+// is written whole; the hash is then read off the digest's saved state,
+// without the copy and second padding of Sum. sha1.New is called here
+// rather than through a variable so that the compiler devirtualises the
+// digest and keeps it on the stack: sha1Range allocates nothing, except
+// under the race detector, which turns off the optimisation that keeps
+// AppendBinary's padding off the heap.
 func sha1Range(key []byte, first uint64, out []uint32, digits int) {
 	var k [sha1.BlockSize]byte
 	if len(key) > sha1.BlockSize {
@@ -76,39 +79,57 @@ func sha1Range(key []byte, first uint64, out []uint32, digits int) {
 		encoding.BinaryAppender
 		encoding.BinaryUnmarshaler
 	})
-	// 128 bytes hold a marshalled SHA1 state (96 bytes in Go 1.26). The
-	// states are the digest's own, so saving and restoring them cannot
+	// 128 bytes hold a marshalled SHA1 state (96 bytes in Go 1.26: a
+	// 4-byte magic, the five state words, the block buffer, the length).
+	// The states are the digest's own, so saving and restoring them cannot
 	// fail; the checks only guard against a change in crypto/sha1.
-	var innerBuf, outerBuf [128]byte
-	for i := range k {
-		k[i] ^= 0x36
-	}
+	var innerBuf, outerBuf, sumBuf [128]byte
+	xorKey(&k, 0x36)
 	h.Write(k[:])
 	inner, err := st.AppendBinary(innerBuf[:0])
 	mustSHA1State(err)
-	for i := range k {
-		k[i] ^= 0x36 ^ 0x5c
-	}
+	xorKey(&k, 0x36^0x5c)
 	h.Reset()
 	h.Write(k[:])
 	outer, err := st.AppendBinary(outerBuf[:0])
 	mustSHA1State(err)
-	var msg [8]byte
-	var sum [sha1.Size]byte
+
+	// The last block of each hash: the message, 0x80, zeros, and the
+	// length in bits of the key block and the message.
+	var innerBlock, outerBlock [sha1.BlockSize]byte
+	innerBlock[8] = 0x80
+	binary.BigEndian.PutUint64(innerBlock[56:], (sha1.BlockSize+8)*8)
+	outerBlock[sha1.Size] = 0x80
+	binary.BigEndian.PutUint64(outerBlock[56:], (sha1.BlockSize+sha1.Size)*8)
 	for i := range out {
-		binary.BigEndian.PutUint64(msg[:], first+uint64(i))
+		binary.BigEndian.PutUint64(innerBlock[:8], first+uint64(i))
 		mustSHA1State(st.UnmarshalBinary(inner))
-		h.Write(msg[:])
-		h.Sum(sum[:0])
+		h.Write(innerBlock[:])
+		sum, err := st.AppendBinary(sumBuf[:0])
+		mustSHA1State(err)
+		copy(outerBlock[:sha1.Size], sum[4:4+sha1.Size])
 		mustSHA1State(st.UnmarshalBinary(outer))
-		h.Write(sum[:])
-		out[i] = truncate(h.Sum(sum[:0]), digits)
+		h.Write(outerBlock[:])
+		sum, err = st.AppendBinary(sumBuf[:0])
+		mustSHA1State(err)
+		out[i] = truncate(sum[4:4+sha1.Size], digits)
 	}
-	// The padded key and the saved states are as good as the secret.
+	// The padded key, the saved states and the inner digests are as good
+	// as the secret.
 	clear(k[:])
 	clear(innerBuf[:])
 	clear(outerBuf[:])
+	clear(sumBuf[:])
+	clear(outerBlock[:])
 	h.Reset()
+}
+
+// xorKey XORs every byte of k with b, eight bytes at a time.
+func xorKey(k *[sha1.BlockSize]byte, b byte) {
+	m := 0x0101010101010101 * uint64(b)
+	for i := 0; i < len(k); i += 8 {
+		binary.LittleEndian.PutUint64(k[i:], binary.LittleEndian.Uint64(k[i:])^m)
+	}
 }
 
 func mustSHA1State(err error) {
