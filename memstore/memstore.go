@@ -31,6 +31,9 @@ type user struct {
 	codes   mfa.RecoveryCodeSet
 	lockout mfa.Lockout
 	tokens  [][mfa.HashSize]byte
+	// first holds the device of a user with one, so that the device is
+	// in the same allocation, and the same few cache lines, as the rest.
+	first [1]mfa.DeviceRecord
 }
 
 func (u *user) empty() bool {
@@ -56,6 +59,7 @@ func (s *Store) userLocked(id string, create bool) *user {
 	u := s.users[id]
 	if u == nil && create {
 		u = &user{}
+		u.devices = u.first[:0]
 		s.users[id] = u
 	}
 	return u
