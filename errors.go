@@ -121,6 +121,9 @@ func rateLimited(wait time.Duration) *Error {
 // ErrorCode returns the stable code of err ("mfa_invalid_code", ...), or
 // "" when err is nil or not an mfakit error.
 func ErrorCode(err error) string {
+	if e, ok := err.(*Error); ok {
+		return e.Code
+	}
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Code
