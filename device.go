@@ -281,8 +281,8 @@ func (s *scratch) put() {
 }
 
 // openSecret decrypts a device's TOTP secret into buf, or into a new
-// buffer when it does not fit. The caller clears it after use, which
-// buf.put does.
+// buffer when it does not fit. The caller clears the secret after use, and
+// buf, which also holds the associated data, before reusing it.
 func (m *MFA) openSecret(d DeviceRecord, buf *secretBuf) (secret []byte, primary bool, err error) {
 	n := secretAADLen(d.UserID, d.ID)
 	var b []byte

@@ -105,14 +105,10 @@ func sha1Range(key []byte, first uint64, out []uint32, digits int) {
 		binary.BigEndian.PutUint64(innerBlock[:8], first+uint64(i))
 		mustSHA1State(st.UnmarshalBinary(inner))
 		h.Write(innerBlock[:])
-		sum, err := st.AppendBinary(sumBuf[:0])
-		mustSHA1State(err)
-		copy(outerBlock[:sha1.Size], sum[4:4+sha1.Size])
+		copy(outerBlock[:sha1.Size], sha1State(st.AppendBinary(sumBuf[:0])))
 		mustSHA1State(st.UnmarshalBinary(outer))
 		h.Write(outerBlock[:])
-		sum, err = st.AppendBinary(sumBuf[:0])
-		mustSHA1State(err)
-		out[i] = truncate(sum[4:4+sha1.Size], digits)
+		out[i] = truncate(sha1State(st.AppendBinary(sumBuf[:0])), digits)
 	}
 	// The padded key, the saved states and the inner digests are as good
 	// as the secret.
@@ -131,6 +127,19 @@ func xorKey(k *[sha1.BlockSize]byte, b byte) {
 		binary.LittleEndian.PutUint64(k[i:], binary.LittleEndian.Uint64(k[i:])^m)
 	}
 }
+
+// sha1State returns the five state words of a marshalled SHA1 digest,
+// which after a final block written whole are the hash.
+func sha1State(state []byte, err error) []byte {
+	mustSHA1State(err)
+	if len(state) < len(sha1Magic)+sha1.Size || string(state[:len(sha1Magic)]) != sha1Magic {
+		panic("mfa: the marshalled SHA1 state has an unknown layout")
+	}
+	return state[len(sha1Magic) : len(sha1Magic)+sha1.Size]
+}
+
+// sha1Magic starts a marshalled crypto/sha1 state.
+const sha1Magic = "sha\x01"
 
 func mustSHA1State(err error) {
 	if err != nil {

@@ -38,10 +38,14 @@ type UserStore interface {
 	// LoadUser sets *st to everything kept for userID as of now: the
 	// user's devices (verified ones, and pending ones whose ExpiresAt is
 	// after now), recovery code set and lockout state. An unknown user
-	// reads as the zero UserState and a nil error. The device records are
-	// copied into st.Devices, reusing its capacity, so that a caller can
-	// load without allocating; they belong to the caller. After an error
-	// *st is not to be used.
+	// reads as no devices, the zero RecoveryCodeSet and the zero Lockout,
+	// with a nil error. The device records are copied into st.Devices,
+	// reusing its capacity, so that a caller can load without allocating;
+	// the records belong to the caller, and the store keeps no reference to
+	// st or st.Devices' backing array. The byte slices in them (Secret,
+	// RecoveryCodes.Hashes and Sealed) may be shared with the store, as
+	// below: neither side modifies them. After an error *st is not to be
+	// used.
 	LoadUser(ctx context.Context, userID string, now time.Time, st *UserState) error
 
 	// DeleteUser atomically removes the user's devices, recovery codes,

@@ -36,6 +36,15 @@ type user struct {
 	first [1]mfa.DeviceRecord
 }
 
+// dropStaleFirst clears u.first once u.devices has moved to an array of
+// its own, so that a copy of a deleted device, its sealed secret included,
+// does not stay behind.
+func (u *user) dropStaleFirst() {
+	if cap(u.devices) == 0 || &u.devices[:1][0] != &u.first[0] {
+		clear(u.first[:])
+	}
+}
+
 func (u *user) empty() bool {
 	return len(u.devices) == 0 && u.codes.Hashes == nil && u.codes.Sealed == nil && u.lockout.Failures == 0 && len(u.tokens) == 0
 }
@@ -129,6 +138,7 @@ func (s *Store) InsertPendingDevice(ctx context.Context, d mfa.DeviceRecord) err
 		return mfa.ErrDeviceLimit
 	}
 	u.devices = append(slices.DeleteFunc(u.devices, func(x mfa.DeviceRecord) bool { return !x.Verified }), d)
+	u.dropStaleFirst()
 	return nil
 }
 
