@@ -47,6 +47,8 @@ func TestQueriesUseIndexes(t *testing.T) {
 		"VerifyDevice":         {user, dev, now, int64(59_000_000)},
 		"DeviceVerified":       {user, dev},
 		"AcceptStep":           {user, dev, int64(59_000_000), now, 0, nil},
+		"AcceptStepZero":       {user, dev, int64(59_000_000), now},
+		"AcceptStepOutcome":    {user, dev},
 		"UpdateDeviceSecret":   {user, dev, []byte("sealed")},
 		"DeleteDevice":         {user, dev},
 		"DeleteCodes":          {user},

@@ -19,6 +19,8 @@ func PostgreSQLQueries(codes int) map[string]string {
 		"VerifyDevice":         verifyDeviceQuery,
 		"DeviceVerified":       deviceVerifiedQuery,
 		"AcceptStep":           acceptStepPostgreSQL,
+		"AcceptStepZero":       acceptStepZeroLockoutPostgreSQL,
+		"AcceptStepOutcome":    acceptStepOutcomeQuery,
 		"UpdateDeviceSecret":   updateDeviceSecretQuery,
 		"DeleteDevice":         deleteDeviceQuery,
 		"DeleteCodes":          deleteCodesQuery,
