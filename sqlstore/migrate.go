@@ -2,8 +2,10 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"database/sql/driver"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -110,7 +112,7 @@ func (s *Store) migratePostgreSQL(ctx context.Context, ms []migration) error {
 // BeginTx cannot ask for IMMEDIATE, so the transaction is managed by hand
 // on one connection.
 func (s *Store) migrateSQLite(ctx context.Context, ms []migration) error {
-	conn, err := s.db.Conn(ctx)
+	conn, err := s.sqliteConn(ctx)
 	if err != nil {
 		return wrap(ctx, "migrate", err)
 	}
@@ -131,6 +133,37 @@ func (s *Store) migrateSQLite(ctx context.Context, ms []migration) error {
 		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
 	}
 	return err
+}
+
+// sqliteConn returns a connection of s.db. Opening one runs the pragmas
+// of the connection string, and on a new file journal_mode(WAL) needs the
+// file to itself: when several processes start on the same new file at
+// once, it fails at once with SQLITE_BUSY, without waiting busy_timeout.
+// That only happens while the file is new, so the open is retried a few
+// times.
+func (s *Store) sqliteConn(ctx context.Context) (*sql.Conn, error) {
+	const attempts, pause = 50, 20 * time.Millisecond
+	for i := 1; ; i++ {
+		conn, err := s.db.Conn(ctx)
+		if err == nil || i == attempts || !sqliteBusy(err) {
+			return conn, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(pause):
+		}
+	}
+}
+
+// sqliteBusy reports whether err is SQLite's SQLITE_BUSY, from a driver
+// whose errors have a Code method (modernc.org/sqlite) or by its message.
+func sqliteBusy(err error) bool {
+	var coded interface{ Code() int }
+	if errors.As(err, &coded) {
+		return coded.Code()&0xff == 5 // SQLITE_BUSY and its extended codes
+	}
+	return strings.Contains(err.Error(), "database is locked")
 }
 
 // applyMigrations brings the schema up to date; the caller holds the
