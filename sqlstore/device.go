@@ -153,9 +153,10 @@ func (s *Store) deviceVerified(ctx context.Context, db execer, userID, deviceID 
 // conditional UPDATE (WHERE last_step < step): of racing callers with the
 // same step one changes the row, and the others, after waiting for its row
 // lock, find the condition false. The lockout check and reset join it
-// atomically: in the same statement on PostgreSQL, the same transaction on
-// SQLite. When no row changed, a second read tells a replay from an
-// unknown device.
+// atomically: in the same statement on PostgreSQL (for a zero lockout
+// state, a condition of the UPDATE, as there is nothing to reset), the
+// same transaction on SQLite. When no row changed, a second read tells a
+// changed lockout, a replay and an unknown device apart.
 func (s *Store) AcceptStep(ctx context.Context, userID, deviceID string, step int64, at time.Time, lk mfa.Lockout) error {
 	var accepted int64
 	var err error

@@ -94,9 +94,11 @@
 // A successful AuthenticateDevice costs two statements, one round trip
 // and at most one commit each: LoadUser reads the user's device, code set,
 // codes and lockout in one UNION ALL, and AcceptStep checks the lockout,
-// advances the step and resets the count in one statement on PostgreSQL.
-// A wrong code costs LoadUser and one upsert or UPDATE of the count. pgx (the recommended driver) prepares each statement once per
-// connection and then runs it in one round trip, so the store keeps no
+// advances the step and resets the count in one statement on PostgreSQL,
+// a plain UPDATE when the lockout state is zero. A wrong code costs
+// LoadUser and one upsert or UPDATE of the count. pgx (the recommended
+// driver) prepares each statement once per connection and then runs it in
+// one round trip, so the store keeps no
 // prepared statements of its own. Size the pool (SetMaxOpenConns and
 // SetMaxIdleConns, which database/sql defaults to 2) to the number of
 // concurrent requests, or connections are closed and reopened under load.
