@@ -82,6 +82,13 @@ type DeviceStore interface {
 	// from lk it changes nothing and returns ErrLockoutChanged, whatever the
 	// step. It returns ErrDeviceNotFound when the user has no verified
 	// device with that ID.
+	//
+	// When lk is the zero Lockout there is nothing to reset, and the store
+	// may compare the lockout state as of the start of the operation
+	// rather than under a lock: a failure counted meanwhile is then ordered
+	// after this success and kept. A concurrent reader may see that failure
+	// before the new step; the step's own condition still refuses the code
+	// a second time.
 	AcceptStep(ctx context.Context, userID, deviceID string, step int64, at time.Time, lk Lockout) error
 
 	// UpdateDeviceSecret replaces the device's sealed secret, for key

@@ -26,7 +26,8 @@ const (
 	deviceVerifiedQuery = "SELECT verified FROM mfa_devices WHERE user_id = $1 AND id = $2"
 
 	// acceptStepPostgreSQL records a successful code in one statement and
-	// one round trip (this is every login's write): it locks the user's
+	// one round trip, for a caller that checked a lockout state other than
+	// zero (a login after failures): it locks the user's
 	// lockout row and compares it with the state the caller checked, and
 	// only if they match advances the step and resets the lockout. A
 	// data-modifying WITH runs all of it atomically. It returns whether the
@@ -61,7 +62,7 @@ SELECT (SELECT ok FROM same), count(*) FROM accepted`
 			WHERE user_id = $1 AND (failures <> 0 OR last_failure IS NOT NULL))`
 
 	// acceptStepOutcomeQuery tells, after acceptStepZeroLockoutPostgreSQL
-	// changed nothing, which condition failed.
+	// changed nothing, which of its conditions fails now.
 	acceptStepOutcomeQuery = `SELECT l.failures, l.last_failure, d.verified, d.last_step
 	FROM (SELECT 1) one
 	LEFT JOIN mfa_lockouts l ON l.user_id = $1
@@ -152,11 +153,12 @@ func (s *Store) deviceVerified(ctx context.Context, db execer, userID, deviceID 
 // AcceptStep implements [mfa.DeviceStore]. The step advances by a
 // conditional UPDATE (WHERE last_step < step): of racing callers with the
 // same step one changes the row, and the others, after waiting for its row
-// lock, find the condition false. The lockout check and reset join it
-// atomically: in the same statement on PostgreSQL (for a zero lockout
-// state, a condition of the UPDATE, as there is nothing to reset), the
-// same transaction on SQLite. When no row changed, a second read tells a
-// changed lockout, a replay and an unknown device apart.
+// lock, find the condition false. The lockout check and reset join it:
+// in the same statement on PostgreSQL, the same transaction on SQLite. For
+// a zero lockout state on PostgreSQL the check is a condition of the
+// UPDATE, on the statement's snapshot, as the contract allows, and there
+// is nothing to reset. When no row changed, a second read tells a changed
+// lockout, a replay and an unknown device apart.
 func (s *Store) AcceptStep(ctx context.Context, userID, deviceID string, step int64, at time.Time, lk mfa.Lockout) error {
 	var accepted int64
 	var err error

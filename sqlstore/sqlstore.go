@@ -49,14 +49,16 @@
 // Each check-then-set of the [mfa.Store] contract is either one
 // conditional statement (consume a token: DELETE ... WHERE hash AND
 // expires_at > now; swap a lockout: an upsert or UPDATE ... WHERE failures
-// and last_failure are the old ones; accept a time step on PostgreSQL: one
-// statement that locks the user's lockout row, compares it with the state
-// the caller checked, and only then runs UPDATE ... WHERE last_step < step
-// and resets the lockout) or a transaction that changes several tables. A conditional statement is
-// atomic at any isolation level: a concurrent writer of the same row waits
-// for the row lock and then re-checks the condition on the new row, so of
-// racing callers one changes the row and the others see zero rows
-// affected.
+// and last_failure are the old ones; accept a time step on PostgreSQL: an
+// UPDATE ... WHERE last_step < step and the lockout state is still zero
+// when the caller checked a zero state, as nearly every login does, and
+// otherwise one statement that locks the user's lockout row, compares it
+// with the state the caller checked, and only then advances the step and
+// resets the lockout) or a transaction that changes several tables. A
+// conditional statement is atomic at any isolation level: a concurrent
+// writer of the same row waits for the row lock and then re-checks the
+// condition on the new row, so of racing callers one changes the row and
+// the others see zero rows affected.
 //
 // On PostgreSQL, a transaction that reads before it writes (insert a
 // pending device unless one is verified, replace recovery codes if a
