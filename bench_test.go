@@ -2,11 +2,7 @@ package mfa_test
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha1"
 	"encoding/base32"
-	"encoding/binary"
-	"fmt"
 	"os"
 	"runtime"
 	"strconv"
@@ -75,8 +71,8 @@ func newBenchFixture(tb testing.TB, users int) *benchFixture {
 		f.secrets[i] = all[len(all)-len(secret):]
 	}
 	// The code computed here must be the one an authenticator app shows.
-	if got, want := totpCode(f.secrets[0], benchStart.Unix()/30), mfatest.Code(tb, b32(f.secrets[0]), benchStart); got != want {
-		tb.Fatalf("totpCode = %s, pquerna/otp computes %s", got, want)
+	if got, want := mfatest.StepCode(f.secrets[0], benchStart.Unix()/30), mfatest.Code(tb, b32(f.secrets[0]), benchStart); got != want {
+		tb.Fatalf("mfatest.StepCode = %s, pquerna/otp computes %s", got, want)
 	}
 	// The step before the clock's must be fresh for the first iteration.
 	f.clock.t = f.clock.t.Add(benchPeriod)
@@ -96,7 +92,7 @@ func enrol(tb testing.TB, m *mfa.MFA, userID string, at time.Time) []byte {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if _, err := m.AuthenticateDevice(ctx, userID, mfa.AuthenticateRequest{Code: totpCode(secret, at.Unix()/30)}); err != nil {
+	if _, err := m.AuthenticateDevice(ctx, userID, mfa.AuthenticateRequest{Code: mfatest.StepCode(secret, at.Unix()/30)}); err != nil {
 		tb.Fatal(err)
 	}
 	if err := m.CompleteAcknowledgement(ctx, userID); err != nil {
@@ -107,19 +103,6 @@ func enrol(tb testing.TB, m *mfa.MFA, userID string, at time.Time) []byte {
 
 func b32(secret []byte) string {
 	return base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(secret)
-}
-
-// totpCode is the 6-digit SHA1 TOTP code of secret at step, written
-// with crypto/hmac, independently of the package's own HOTP.
-func totpCode(secret []byte, step int64) string {
-	mac := hmac.New(sha1.New, secret)
-	var msg [8]byte
-	binary.BigEndian.PutUint64(msg[:], uint64(step))
-	mac.Write(msg[:])
-	sum := mac.Sum(nil)
-	off := sum[len(sum)-1] & 0x0f
-	v := binary.BigEndian.Uint32(sum[off:]) & 0x7fffffff
-	return fmt.Sprintf("%06d", v%1000000)
 }
 
 // authenticate runs b.N authentications, rotating over the first active
@@ -134,7 +117,7 @@ func (f *benchFixture) authenticate(b *testing.B, active int) {
 	all.Grow(6 * b.N)
 	for i := range b.N {
 		at := f.clock.t.Add(time.Duration(i+1) * benchPeriod)
-		all.WriteString(totpCode(f.secrets[i%active], at.Unix()/30-1))
+		all.WriteString(mfatest.StepCode(f.secrets[i%active], at.Unix()/30-1))
 	}
 	codes := all.String()
 	b.ReportAllocs()

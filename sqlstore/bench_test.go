@@ -2,10 +2,7 @@ package sqlstore_test
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha1"
 	"encoding/base32"
-	"encoding/binary"
 	"fmt"
 	"path/filepath"
 	"strconv"
@@ -137,19 +134,12 @@ func (c *benchClient) enrol(client, n int) error {
 	return nil
 }
 
-// benchCode is the 6-digit SHA1 TOTP code of secret at at, as an
-// authenticator app computes it. It is written with crypto/hmac rather than
-// pquerna/otp, which enrol checks it against, so that the simulated app
-// costs the client little of the CPU it shares with the server.
+// benchCode is the code the clients' authenticator app shows for secret
+// at at. It is mfatest.StepCode rather than pquerna/otp, which enrol checks
+// it against, so that the simulated app costs the client little of the CPU
+// it shares with the server.
 func benchCode(secret []byte, at time.Time) string {
-	mac := hmac.New(sha1.New, secret)
-	var msg [8]byte
-	binary.BigEndian.PutUint64(msg[:], uint64(at.Unix()/30))
-	mac.Write(msg[:])
-	sum := mac.Sum(nil)
-	off := sum[len(sum)-1] & 0x0f
-	v := binary.BigEndian.Uint32(sum[off:]) & 0x7fffffff
-	return fmt.Sprintf("%06d", v%1000000)
+	return mfatest.StepCode(secret, at.Unix()/30)
 }
 
 // run does b.N authentications spread over the first clients clients, which
