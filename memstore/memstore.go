@@ -1,13 +1,17 @@
 // Package memstore is an in-memory [mfa.Store] for tests, examples and
 // single-process services that accept losing MFA state on restart. State
-// lives in one map behind one lock; every check-then-set of the Store
-// contract runs under the write lock, so it is atomic within the process.
-// Use sqlstore when several processes share state or it must survive a
-// restart.
+// lives behind one lock; every check-then-set of the Store contract runs
+// under the write lock, so it is atomic within the process. Use sqlstore
+// when several processes share state or it must survive a restart.
+//
+// Users are kept in memory the garbage collector does not need to scan,
+// so that a store of a million users costs no more per call than a store
+// of one. Enrolled users take well under 1 KiB each.
 package memstore
 
 import (
 	"context"
+	"hash/maphash"
 	"slices"
 	"sync"
 	"time"
@@ -17,36 +21,21 @@ import (
 
 // Store is an in-memory mfa.Store. The zero value is not usable; call New.
 type Store struct {
-	mu     sync.RWMutex
-	users  map[string]*user
-	tokens map[[mfa.HashSize]byte]*mfa.TokenRecord
-}
+	mu    sync.RWMutex
+	seed  maphash.Seed
+	index map[uint64]int32 // hash of a user ID → first slot with that hash
+	slots [][]record       // chunks of slotChunk records; slot 0 is unused
+	nslot int32            // slots handed out so far
+	free  []int32          // slots to reuse
+	spill map[int32][]device
+	arenas
 
-// user is one user's state. LoadUser copies the device records out, so
-// they are changed in place. The other slices are never modified once
-// stored: a change stores a new slice, so LoadUser can hand them out
-// without copying.
-type user struct {
-	devices []mfa.DeviceRecord
-	codes   mfa.RecoveryCodeSet
-	lockout mfa.Lockout
-	tokens  [][mfa.HashSize]byte
-	// first holds the device of a user with one, so that the device is
-	// in the same allocation, and the same few cache lines, as the rest.
-	first [1]mfa.DeviceRecord
-}
+	tokens     map[[mfa.HashSize]byte]*mfa.TokenRecord
+	userTokens map[string][][mfa.HashSize]byte
 
-// dropStaleFirst clears u.first once u.devices has moved to an array of
-// its own, so that a copy of a deleted device, its sealed secret included,
-// does not stay behind.
-func (u *user) dropStaleFirst() {
-	if cap(u.devices) == 0 || &u.devices[:1][0] != &u.first[0] {
-		clear(u.first[:])
-	}
-}
-
-func (u *user) empty() bool {
-	return len(u.devices) == 0 && u.codes.Hashes == nil && u.codes.Sealed == nil && u.lockout.Failures == 0 && len(u.tokens) == 0
+	// sameHash makes every user ID hash alike, so that tests reach the
+	// collision chains.
+	sameHash bool
 }
 
 var (
@@ -57,29 +46,212 @@ var (
 // New returns an empty store.
 func New() *Store {
 	return &Store{
-		users:  make(map[string]*user),
-		tokens: make(map[[mfa.HashSize]byte]*mfa.TokenRecord),
+		seed:       maphash.MakeSeed(),
+		index:      make(map[uint64]int32),
+		nslot:      1,
+		spill:      make(map[int32][]device),
+		arenas:     newArenas(),
+		tokens:     make(map[[mfa.HashSize]byte]*mfa.TokenRecord),
+		userTokens: make(map[string][][mfa.HashSize]byte),
 	}
 }
 
-// userLocked returns the user's state, creating it when create is set.
-// The caller holds s.mu for writing when create is set.
-func (s *Store) userLocked(id string, create bool) *user {
-	u := s.users[id]
-	if u == nil && create {
-		u = &user{}
-		u.devices = u.first[:0]
-		s.users[id] = u
+func (s *Store) hash(userID string) uint64 {
+	if s.sameHash {
+		return 1
 	}
-	return u
+	return maphash.String(s.seed, userID)
 }
 
-// dropIfEmpty forgets a user with no state left, so that memory follows
+func (s *Store) rec(slot int32) *record {
+	return &s.slots[slot/slotChunk][slot%slotChunk]
+}
+
+func (s *Store) userID(r *record) string {
+	if int(r.uidLen) <= uidInline {
+		return string(r.uid[:r.uidLen])
+	}
+	return s.text.get(r.uidText)
+}
+
+func (s *Store) isUser(r *record, userID string) bool {
+	if int(r.uidLen) <= uidInline {
+		return string(r.uid[:r.uidLen]) == userID
+	}
+	return len(userID) == int(r.uidLen) && s.text.get(r.uidText) == userID
+}
+
+// find returns the slot and record of userID, or 0 and nil.
+func (s *Store) find(userID string) (int32, *record) {
+	for i := s.index[s.hash(userID)]; i != 0; {
+		r := s.rec(i)
+		if s.isUser(r, userID) {
+			return i, r
+		}
+		i = r.next
+	}
+	return 0, nil
+}
+
+// findOrAdd returns the slot and record of userID, adding an empty one.
+// The caller holds s.mu for writing.
+func (s *Store) findOrAdd(userID string) (int32, *record) {
+	if i, r := s.find(userID); r != nil {
+		return i, r
+	}
+	var slot int32
+	if n := len(s.free); n > 0 {
+		slot, s.free = s.free[n-1], s.free[:n-1]
+	} else {
+		if int(s.nslot) >= len(s.slots)*slotChunk {
+			s.slots = append(s.slots, make([]record, slotChunk))
+		}
+		slot = s.nslot
+		s.nslot++
+	}
+	r := s.rec(slot)
+	h := s.hash(userID)
+	*r = record{inUse: true, uidLen: uint16(len(userID)), next: s.index[h]}
+	if len(userID) <= uidInline {
+		copy(r.uid[:], userID)
+	} else {
+		r.uidText = s.text.add(userID)
+	}
+	s.index[h] = slot
+	return slot, r
+}
+
+// remove frees the slot of userID. The caller holds s.mu for writing.
+func (s *Store) remove(userID string, slot int32, r *record) {
+	h := s.hash(userID)
+	if s.index[h] == slot {
+		if r.next == 0 {
+			delete(s.index, h)
+		} else {
+			s.index[h] = r.next
+		}
+	} else {
+		prev := s.rec(s.index[h])
+		for prev.next != slot {
+			prev = s.rec(prev.next)
+		}
+		prev.next = r.next
+	}
+	for i := range s.ndevices(r) {
+		s.dropDevice(s.deviceAt(slot, r, i))
+	}
+	delete(s.spill, slot)
+	s.dropCodes(r)
+	if int(r.uidLen) > uidInline {
+		s.text.drop(r.uidText)
+	}
+	*r = record{}
+	s.free = append(s.free, slot)
+	s.compactIfWasteful()
+}
+
+// removeIfEmpty forgets a user with no state left, so that memory follows
 // the number of enrolled users.
-func (s *Store) dropIfEmpty(id string, u *user) {
-	if u.empty() {
-		delete(s.users, id)
+func (s *Store) removeIfEmpty(userID string, slot int32, r *record) {
+	if r.ndev == 0 && r.codeHashes == (ref{}) && r.codeSealed == (ref{}) && r.failures == 0 && r.lastFailure == (stamp{}) {
+		s.remove(userID, slot, r)
 	}
+}
+
+// ndevices returns how many devices the user of r has; none for a nil r.
+func (s *Store) ndevices(r *record) int {
+	if r == nil {
+		return 0
+	}
+	return int(r.ndev)
+}
+
+// deviceAt returns the user's device i; the first is in the record.
+func (s *Store) deviceAt(slot int32, r *record, i int) *device {
+	if i == 0 {
+		return &r.dev[0]
+	}
+	return &s.spill[slot][i-1]
+}
+
+// deviceIndex returns the index of the user's device, or -1.
+func (s *Store) deviceIndex(slot int32, r *record, deviceID string) int {
+	if r == nil {
+		return -1
+	}
+	for i := range s.ndevices(r) {
+		if s.text.get(s.deviceAt(slot, r, i).id) == deviceID {
+			return i
+		}
+	}
+	return -1
+}
+
+// deleteDevice removes the user's device i and counts its values as
+// garbage.
+func (s *Store) deleteDevice(slot int32, r *record, i int) {
+	s.dropDevice(s.deviceAt(slot, r, i))
+	more := s.spill[slot]
+	switch {
+	case i == 0 && len(more) > 0:
+		r.dev[0] = more[0]
+		more = more[1:]
+	case i > 0:
+		more = slices.Delete(more, i-1, i)
+	}
+	if len(more) == 0 {
+		delete(s.spill, slot)
+	} else {
+		s.spill[slot] = more
+	}
+	if i == 0 && r.ndev == 1 {
+		r.dev[0] = device{}
+	}
+	r.ndev--
+}
+
+// addDevice appends d to the user's devices.
+func (s *Store) addDevice(slot int32, r *record, d device) {
+	if r.ndev == 0 {
+		r.dev[0] = d
+	} else {
+		s.spill[slot] = append(s.spill[slot], d)
+	}
+	r.ndev++
+}
+
+// compactIfWasteful copies the values still referenced into new arenas
+// once the garbage in the old ones outweighs them. A value handed out
+// earlier stays valid: it keeps its old chunk alive until it is dropped.
+// The caller holds s.mu for writing.
+func (s *Store) compactIfWasteful() {
+	if !s.arenas.wasteful() {
+		return
+	}
+	next := newArenas()
+	for slot := int32(1); slot < s.nslot; slot++ {
+		r := s.rec(slot)
+		if !r.inUse {
+			continue
+		}
+		if int(r.uidLen) > uidInline {
+			r.uidText = next.text.add(s.text.get(r.uidText))
+		}
+		for i := range s.ndevices(r) {
+			s.moveDevice(&next, s.deviceAt(slot, r, i))
+		}
+		r.codeKey = next.text.add(s.text.get(r.codeKey))
+		r.codeHashes = next.hashes.add(s.hashes.get(r.codeHashes))
+		r.codeSealed = next.bytes.add(s.bytes.get(r.codeSealed))
+	}
+	s.arenas = next
+}
+
+func (r *record) lockout() mfa.Lockout {
+	if r == nil {
+		return mfa.Lockout{}
+	}
+	return mfa.Lockout{Failures: r.failures, LastFailure: r.lastFailure.time()}
 }
 
 // LoadUser implements mfa.UserStore.
@@ -90,22 +262,31 @@ func (s *Store) LoadUser(ctx context.Context, userID string, now time.Time, st *
 	devices := st.Devices[:0]
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	u := s.users[userID]
-	if u == nil {
-		*st = mfa.UserState{Devices: devices}
+	slot, r := s.find(userID)
+	for i := range s.ndevices(r) {
+		d := s.deviceAt(slot, r, i)
+		if expired(d, now) {
+			continue
+		}
+		if len(devices) < cap(devices) {
+			devices = devices[:len(devices)+1]
+		} else {
+			devices = append(devices, mfa.DeviceRecord{})
+		}
+		s.loadDevice(&devices[len(devices)-1], userID, d)
+	}
+	st.Devices = devices
+	if r == nil {
+		st.RecoveryCodes, st.Lockout = mfa.RecoveryCodeSet{}, mfa.Lockout{}
 		return nil
 	}
-	for _, d := range u.devices {
-		if !expired(d, now) {
-			devices = append(devices, d)
-		}
-	}
-	*st = mfa.UserState{Devices: devices, RecoveryCodes: u.codes, Lockout: u.lockout}
+	s.loadCodes(&st.RecoveryCodes, r)
+	st.Lockout.Failures, st.Lockout.LastFailure = r.failures, r.lastFailure.time()
 	return nil
 }
 
-func expired(d mfa.DeviceRecord, now time.Time) bool {
-	return !d.Verified && !now.Before(d.ExpiresAt)
+func expired(d *device, now time.Time) bool {
+	return !d.verified && !now.Before(d.expires.time())
 }
 
 // DeleteUser implements mfa.UserStore.
@@ -115,14 +296,13 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	u := s.users[userID]
-	if u == nil {
-		return nil
-	}
-	for _, h := range u.tokens {
+	for _, h := range s.userTokens[userID] {
 		delete(s.tokens, h)
 	}
-	delete(s.users, userID)
+	delete(s.userTokens, userID)
+	if slot, r := s.find(userID); r != nil {
+		s.remove(userID, slot, r)
+	}
 	return nil
 }
 
@@ -133,30 +313,21 @@ func (s *Store) InsertPendingDevice(ctx context.Context, d mfa.DeviceRecord) err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	u := s.userLocked(d.UserID, true)
-	if slices.ContainsFunc(u.devices, func(x mfa.DeviceRecord) bool { return x.Verified && x.Type == d.Type }) {
-		return mfa.ErrDeviceLimit
+	slot, r := s.find(d.UserID)
+	for i := range s.ndevices(r) {
+		if x := s.deviceAt(slot, r, i); x.verified && s.text.get(x.typ) == string(d.Type) {
+			return mfa.ErrDeviceLimit
+		}
 	}
-	u.devices = append(slices.DeleteFunc(u.devices, func(x mfa.DeviceRecord) bool { return !x.Verified }), d)
-	u.dropStaleFirst()
+	slot, r = s.findOrAdd(d.UserID)
+	for i := s.ndevices(r) - 1; i >= 0; i-- {
+		if !s.deviceAt(slot, r, i).verified {
+			s.deleteDevice(slot, r, i)
+		}
+	}
+	s.addDevice(slot, r, s.newDevice(d))
+	s.compactIfWasteful()
 	return nil
-}
-
-// deviceIndex returns the index of the device in u, or -1.
-func deviceIndex(u *user, deviceID string) int {
-	if u == nil {
-		return -1
-	}
-	return slices.IndexFunc(u.devices, func(d mfa.DeviceRecord) bool { return d.ID == deviceID })
-}
-
-// lockoutOf returns the user's lockout state; a user without state has
-// the zero Lockout.
-func lockoutOf(u *user) mfa.Lockout {
-	if u == nil {
-		return mfa.Lockout{}
-	}
-	return u.lockout
 }
 
 // VerifyDevice implements mfa.DeviceStore.
@@ -166,20 +337,21 @@ func (s *Store) VerifyDevice(ctx context.Context, userID, deviceID string, step 
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	u := s.users[userID]
-	i := deviceIndex(u, deviceID)
+	slot, r := s.find(userID)
+	i := s.deviceIndex(slot, r, deviceID)
 	switch {
-	case !lockoutOf(u).Equal(lk):
+	case !r.lockout().Equal(lk):
 		return mfa.ErrLockoutChanged
-	case i < 0 || expired(u.devices[i], at):
+	case i < 0 || expired(s.deviceAt(slot, r, i), at):
 		return mfa.ErrDeviceNotFound
-	case u.devices[i].Verified:
+	case s.deviceAt(slot, r, i).verified:
 		return mfa.ErrCodeReused
 	}
-	d := &u.devices[i]
-	d.Verified, d.VerifiedAt, d.LastUsedAt, d.LastStep, d.ExpiresAt = true, at, at, step, time.Time{}
-	u.codes = codes
-	u.lockout = mfa.Lockout{}
+	d := s.deviceAt(slot, r, i)
+	d.verified, d.verifiedAt, d.lastUsed, d.lastStep, d.expires = true, stampOf(at), stampOf(at), step, stamp{}
+	s.setCodes(r, codes)
+	r.failures, r.lastFailure = 0, stamp{}
+	s.compactIfWasteful()
 	return nil
 }
 
@@ -190,19 +362,19 @@ func (s *Store) AcceptStep(ctx context.Context, userID, deviceID string, step in
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	u := s.users[userID]
-	i := deviceIndex(u, deviceID)
+	slot, r := s.find(userID)
+	i := s.deviceIndex(slot, r, deviceID)
 	switch {
-	case !lockoutOf(u).Equal(lk):
+	case !r.lockout().Equal(lk):
 		return mfa.ErrLockoutChanged
-	case i < 0 || !u.devices[i].Verified:
+	case i < 0 || !s.deviceAt(slot, r, i).verified:
 		return mfa.ErrDeviceNotFound
-	case step <= u.devices[i].LastStep:
+	case step <= s.deviceAt(slot, r, i).lastStep:
 		return mfa.ErrCodeReused
 	}
-	d := &u.devices[i]
-	d.LastStep, d.LastUsedAt = step, at
-	u.lockout = mfa.Lockout{}
+	d := s.deviceAt(slot, r, i)
+	d.lastStep, d.lastUsed = step, stampOf(at)
+	r.failures, r.lastFailure = 0, stamp{}
 	return nil
 }
 
@@ -213,12 +385,15 @@ func (s *Store) UpdateDeviceSecret(ctx context.Context, userID, deviceID string,
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	u := s.users[userID]
-	i := deviceIndex(u, deviceID)
+	slot, r := s.find(userID)
+	i := s.deviceIndex(slot, r, deviceID)
 	if i < 0 {
 		return mfa.ErrDeviceNotFound
 	}
-	u.devices[i].Secret = secret
+	d := s.deviceAt(slot, r, i)
+	s.bytes.drop(d.secret)
+	d.secret = s.bytes.add(secret)
+	s.compactIfWasteful()
 	return nil
 }
 
@@ -229,16 +404,17 @@ func (s *Store) DeleteDevice(ctx context.Context, userID, deviceID string) error
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	u := s.users[userID]
-	i := deviceIndex(u, deviceID)
+	slot, r := s.find(userID)
+	i := s.deviceIndex(slot, r, deviceID)
 	if i < 0 {
 		return nil
 	}
-	if u.devices[i].Verified {
-		u.codes = mfa.RecoveryCodeSet{}
+	if s.deviceAt(slot, r, i).verified {
+		s.dropCodes(r)
 	}
-	u.devices = slices.Delete(u.devices, i, i+1)
-	s.dropIfEmpty(userID, u)
+	s.deleteDevice(slot, r, i)
+	s.removeIfEmpty(userID, slot, r)
+	s.compactIfWasteful()
 	return nil
 }
 
@@ -249,11 +425,16 @@ func (s *Store) ReplaceRecoveryCodes(ctx context.Context, userID string, set mfa
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	u := s.users[userID]
-	if u == nil || !slices.ContainsFunc(u.devices, func(d mfa.DeviceRecord) bool { return d.Verified }) {
+	slot, r := s.find(userID)
+	verified := false
+	for i := range s.ndevices(r) {
+		verified = verified || s.deviceAt(slot, r, i).verified
+	}
+	if !verified {
 		return mfa.ErrNoDevice
 	}
-	u.codes = set
+	s.setCodes(r, set)
+	s.compactIfWasteful()
 	return nil
 }
 
@@ -264,20 +445,23 @@ func (s *Store) ConsumeRecoveryCode(ctx context.Context, userID string, hash [mf
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	u := s.users[userID]
-	if !lockoutOf(u).Equal(lk) {
+	_, r := s.find(userID)
+	if !r.lockout().Equal(lk) {
 		return 0, mfa.ErrLockoutChanged
 	}
-	if u == nil {
+	if r == nil {
 		return 0, mfa.ErrInvalidCode
 	}
-	i := slices.Index(u.codes.Hashes, hash)
+	hashes := s.hashes.get(r.codeHashes)
+	i := slices.Index(hashes, hash)
 	if i < 0 {
 		return 0, mfa.ErrInvalidCode
 	}
-	u.codes.Hashes = slices.Delete(slices.Clone(u.codes.Hashes), i, i+1)
-	u.lockout = mfa.Lockout{}
-	return len(u.codes.Hashes), nil
+	s.hashes.drop(r.codeHashes)
+	r.codeHashes = s.hashes.add(hashes[:i], hashes[i+1:])
+	r.failures, r.lastFailure = 0, stamp{}
+	s.compactIfWasteful()
+	return len(hashes) - 1, nil
 }
 
 // AcknowledgeRecoveryCodes implements mfa.RecoveryCodeStore.
@@ -287,8 +471,10 @@ func (s *Store) AcknowledgeRecoveryCodes(ctx context.Context, userID string) err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if u := s.users[userID]; u != nil {
-		u.codes.Sealed = nil
+	if _, r := s.find(userID); r != nil {
+		s.bytes.drop(r.codeSealed)
+		r.codeSealed = ref{}
+		s.compactIfWasteful()
 	}
 	return nil
 }
@@ -301,8 +487,7 @@ func (s *Store) InsertToken(ctx context.Context, t mfa.TokenRecord) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	u := s.userLocked(t.UserID, true)
-	u.tokens = slices.DeleteFunc(slices.Clone(u.tokens), func(h [mfa.HashSize]byte) bool {
+	mine := slices.DeleteFunc(s.userTokens[t.UserID], func(h [mfa.HashSize]byte) bool {
 		old := s.tokens[h]
 		if old == nil || !t.CreatedAt.Before(old.ExpiresAt) {
 			delete(s.tokens, h)
@@ -311,7 +496,7 @@ func (s *Store) InsertToken(ctx context.Context, t mfa.TokenRecord) error {
 		return false
 	})
 	s.tokens[t.Hash] = &t
-	u.tokens = append(u.tokens, t.Hash)
+	s.userTokens[t.UserID] = append(mine, t.Hash)
 	return nil
 }
 
@@ -346,9 +531,11 @@ func (s *Store) ConsumeToken(ctx context.Context, hash [mfa.HashSize]byte, now t
 
 func (s *Store) deleteTokenLocked(t *mfa.TokenRecord) {
 	delete(s.tokens, t.Hash)
-	if u := s.users[t.UserID]; u != nil {
-		u.tokens = slices.DeleteFunc(slices.Clone(u.tokens), func(h [mfa.HashSize]byte) bool { return h == t.Hash })
-		s.dropIfEmpty(t.UserID, u)
+	mine := slices.DeleteFunc(s.userTokens[t.UserID], func(h [mfa.HashSize]byte) bool { return h == t.Hash })
+	if len(mine) == 0 {
+		delete(s.userTokens, t.UserID)
+	} else {
+		s.userTokens[t.UserID] = mine
 	}
 }
 
@@ -359,10 +546,8 @@ func (s *Store) Lockout(ctx context.Context, userID string) (mfa.Lockout, error)
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if u := s.users[userID]; u != nil {
-		return u.lockout, nil
-	}
-	return mfa.Lockout{}, nil
+	_, r := s.find(userID)
+	return r.lockout(), nil
 }
 
 // SwapLockout implements mfa.LockoutStore.
@@ -372,12 +557,12 @@ func (s *Store) SwapLockout(ctx context.Context, userID string, old, next mfa.Lo
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !lockoutOf(s.users[userID]).Equal(old) {
+	if _, r := s.find(userID); !r.lockout().Equal(old) {
 		return false, nil
 	}
-	u := s.userLocked(userID, true)
-	u.lockout = next
-	s.dropIfEmpty(userID, u)
+	slot, r := s.findOrAdd(userID)
+	r.failures, r.lastFailure = next.Failures, stampOf(next.LastFailure)
+	s.removeIfEmpty(userID, slot, r)
 	return true, nil
 }
 
@@ -394,9 +579,18 @@ func (s *Store) Cleanup(ctx context.Context, now time.Time) error {
 			s.deleteTokenLocked(t)
 		}
 	}
-	for id, u := range s.users {
-		u.devices = slices.DeleteFunc(u.devices, func(d mfa.DeviceRecord) bool { return expired(d, now) })
-		s.dropIfEmpty(id, u)
+	for slot := int32(1); slot < s.nslot; slot++ {
+		r := s.rec(slot)
+		if !r.inUse {
+			continue
+		}
+		for i := s.ndevices(r) - 1; i >= 0; i-- {
+			if expired(s.deviceAt(slot, r, i), now) {
+				s.deleteDevice(slot, r, i)
+			}
+		}
+		s.removeIfEmpty(s.userID(r), slot, r)
 	}
+	s.compactIfWasteful()
 	return nil
 }
