@@ -22,11 +22,14 @@ const slotChunk = 1024
 
 // record is one user's state: the lockout, the first device and the
 // recovery code set. Further devices, which a user of mfa never has, are in
-// Store.spill. The zero record is a free slot.
+// Store.spill, and the sealed plaintext of codes awaiting acknowledgement
+// in Store.sealed, so that acknowledging drops it at once. The zero record
+// is a free slot.
 type record struct {
 	inUse   bool
-	ndev    uint8  // devices, the first in dev
-	uidLen  uint16 // length of the user ID
+	pending bool   // recovery codes await acknowledgement, in Store.sealed
+	ndev    int32  // devices, the first in dev
+	uidLen  uint32 // length of the user ID
 	next    int32  // next slot whose user ID has the same hash; 0 for none
 	uid     [uidInline]byte
 	uidText ref // the user ID, when longer than uidInline
@@ -37,7 +40,6 @@ type record struct {
 
 	codeKey     ref // text
 	codeHashes  ref // hashes
-	codeSealed  ref // bytes
 	codeCreated stamp
 }
 
@@ -190,14 +192,9 @@ func (a *sliceArena[E]) drop(r ref) {
 	a.dead += r.len()
 }
 
-// minGarbage is the dead bytes an arena may hold before a compaction.
-const minGarbage = 256 << 10
-
-func (a *textArena) wasteful() bool { return a.dead > minGarbage && a.dead > a.live }
-
-func (a *sliceArena[E]) wasteful() bool {
-	return a.dead*a.elemBytes > minGarbage && a.dead > a.live
-}
+// minGarbage is the dead bytes the arenas may hold before a compaction
+// whatever their size.
+const minGarbage = 64 << 10
 
 // arenas are the three arenas of a store.
 type arenas struct {
@@ -266,30 +263,16 @@ func (a *arenas) moveDevice(b *arenas, d *device) {
 	d.account = b.text.add(a.text.get(d.account))
 }
 
-// loadCodes sets *dst to the recovery code set of r, sharing the arenas'
-// memory.
-func (a *arenas) loadCodes(dst *mfa.RecoveryCodeSet, r *record) {
-	dst.KeyID = a.text.get(r.codeKey)
-	dst.Hashes = a.hashes.get(r.codeHashes)
-	dst.Sealed = a.bytes.get(r.codeSealed)
-	dst.CreatedAt = r.codeCreated.time()
+// wasteful reports whether the garbage in the arenas outweighs the work
+// of a compaction, which copies what is live and visits every one of
+// slots records: compacting then costs no more than writing the garbage
+// did.
+func (a *arenas) wasteful(slots int) bool {
+	dead := a.text.dead + a.bytes.dead + a.hashes.dead*a.hashes.elemBytes
+	live := a.text.live + a.bytes.live + a.hashes.live*a.hashes.elemBytes
+	return dead > minGarbage && dead > live+slots*recordCost
 }
 
-func (a *arenas) setCodes(r *record, set mfa.RecoveryCodeSet) {
-	a.dropCodes(r)
-	r.codeKey = a.text.add(set.KeyID)
-	r.codeHashes = a.hashes.add(set.Hashes)
-	r.codeSealed = a.bytes.add(set.Sealed)
-	r.codeCreated = stampOf(set.CreatedAt)
-}
-
-func (a *arenas) dropCodes(r *record) {
-	a.text.drop(r.codeKey)
-	a.hashes.drop(r.codeHashes)
-	a.bytes.drop(r.codeSealed)
-	r.codeKey, r.codeHashes, r.codeSealed, r.codeCreated = ref{}, ref{}, ref{}, stamp{}
-}
-
-func (a *arenas) wasteful() bool {
-	return a.text.wasteful() || a.bytes.wasteful() || a.hashes.wasteful()
-}
+// recordCost is what visiting a record weighs in a compaction, in bytes
+// copied.
+const recordCost = 64

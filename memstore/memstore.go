@@ -6,7 +6,15 @@
 //
 // Users are kept in memory the garbage collector does not need to scan,
 // so that a store of a million users costs no more per call than a store
-// of one. Enrolled users take well under 1 KiB each.
+// of one. Enrolled users take well under 1 KiB each. Times come back in
+// UTC, without a monotonic clock reading.
+//
+// Like the rest of a Go program, memstore never overwrites memory it no
+// longer needs: values handed out may still be in use. A replaced or
+// deleted sealed secret, hash or identifier stays in the store's arenas
+// until their next compaction, which happens once such garbage outweighs
+// what is live. The sealed plaintext of recovery codes is dropped as soon
+// as they are acknowledged.
 package memstore
 
 import (
@@ -28,6 +36,9 @@ type Store struct {
 	nslot int32            // slots handed out so far
 	free  []int32          // slots to reuse
 	spill map[int32][]device
+	// sealed holds the sealed plaintext of the recovery codes awaiting
+	// acknowledgement, by slot.
+	sealed map[int32][]byte
 	arenas
 
 	tokens     map[[mfa.HashSize]byte]*mfa.TokenRecord
@@ -50,6 +61,7 @@ func New() *Store {
 		index:      make(map[uint64]int32),
 		nslot:      1,
 		spill:      make(map[int32][]device),
+		sealed:     make(map[int32][]byte),
 		arenas:     newArenas(),
 		tokens:     make(map[[mfa.HashSize]byte]*mfa.TokenRecord),
 		userTokens: make(map[string][][mfa.HashSize]byte),
@@ -111,7 +123,7 @@ func (s *Store) findOrAdd(userID string) (int32, *record) {
 	}
 	r := s.rec(slot)
 	h := s.hash(userID)
-	*r = record{inUse: true, uidLen: uint16(len(userID)), next: s.index[h]}
+	*r = record{inUse: true, uidLen: uint32(len(userID)), next: s.index[h]}
 	if len(userID) <= uidInline {
 		copy(r.uid[:], userID)
 	} else {
@@ -141,7 +153,7 @@ func (s *Store) remove(userID string, slot int32, r *record) {
 		s.dropDevice(s.deviceAt(slot, r, i))
 	}
 	delete(s.spill, slot)
-	s.dropCodes(r)
+	s.dropCodes(slot, r)
 	if int(r.uidLen) > uidInline {
 		s.text.drop(r.uidText)
 	}
@@ -153,7 +165,7 @@ func (s *Store) remove(userID string, slot int32, r *record) {
 // removeIfEmpty forgets a user with no state left, so that memory follows
 // the number of enrolled users.
 func (s *Store) removeIfEmpty(userID string, slot int32, r *record) {
-	if r.ndev == 0 && r.codeHashes == (ref{}) && r.codeSealed == (ref{}) && r.failures == 0 && r.lastFailure == (stamp{}) {
+	if r.ndev == 0 && r.codeHashes == (ref{}) && !r.pending && r.failures == 0 && r.lastFailure == (stamp{}) {
 		s.remove(userID, slot, r)
 	}
 }
@@ -225,7 +237,7 @@ func (s *Store) addDevice(slot int32, r *record, d device) {
 // earlier stays valid: it keeps its old chunk alive until it is dropped.
 // The caller holds s.mu for writing.
 func (s *Store) compactIfWasteful() {
-	if !s.arenas.wasteful() {
+	if !s.arenas.wasteful(int(s.nslot)) {
 		return
 	}
 	next := newArenas()
@@ -242,9 +254,37 @@ func (s *Store) compactIfWasteful() {
 		}
 		r.codeKey = next.text.add(s.text.get(r.codeKey))
 		r.codeHashes = next.hashes.add(s.hashes.get(r.codeHashes))
-		r.codeSealed = next.bytes.add(s.bytes.get(r.codeSealed))
 	}
 	s.arenas = next
+}
+
+// loadCodes sets *dst to the recovery code set of the user in slot,
+// sharing the store's memory.
+func (s *Store) loadCodes(dst *mfa.RecoveryCodeSet, slot int32, r *record) {
+	dst.KeyID = s.text.get(r.codeKey)
+	dst.Hashes = s.hashes.get(r.codeHashes)
+	dst.Sealed = nil
+	if r.pending {
+		dst.Sealed = s.sealed[slot]
+	}
+	dst.CreatedAt = r.codeCreated.time()
+}
+
+func (s *Store) setCodes(slot int32, r *record, set mfa.RecoveryCodeSet) {
+	s.dropCodes(slot, r)
+	r.codeKey = s.text.add(set.KeyID)
+	r.codeHashes = s.hashes.add(set.Hashes)
+	r.codeCreated = stampOf(set.CreatedAt)
+	if set.Sealed != nil {
+		s.sealed[slot], r.pending = set.Sealed, true
+	}
+}
+
+func (s *Store) dropCodes(slot int32, r *record) {
+	s.text.drop(r.codeKey)
+	s.hashes.drop(r.codeHashes)
+	delete(s.sealed, slot)
+	r.codeKey, r.codeHashes, r.codeCreated, r.pending = ref{}, ref{}, stamp{}, false
 }
 
 func (r *record) lockout() mfa.Lockout {
@@ -280,7 +320,7 @@ func (s *Store) LoadUser(ctx context.Context, userID string, now time.Time, st *
 		st.RecoveryCodes, st.Lockout = mfa.RecoveryCodeSet{}, mfa.Lockout{}
 		return nil
 	}
-	s.loadCodes(&st.RecoveryCodes, r)
+	s.loadCodes(&st.RecoveryCodes, slot, r)
 	st.Lockout.Failures, st.Lockout.LastFailure = r.failures, r.lastFailure.time()
 	return nil
 }
@@ -349,7 +389,7 @@ func (s *Store) VerifyDevice(ctx context.Context, userID, deviceID string, step 
 	}
 	d := s.deviceAt(slot, r, i)
 	d.verified, d.verifiedAt, d.lastUsed, d.lastStep, d.expires = true, stampOf(at), stampOf(at), step, stamp{}
-	s.setCodes(r, codes)
+	s.setCodes(slot, r, codes)
 	r.failures, r.lastFailure = 0, stamp{}
 	s.compactIfWasteful()
 	return nil
@@ -410,7 +450,7 @@ func (s *Store) DeleteDevice(ctx context.Context, userID, deviceID string) error
 		return nil
 	}
 	if s.deviceAt(slot, r, i).verified {
-		s.dropCodes(r)
+		s.dropCodes(slot, r)
 	}
 	s.deleteDevice(slot, r, i)
 	s.removeIfEmpty(userID, slot, r)
@@ -433,7 +473,7 @@ func (s *Store) ReplaceRecoveryCodes(ctx context.Context, userID string, set mfa
 	if !verified {
 		return mfa.ErrNoDevice
 	}
-	s.setCodes(r, set)
+	s.setCodes(slot, r, set)
 	s.compactIfWasteful()
 	return nil
 }
@@ -471,10 +511,9 @@ func (s *Store) AcknowledgeRecoveryCodes(ctx context.Context, userID string) err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, r := s.find(userID); r != nil {
-		s.bytes.drop(r.codeSealed)
-		r.codeSealed = ref{}
-		s.compactIfWasteful()
+	if slot, r := s.find(userID); r != nil {
+		delete(s.sealed, slot)
+		r.pending = false
 	}
 	return nil
 }
