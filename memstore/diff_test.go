@@ -1,0 +1,831 @@
+package memstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mfakit/mfa"
+)
+
+// model is the Store contract of store.go written as plainly as possible:
+// every user's devices in order, recovery code set and lockout, and the
+// tokens by hash. Pending devices are kept until replaced or cleaned up,
+// expired or not, since only LoadUser, VerifyDevice and Cleanup are told
+// the time.
+type model struct {
+	users  map[string]*modelUser
+	tokens map[[mfa.HashSize]byte]mfa.TokenRecord
+}
+
+type modelUser struct {
+	devices []mfa.DeviceRecord
+	codes   mfa.RecoveryCodeSet
+	lockout mfa.Lockout
+}
+
+func newModel() *model {
+	return &model{users: make(map[string]*modelUser), tokens: make(map[[mfa.HashSize]byte]mfa.TokenRecord)}
+}
+
+// user returns the state of userID, adding an empty one; tidy forgets it
+// again if nothing is left.
+func (m *model) user(userID string) *modelUser {
+	u := m.users[userID]
+	if u == nil {
+		u = &modelUser{}
+		m.users[userID] = u
+	}
+	return u
+}
+
+func (m *model) tidy(userID string) {
+	u := m.users[userID]
+	if u == nil {
+		return
+	}
+	if c := u.codes; len(u.devices) == 0 && c.KeyID == "" && c.Hashes == nil && c.Sealed == nil && c.CreatedAt.IsZero() && u.lockout.Equal(mfa.Lockout{}) {
+		delete(m.users, userID)
+	}
+}
+
+func (u *modelUser) device(deviceID string) int {
+	return slices.IndexFunc(u.devices, func(d mfa.DeviceRecord) bool { return d.ID == deviceID })
+}
+
+func live(d mfa.DeviceRecord, now time.Time) bool { return d.Verified || now.Before(d.ExpiresAt) }
+
+func (m *model) LoadUser(userID string, now time.Time) mfa.UserState {
+	defer m.tidy(userID)
+	u := m.user(userID)
+	st := mfa.UserState{RecoveryCodes: u.codes, Lockout: u.lockout}
+	for _, d := range u.devices {
+		if live(d, now) {
+			st.Devices = append(st.Devices, d)
+		}
+	}
+	return st
+}
+
+func (m *model) DeleteUser(userID string) {
+	delete(m.users, userID)
+	for h, t := range m.tokens {
+		if t.UserID == userID {
+			delete(m.tokens, h)
+		}
+	}
+}
+
+func (m *model) InsertPendingDevice(d mfa.DeviceRecord) error {
+	defer m.tidy(d.UserID)
+	u := m.user(d.UserID)
+	for _, x := range u.devices {
+		if x.Verified && x.Type == d.Type {
+			return mfa.ErrDeviceLimit
+		}
+	}
+	u.devices = slices.DeleteFunc(u.devices, func(x mfa.DeviceRecord) bool { return !x.Verified })
+	u.devices = append(u.devices, d)
+	return nil
+}
+
+func (m *model) VerifyDevice(userID, deviceID string, step int64, at time.Time, codes mfa.RecoveryCodeSet, lk mfa.Lockout) error {
+	defer m.tidy(userID)
+	u := m.user(userID)
+	i := u.device(deviceID)
+	switch {
+	case !u.lockout.Equal(lk):
+		return mfa.ErrLockoutChanged
+	case i < 0 || !live(u.devices[i], at):
+		return mfa.ErrDeviceNotFound
+	case u.devices[i].Verified:
+		return mfa.ErrCodeReused
+	}
+	d := &u.devices[i]
+	d.Verified, d.VerifiedAt, d.LastUsedAt, d.LastStep, d.ExpiresAt = true, at, at, step, time.Time{}
+	u.codes, u.lockout = codes, mfa.Lockout{}
+	return nil
+}
+
+func (m *model) AcceptStep(userID, deviceID string, step int64, at time.Time, lk mfa.Lockout) error {
+	defer m.tidy(userID)
+	u := m.user(userID)
+	i := u.device(deviceID)
+	switch {
+	case !u.lockout.Equal(lk):
+		return mfa.ErrLockoutChanged
+	case i < 0 || !u.devices[i].Verified:
+		return mfa.ErrDeviceNotFound
+	case step <= u.devices[i].LastStep:
+		return mfa.ErrCodeReused
+	}
+	u.devices[i].LastStep, u.devices[i].LastUsedAt = step, at
+	u.lockout = mfa.Lockout{}
+	return nil
+}
+
+func (m *model) UpdateDeviceSecret(userID, deviceID string, secret []byte) error {
+	defer m.tidy(userID)
+	u := m.user(userID)
+	i := u.device(deviceID)
+	if i < 0 {
+		return mfa.ErrDeviceNotFound
+	}
+	u.devices[i].Secret = secret
+	return nil
+}
+
+func (m *model) DeleteDevice(userID, deviceID string) {
+	defer m.tidy(userID)
+	u := m.user(userID)
+	if i := u.device(deviceID); i >= 0 {
+		if u.devices[i].Verified {
+			u.codes = mfa.RecoveryCodeSet{}
+		}
+		u.devices = slices.Delete(u.devices, i, i+1)
+	}
+}
+
+func (m *model) ReplaceRecoveryCodes(userID string, set mfa.RecoveryCodeSet) error {
+	defer m.tidy(userID)
+	u := m.user(userID)
+	if !slices.ContainsFunc(u.devices, func(d mfa.DeviceRecord) bool { return d.Verified }) {
+		return mfa.ErrNoDevice
+	}
+	u.codes = set
+	return nil
+}
+
+func (m *model) ConsumeRecoveryCode(userID string, hash [mfa.HashSize]byte, lk mfa.Lockout) (int, error) {
+	defer m.tidy(userID)
+	u := m.user(userID)
+	if !u.lockout.Equal(lk) {
+		return 0, mfa.ErrLockoutChanged
+	}
+	i := slices.Index(u.codes.Hashes, hash)
+	if i < 0 {
+		return 0, mfa.ErrInvalidCode
+	}
+	u.codes.Hashes = slices.Delete(slices.Clone(u.codes.Hashes), i, i+1)
+	u.lockout = mfa.Lockout{}
+	return len(u.codes.Hashes), nil
+}
+
+func (m *model) AcknowledgeRecoveryCodes(userID string) {
+	defer m.tidy(userID)
+	m.user(userID).codes.Sealed = nil
+}
+
+func (m *model) InsertToken(t mfa.TokenRecord) { m.tokens[t.Hash] = t }
+
+func (m *model) ConsumeToken(hash [mfa.HashSize]byte, now time.Time) error {
+	t, ok := m.tokens[hash]
+	if !ok || !now.Before(t.ExpiresAt) {
+		return mfa.ErrTokenInvalid
+	}
+	delete(m.tokens, hash)
+	return nil
+}
+
+func (m *model) Lockout(userID string) mfa.Lockout {
+	if u := m.users[userID]; u != nil {
+		return u.lockout
+	}
+	return mfa.Lockout{}
+}
+
+func (m *model) SwapLockout(userID string, old, next mfa.Lockout) bool {
+	defer m.tidy(userID)
+	u := m.user(userID)
+	if !u.lockout.Equal(old) {
+		return false
+	}
+	u.lockout = next
+	return true
+}
+
+func (m *model) Cleanup(now time.Time) {
+	for h, t := range m.tokens {
+		if !now.Before(t.ExpiresAt) {
+			delete(m.tokens, h)
+		}
+	}
+	for id, u := range m.users {
+		u.devices = slices.DeleteFunc(u.devices, func(d mfa.DeviceRecord) bool { return !live(d, now) })
+		m.tidy(id)
+	}
+}
+
+// diffState describes how got differs from want, or returns "".
+func diffState(got, want mfa.UserState) string {
+	if len(got.Devices) != len(want.Devices) {
+		return fmt.Sprintf("%d devices, want %d", len(got.Devices), len(want.Devices))
+	}
+	for i, g := range got.Devices {
+		w := want.Devices[i]
+		if g.ID != w.ID || g.UserID != w.UserID || g.Type != w.Type || g.Alias != w.Alias || g.AccountName != w.AccountName ||
+			!bytes.Equal(g.Secret, w.Secret) || g.Verified != w.Verified || g.LastStep != w.LastStep ||
+			!g.CreatedAt.Equal(w.CreatedAt) || !g.ExpiresAt.Equal(w.ExpiresAt) || !g.VerifiedAt.Equal(w.VerifiedAt) || !g.LastUsedAt.Equal(w.LastUsedAt) {
+			return fmt.Sprintf("device %d is\n\t%+v, want\n\t%+v", i, g, w)
+		}
+	}
+	g, w := got.RecoveryCodes, want.RecoveryCodes
+	if g.KeyID != w.KeyID || !slices.Equal(g.Hashes, w.Hashes) || (g.Hashes == nil) != (w.Hashes == nil) ||
+		!bytes.Equal(g.Sealed, w.Sealed) || (g.Sealed == nil) != (w.Sealed == nil) || !g.CreatedAt.Equal(w.CreatedAt) {
+		return fmt.Sprintf("recovery codes are\n\t%+v, want\n\t%+v", g, w)
+	}
+	if !got.Lockout.Equal(want.Lockout) {
+		return fmt.Sprintf("lockout %+v, want %+v", got.Lockout, want.Lockout)
+	}
+	return ""
+}
+
+// cloneState returns a copy of st sharing no memory with it.
+func cloneState(st mfa.UserState) mfa.UserState {
+	c := st
+	c.Devices = slices.Clone(st.Devices)
+	for i := range c.Devices {
+		c.Devices[i].ID = strings.Clone(c.Devices[i].ID)
+		c.Devices[i].Secret = bytes.Clone(c.Devices[i].Secret)
+	}
+	c.RecoveryCodes.KeyID = strings.Clone(st.RecoveryCodes.KeyID)
+	c.RecoveryCodes.Hashes = slices.Clone(st.RecoveryCodes.Hashes)
+	c.RecoveryCodes.Sealed = bytes.Clone(st.RecoveryCodes.Sealed)
+	return c
+}
+
+// checkInvariants describes what is wrong in the internal state of s, or
+// returns "".
+func checkInvariants(s *Store) string {
+	var text, byts, hashes, inUse int
+	for slot := int32(1); slot < s.nslot; slot++ {
+		r := s.rec(slot)
+		if !r.inUse {
+			if *r != (record{}) {
+				return fmt.Sprintf("free slot %d is not the zero record", slot)
+			}
+			continue
+		}
+		inUse++
+		if int(r.uidLen) > uidInline {
+			if r.uidText.len() != int(r.uidLen) {
+				return fmt.Sprintf("slot %d: user ID of %d bytes in a text ref of %d", slot, r.uidLen, r.uidText.len())
+			}
+			text += r.uidText.len()
+		}
+		if spill, ok := s.spill[slot]; r.ndev > 1 && len(spill) != int(r.ndev)-1 || r.ndev <= 1 && ok {
+			return fmt.Sprintf("slot %d: %d devices with %d spilled (present %v)", slot, r.ndev, len(spill), ok)
+		}
+		for i := range int(r.ndev) {
+			d := s.deviceAt(slot, r, i)
+			text += d.id.len() + d.typ.len() + d.alias.len() + d.account.len()
+			byts += d.secret.len()
+		}
+		text += r.codeKey.len()
+		hashes += r.codeHashes.len()
+		if _, ok := s.sealed[slot]; ok != r.pending {
+			return fmt.Sprintf("slot %d: pending %v but sealed plaintext kept %v", slot, r.pending, ok)
+		}
+	}
+	for slot := range s.spill {
+		if slot <= 0 || slot >= s.nslot || !s.rec(slot).inUse {
+			return fmt.Sprintf("spilled devices for unused slot %d", slot)
+		}
+	}
+	for slot := range s.sealed {
+		if slot <= 0 || slot >= s.nslot || !s.rec(slot).inUse {
+			return fmt.Sprintf("sealed plaintext for unused slot %d", slot)
+		}
+	}
+	if s.text.live != text || s.bytes.live != byts || s.hashes.live != hashes {
+		return fmt.Sprintf("live counters text %d, bytes %d, hashes %d; records reference %d, %d, %d",
+			s.text.live, s.bytes.live, s.hashes.live, text, byts, hashes)
+	}
+	if s.text.dead < 0 || s.bytes.dead < 0 || s.hashes.dead < 0 {
+		return fmt.Sprintf("negative dead counters %d, %d, %d", s.text.dead, s.bytes.dead, s.hashes.dead)
+	}
+	reached := make(map[int32]bool)
+	for h, head := range s.index {
+		for i := head; i != 0; i = s.rec(i).next {
+			switch {
+			case i < 0 || i >= s.nslot:
+				return fmt.Sprintf("chain of %#x reaches slot %d of %d", h, i, s.nslot)
+			case reached[i]:
+				return fmt.Sprintf("slot %d reached twice from the index", i)
+			case !s.rec(i).inUse:
+				return fmt.Sprintf("free slot %d reachable from the index", i)
+			case s.hash(s.userID(s.rec(i))) != h:
+				return fmt.Sprintf("slot %d in the chain of another hash", i)
+			}
+			reached[i] = true
+		}
+	}
+	if len(reached) != inUse {
+		return fmt.Sprintf("%d slots in use, %d reachable from the index", inUse, len(reached))
+	}
+	free := make(map[int32]bool)
+	for _, slot := range s.free {
+		if slot <= 0 || slot >= s.nslot || s.rec(slot).inUse || free[slot] {
+			return fmt.Sprintf("bad free list %v", s.free)
+		}
+		free[slot] = true
+	}
+	if len(free)+inUse != int(s.nslot)-1 {
+		return fmt.Sprintf("%d free and %d used slots of %d", len(free), inUse, s.nslot-1)
+	}
+	return ""
+}
+
+// differ runs one random sequence of operations on a Store and a model.
+type differ struct {
+	t       *testing.T
+	ctx     context.Context
+	rng     *rand.Rand
+	src     *rand.ChaCha8
+	s       *Store
+	m       *model
+	now     time.Time
+	users   []string
+	devices []string
+	tokens  [][mfa.HashSize]byte
+	codes   [][mfa.HashSize]byte
+	seenLk  []mfa.Lockout
+	scratch mfa.UserState
+	kept    []mfa.UserState // handed out by LoadUser
+	copies  []mfa.UserState // deep copies of kept
+	trace   []string
+	seq     int
+}
+
+var zone = time.FixedZone("diff", -7*3600)
+
+// at returns the current time, sometimes in another location.
+func (d *differ) at() time.Time {
+	if d.rng.IntN(4) == 0 {
+		return d.now.In(zone)
+	}
+	return d.now
+}
+
+func (d *differ) randBytes(n int) []byte {
+	b := make([]byte, n)
+	_, _ = d.src.Read(b)
+	return b
+}
+
+func (d *differ) secret() []byte {
+	switch d.rng.IntN(25) {
+	case 0:
+		return nil
+	case 1:
+		return []byte{}
+	case 2:
+		return d.randBytes(arenaChunk + d.rng.IntN(8000))
+	}
+	return d.randBytes(1 + d.rng.IntN(1500))
+}
+
+func (d *differ) codeSet() mfa.RecoveryCodeSet {
+	set := mfa.RecoveryCodeSet{CreatedAt: d.at()}
+	if d.rng.IntN(5) > 0 {
+		set.KeyID = fmt.Sprintf("key-%d", d.rng.IntN(1000))
+	}
+	if n := d.rng.IntN(13); n > 0 || d.rng.IntN(2) == 0 {
+		set.Hashes = make([][mfa.HashSize]byte, n)
+	}
+	for i := range set.Hashes {
+		if i > 0 && d.rng.IntN(12) == 0 {
+			set.Hashes[i] = set.Hashes[d.rng.IntN(i)]
+		} else {
+			_, _ = d.src.Read(set.Hashes[i][:])
+		}
+		d.codes = append(d.codes, set.Hashes[i])
+	}
+	switch d.rng.IntN(10) {
+	case 0, 1, 2, 3:
+	case 4:
+		set.Sealed = []byte{}
+	default:
+		set.Sealed = d.randBytes(1 + d.rng.IntN(400))
+	}
+	return set
+}
+
+// pickUser returns a user of the pool, half the time the one the
+// sequence focuses on so that it builds up several devices.
+func (d *differ) pickUser() (int, string) {
+	i := d.rng.IntN(len(d.users))
+	if d.rng.IntN(2) == 0 {
+		i = d.seq % len(d.users)
+	}
+	return i, d.users[i]
+}
+
+// pickDevice returns a device ID of the user, preferring a pending one
+// when pending is set, or another ID.
+func (d *differ) pickDevice(userID string, pending bool) string {
+	if u := d.m.users[userID]; u != nil && len(u.devices) > 0 && d.rng.IntN(10) < 8 {
+		if i := slices.IndexFunc(u.devices, func(x mfa.DeviceRecord) bool { return !x.Verified }); pending && i >= 0 && d.rng.IntN(4) > 0 {
+			return u.devices[i].ID
+		}
+		return u.devices[d.rng.IntN(len(u.devices))].ID
+	}
+	if len(d.devices) > 0 && d.rng.IntN(2) == 0 {
+		return d.devices[d.rng.IntN(len(d.devices))]
+	}
+	return "no-such-device"
+}
+
+// pickLockout returns the user's lockout state, or a stale one.
+func (d *differ) pickLockout(userID string) mfa.Lockout {
+	cur := d.m.Lockout(userID)
+	switch d.rng.IntN(12) {
+	case 0:
+		return mfa.Lockout{}
+	case 1:
+		return mfa.Lockout{Failures: cur.Failures + 1, LastFailure: cur.LastFailure}
+	case 2:
+		return mfa.Lockout{Failures: cur.Failures, LastFailure: cur.LastFailure.Add(time.Nanosecond)}
+	case 3:
+		if len(d.seenLk) > 0 {
+			return d.seenLk[d.rng.IntN(len(d.seenLk))]
+		}
+	case 4:
+		return mfa.Lockout{Failures: cur.Failures, LastFailure: cur.LastFailure.In(zone)}
+	}
+	return cur
+}
+
+func (d *differ) pickHash(userID string) [mfa.HashSize]byte {
+	if u := d.m.users[userID]; u != nil && len(u.codes.Hashes) > 0 && d.rng.IntN(10) < 7 {
+		return u.codes.Hashes[d.rng.IntN(len(u.codes.Hashes))]
+	}
+	if len(d.codes) > 0 && d.rng.IntN(2) == 0 {
+		return d.codes[d.rng.IntN(len(d.codes))]
+	}
+	return [mfa.HashSize]byte{0xff}
+}
+
+func (d *differ) fail(format string, args ...any) {
+	d.t.Helper()
+	d.t.Fatalf("seed %d, sameHash %v, after op %d:\n\t%s\n%s", d.seq, d.s.sameHash, len(d.trace),
+		strings.Join(d.trace[max(0, len(d.trace)-12):], "\n\t"), fmt.Sprintf(format, args...))
+}
+
+func (d *differ) sameErr(op string, got, want error) {
+	d.t.Helper()
+	if (want == nil) != (got == nil) || want != nil && !errors.Is(got, want) {
+		d.fail("%s: error %v, want %v", op, got, want)
+	}
+}
+
+// step runs one random operation on both and compares what they return.
+func (d *differ) step() {
+	d.t.Helper()
+	ui, uid := d.pickUser()
+	ctx := d.ctx
+	switch op := d.rng.IntN(100); {
+	case op < 14:
+		dev := mfa.DeviceRecord{
+			ID: fmt.Sprintf("dev-%d", len(d.devices)), UserID: uid,
+			Type:        []mfa.DeviceType{mfa.DeviceTOTP, "t2", "t3", "t4", "t5"}[d.rng.IntN(5)],
+			Alias:       strings.Repeat("a", d.rng.IntN(3)*7),
+			AccountName: strings.Repeat("acct", d.rng.IntN(40)),
+			Secret:      d.secret(),
+			CreatedAt:   d.at(),
+			ExpiresAt:   d.at().Add(time.Duration(d.rng.IntN(16)) * time.Second),
+		}
+		d.devices = append(d.devices, dev.ID)
+		d.trace = append(d.trace, fmt.Sprintf("InsertPendingDevice(u%d, %s, %s)", ui, dev.ID, dev.Type))
+		d.sameErr("InsertPendingDevice", d.s.InsertPendingDevice(ctx, dev), d.m.InsertPendingDevice(dev))
+	case op < 28:
+		id, step, at, codes, lk := d.pickDevice(uid, true), d.rng.Int64N(100), d.at(), d.codeSet(), d.pickLockout(uid)
+		d.trace = append(d.trace, fmt.Sprintf("VerifyDevice(u%d, %s, %d, %v)", ui, id, step, lk))
+		d.sameErr("VerifyDevice", d.s.VerifyDevice(ctx, uid, id, step, at, codes, lk), d.m.VerifyDevice(uid, id, step, at, codes, lk))
+	case op < 37:
+		id, step, at, lk := d.pickDevice(uid, false), d.rng.Int64N(150), d.at(), d.pickLockout(uid)
+		d.trace = append(d.trace, fmt.Sprintf("AcceptStep(u%d, %s, %d, %v)", ui, id, step, lk))
+		d.sameErr("AcceptStep", d.s.AcceptStep(ctx, uid, id, step, at, lk), d.m.AcceptStep(uid, id, step, at, lk))
+	case op < 43:
+		id, secret := d.pickDevice(uid, false), d.secret()
+		d.trace = append(d.trace, fmt.Sprintf("UpdateDeviceSecret(u%d, %s, %d bytes)", ui, id, len(secret)))
+		d.sameErr("UpdateDeviceSecret", d.s.UpdateDeviceSecret(ctx, uid, id, secret), d.m.UpdateDeviceSecret(uid, id, secret))
+	case op < 47:
+		id := d.pickDevice(uid, false)
+		d.trace = append(d.trace, fmt.Sprintf("DeleteDevice(u%d, %s)", ui, id))
+		d.m.DeleteDevice(uid, id)
+		d.sameErr("DeleteDevice", d.s.DeleteDevice(ctx, uid, id), nil)
+	case op < 54:
+		set := d.codeSet()
+		d.trace = append(d.trace, fmt.Sprintf("ReplaceRecoveryCodes(u%d, %d hashes, sealed %v)", ui, len(set.Hashes), set.Sealed != nil))
+		d.sameErr("ReplaceRecoveryCodes", d.s.ReplaceRecoveryCodes(ctx, uid, set), d.m.ReplaceRecoveryCodes(uid, set))
+	case op < 62:
+		h, at, lk := d.pickHash(uid), d.at(), d.pickLockout(uid)
+		d.trace = append(d.trace, fmt.Sprintf("ConsumeRecoveryCode(u%d, %x, %v)", ui, h[:4], lk))
+		got, err := d.s.ConsumeRecoveryCode(ctx, uid, h, at, lk)
+		want, wantErr := d.m.ConsumeRecoveryCode(uid, h, lk)
+		d.sameErr("ConsumeRecoveryCode", err, wantErr)
+		if got != want {
+			d.fail("ConsumeRecoveryCode: %d remaining, want %d", got, want)
+		}
+	case op < 66:
+		d.trace = append(d.trace, fmt.Sprintf("AcknowledgeRecoveryCodes(u%d)", ui))
+		d.m.AcknowledgeRecoveryCodes(uid)
+		d.sameErr("AcknowledgeRecoveryCodes", d.s.AcknowledgeRecoveryCodes(ctx, uid), nil)
+	case op < 77:
+		old, next := d.pickLockout(uid), mfa.Lockout{}
+		if d.rng.IntN(3) > 0 {
+			next = mfa.Lockout{Failures: d.m.Lockout(uid).Failures + 1, LastFailure: d.at().Add(time.Duration(d.rng.IntN(3)))}
+		}
+		d.seenLk = append(d.seenLk, next)
+		d.trace = append(d.trace, fmt.Sprintf("SwapLockout(u%d, %v, %v)", ui, old, next))
+		got, err := d.s.SwapLockout(ctx, uid, old, next)
+		d.sameErr("SwapLockout", err, nil)
+		if want := d.m.SwapLockout(uid, old, next); got != want {
+			d.fail("SwapLockout = %v, want %v", got, want)
+		}
+	case op < 78:
+		d.trace = append(d.trace, fmt.Sprintf("DeleteUser(u%d)", ui))
+		d.m.DeleteUser(uid)
+		d.sameErr("DeleteUser", d.s.DeleteUser(ctx, uid), nil)
+	case op < 83:
+		t := mfa.TokenRecord{UserID: uid, SingleUse: d.rng.IntN(2) == 0, Scopes: []string{"s"}[:d.rng.IntN(2)],
+			CreatedAt: d.now, ExpiresAt: d.at().Add(time.Duration(d.rng.IntN(8)) * time.Second)}
+		binary.LittleEndian.PutUint64(t.Hash[:], uint64(len(d.tokens))+1)
+		d.tokens = append(d.tokens, t.Hash)
+		d.trace = append(d.trace, fmt.Sprintf("InsertToken(u%d, %d)", ui, len(d.tokens)))
+		d.m.InsertToken(t)
+		d.sameErr("InsertToken", d.s.InsertToken(ctx, t), nil)
+	case op < 88:
+		var h [mfa.HashSize]byte
+		if len(d.tokens) > 0 {
+			h = d.tokens[d.rng.IntN(len(d.tokens))]
+		}
+		at := d.at()
+		d.trace = append(d.trace, fmt.Sprintf("ConsumeToken(%x)", h[:2]))
+		d.sameErr("ConsumeToken", d.s.ConsumeToken(ctx, h, at), d.m.ConsumeToken(h, at))
+	case op < 91:
+		at := d.at()
+		d.trace = append(d.trace, "Cleanup")
+		d.m.Cleanup(at)
+		d.sameErr("Cleanup", d.s.Cleanup(ctx, at), nil)
+	default:
+		dt := time.Duration(d.rng.IntN(4)) * time.Second
+		if d.rng.IntN(4) == 0 {
+			dt += time.Duration(d.rng.IntN(1000))
+		}
+		d.now = d.now.Add(dt)
+		d.trace = append(d.trace, fmt.Sprintf("clock +%v", dt))
+	}
+}
+
+// compare checks everything the store tells about every user and token
+// against the model, and the store's internal invariants.
+func (d *differ) compare() {
+	d.t.Helper()
+	for i, uid := range d.users {
+		want := d.m.LoadUser(uid, d.now)
+		if err := d.s.LoadUser(d.ctx, uid, d.now, &d.scratch); err != nil {
+			d.fail("LoadUser(u%d): %v", i, err)
+		}
+		if diff := diffState(d.scratch, want); diff != "" {
+			d.fail("LoadUser(u%d): %s", i, diff)
+		}
+		for _, dev := range d.scratch.Devices {
+			if dev.UserID != uid {
+				d.fail("LoadUser(u%d): a device of user %.20q", i, dev.UserID)
+			}
+		}
+		if lk, err := d.s.Lockout(d.ctx, uid); err != nil || !lk.Equal(want.Lockout) {
+			d.fail("Lockout(u%d) = %v, %v; want %v", i, lk, err, want.Lockout)
+		}
+		if len(d.kept) < 6 && (len(want.Devices) > 0 || want.RecoveryCodes.Hashes != nil) && d.rng.IntN(30) == 0 {
+			var st mfa.UserState
+			if err := d.s.LoadUser(d.ctx, uid, d.now, &st); err != nil {
+				d.fail("LoadUser(u%d): %v", i, err)
+			}
+			d.kept, d.copies = append(d.kept, st), append(d.copies, cloneState(st))
+		}
+	}
+	for _, h := range d.tokens {
+		got, err := d.s.Token(d.ctx, h)
+		want, ok := d.m.tokens[h]
+		switch {
+		case ok && err == nil:
+			if got.Hash != want.Hash || got.UserID != want.UserID || got.SingleUse != want.SingleUse ||
+				!slices.Equal(got.Scopes, want.Scopes) || !got.CreatedAt.Equal(want.CreatedAt) || !got.ExpiresAt.Equal(want.ExpiresAt) {
+				d.fail("Token(%x) = %+v, want %+v", h[:2], got, want)
+			}
+		case ok && d.now.Before(want.ExpiresAt) || !errors.Is(err, mfa.ErrTokenInvalid):
+			d.fail("Token(%x): %v; want %+v (present %v)", h[:2], err, want, ok)
+		}
+	}
+	if msg := checkInvariants(d.s); msg != "" {
+		d.fail("invariant: %s", msg)
+	}
+	users := make(map[string]bool)
+	for slot := int32(1); slot < d.s.nslot; slot++ {
+		if r := d.s.rec(slot); r.inUse {
+			uid := d.s.userID(r)
+			if users[uid] || d.m.users[uid] == nil {
+				d.fail("slot %d holds user %.20q, which the model does not know or holds twice", slot, uid)
+			}
+			users[uid] = true
+		}
+	}
+	if len(users) != len(d.m.users) {
+		d.fail("the store holds %d users, the model %d", len(users), len(d.m.users))
+	}
+}
+
+// TestDifferential runs random sequences of every Store operation on a
+// Store and on a plain model of the contract in store.go, half of them
+// with every user ID in one collision chain, with user IDs inline, just
+// past inline and long, a clock that expires pending devices and tokens,
+// and values large enough that the arenas compact. After each operation
+// it compares the results, every user's LoadUser and Lockout and every
+// token, and checks the store's internal invariants; after each sequence
+// it checks that the values LoadUser handed out earlier never changed.
+func TestDifferential(t *testing.T) {
+	seeds, ops := 200, 400
+	if testing.Short() {
+		seeds = 40
+	}
+	users := []string{
+		"", "a", "bob",
+		strings.Repeat("i", uidInline), strings.Repeat("i", uidInline-1) + "j",
+		strings.Repeat("l", uidInline+1),
+		strings.Repeat("long", 50), strings.Repeat("long", 49) + "lonG",
+	}
+	compacted := 0
+	for seq := range seeds {
+		var key [32]byte
+		binary.LittleEndian.PutUint64(key[:], uint64(seq))
+		src := rand.NewChaCha8(key)
+		d := &differ{
+			t: t, ctx: context.Background(), rng: rand.New(src), src: src,
+			s: New(), m: newModel(), users: users, seq: seq,
+			now: time.Date(2031, 3, 4, 5, 6, 7, 0, time.UTC),
+		}
+		d.s.sameHash = seq%2 == 1
+		didCompact := false
+		for range ops {
+			dead := d.s.text.dead + d.s.bytes.dead + d.s.hashes.dead
+			d.step()
+			if d.s.text.dead+d.s.bytes.dead+d.s.hashes.dead < dead {
+				didCompact = true
+			}
+			d.compare()
+		}
+		for i := range d.kept {
+			if diff := diffState(d.kept[i], d.copies[i]); diff != "" {
+				d.fail("a value LoadUser handed out changed: %s", diff)
+			}
+		}
+		if didCompact {
+			compacted++
+		}
+	}
+	t.Logf("%d of %d sequences compacted the arenas", compacted, seeds)
+	if compacted < seeds/4 {
+		t.Fatalf("only %d of %d sequences compacted the arenas", compacted, seeds)
+	}
+}
+
+// TestHugeUserIDAndManyDevices checks a user ID of 70,000 bytes, past
+// any 16-bit length, through insertion, loading, lockout, deletion and a
+// Cleanup that must finish, in a chain with other users or alone; and
+// that a user keeps 300 verified devices of distinct types.
+func TestHugeUserIDAndManyDevices(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2031, 3, 4, 5, 6, 7, 0, time.UTC)
+	cleanup := func(t *testing.T, s *Store, at time.Time) {
+		t.Helper()
+		done := make(chan error, 1)
+		go func() { done <- s.Cleanup(ctx, at) }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("Cleanup did not return within 5s")
+		}
+		if msg := checkInvariants(s); msg != "" {
+			t.Fatal(msg)
+		}
+	}
+	for _, sameHash := range []bool{false, true} {
+		t.Run(fmt.Sprintf("sameHash=%v", sameHash), func(t *testing.T) {
+			s := New()
+			s.sameHash = sameHash
+			huge := strings.Repeat("0123456789", 7000)
+			twin := huge[:len(huge)-1] + "x"
+			for _, u := range []string{"before", twin} {
+				if ok, err := s.SwapLockout(ctx, u, mfa.Lockout{}, mfa.Lockout{Failures: 1, LastFailure: now}); !ok || err != nil {
+					t.Fatal(ok, err)
+				}
+			}
+			dev := mfa.DeviceRecord{ID: "huge-dev", UserID: huge, Type: mfa.DeviceTOTP, Secret: []byte("sealed"), CreatedAt: now, ExpiresAt: now.Add(time.Minute)}
+			if err := s.InsertPendingDevice(ctx, dev); err != nil {
+				t.Fatal(err)
+			}
+			if ok, err := s.SwapLockout(ctx, "after", mfa.Lockout{}, mfa.Lockout{Failures: 1, LastFailure: now}); !ok || err != nil {
+				t.Fatal(ok, err)
+			}
+			var st mfa.UserState
+			if err := s.LoadUser(ctx, huge, now, &st); err != nil {
+				t.Fatal(err)
+			}
+			if len(st.Devices) != 1 || st.Devices[0].UserID != huge || st.Devices[0].ID != "huge-dev" || string(st.Devices[0].Secret) != "sealed" {
+				t.Fatalf("LoadUser of the huge user: %d devices", len(st.Devices))
+			}
+			var lk mfa.Lockout
+			for i := 1; i <= 5; i++ {
+				next := mfa.Lockout{Failures: i, LastFailure: now.Add(time.Duration(i) * time.Second)}
+				if ok, err := s.SwapLockout(ctx, huge, lk, next); !ok || err != nil {
+					t.Fatalf("failure %d: %v, %v", i, ok, err)
+				}
+				lk = next
+			}
+			if got, err := s.Lockout(ctx, huge); err != nil || !got.Equal(lk) {
+				t.Fatalf("Lockout = %v, %v; want %v", got, err, lk)
+			}
+			if got, err := s.Lockout(ctx, twin); err != nil || got.Failures != 1 {
+				t.Fatalf("Lockout of the twin = %v, %v", got, err)
+			}
+			if msg := checkInvariants(s); msg != "" {
+				t.Fatal(msg)
+			}
+			if err := s.DeleteUser(ctx, huge); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.LoadUser(ctx, huge, now, &st); err != nil || len(st.Devices) != 0 || st.Lockout.Failures != 0 {
+				t.Fatalf("after DeleteUser: %d devices, %v, %v", len(st.Devices), st.Lockout, err)
+			}
+			cleanup(t, s, now)
+
+			if err := s.InsertPendingDevice(ctx, dev); err != nil {
+				t.Fatal(err)
+			}
+			cleanup(t, s, now.Add(time.Hour))
+			if _, r := s.find(huge); r != nil {
+				t.Fatal("Cleanup kept the huge user whose only device expired")
+			}
+			for _, u := range []string{"before", twin, "after"} {
+				if got, err := s.Lockout(ctx, u); err != nil || got.Failures != 1 {
+					t.Fatalf("Lockout(%.10q) = %v, %v", u, got, err)
+				}
+			}
+		})
+	}
+
+	t.Run("300 devices", func(t *testing.T) {
+		s := New()
+		const n = 300
+		for i := range n {
+			dev := mfa.DeviceRecord{
+				ID: fmt.Sprintf("d%d", i), UserID: "many", Type: mfa.DeviceType(fmt.Sprintf("type-%d", i)),
+				Secret: []byte{byte(i), byte(i >> 8)}, CreatedAt: now, ExpiresAt: now.Add(time.Minute),
+			}
+			if err := s.InsertPendingDevice(ctx, dev); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.VerifyDevice(ctx, "many", dev.ID, int64(i), now, mfa.RecoveryCodeSet{KeyID: "k"}, mfa.Lockout{}); err != nil {
+				t.Fatalf("device %d: %v", i, err)
+			}
+		}
+		var st mfa.UserState
+		if err := s.LoadUser(ctx, "many", now, &st); err != nil {
+			t.Fatal(err)
+		}
+		if len(st.Devices) != n {
+			t.Fatalf("LoadUser: %d devices, want %d", len(st.Devices), n)
+		}
+		for i, d := range st.Devices {
+			if d.ID != fmt.Sprintf("d%d", i) || string(d.Type) != fmt.Sprintf("type-%d", i) || !d.Verified || d.LastStep != int64(i) || !bytes.Equal(d.Secret, []byte{byte(i), byte(i >> 8)}) {
+				t.Fatalf("device %d is %+v", i, d)
+			}
+		}
+		last := mfa.DeviceRecord{ID: "again", UserID: "many", Type: mfa.DeviceType(fmt.Sprintf("type-%d", n-1)), CreatedAt: now, ExpiresAt: now.Add(time.Minute)}
+		if err := s.InsertPendingDevice(ctx, last); !errors.Is(err, mfa.ErrDeviceLimit) {
+			t.Fatalf("a second device of the last type: %v", err)
+		}
+		if err := s.DeleteDevice(ctx, "many", "d0"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.LoadUser(ctx, "many", now, &st); err != nil || len(st.Devices) != n-1 || st.Devices[0].ID != "d1" || st.Devices[n-2].ID != fmt.Sprintf("d%d", n-1) {
+			t.Fatalf("after deleting the first: %d devices, %v", len(st.Devices), err)
+		}
+		if msg := checkInvariants(s); msg != "" {
+			t.Fatal(msg)
+		}
+	})
+}
