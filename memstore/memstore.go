@@ -149,7 +149,7 @@ func (s *Store) remove(userID string, slot int32, r *record) {
 		}
 		prev.next = r.next
 	}
-	for i := range s.ndevices(r) {
+	for i := range r.deviceCount() {
 		s.dropDevice(s.deviceAt(slot, r, i))
 	}
 	delete(s.spill, slot)
@@ -170,8 +170,8 @@ func (s *Store) removeIfEmpty(userID string, slot int32, r *record) {
 	}
 }
 
-// ndevices returns how many devices the user of r has; none for a nil r.
-func (s *Store) ndevices(r *record) int {
+// deviceCount returns how many devices the user of r has; none for a nil r.
+func (r *record) deviceCount() int {
 	if r == nil {
 		return 0
 	}
@@ -191,7 +191,7 @@ func (s *Store) deviceIndex(slot int32, r *record, deviceID string) int {
 	if r == nil {
 		return -1
 	}
-	for i := range s.ndevices(r) {
+	for i := range r.deviceCount() {
 		if s.text.get(s.deviceAt(slot, r, i).id) == deviceID {
 			return i
 		}
@@ -249,7 +249,7 @@ func (s *Store) compactIfWasteful() {
 		if int(r.uidLen) > uidInline {
 			r.uidText = next.text.add(s.text.get(r.uidText))
 		}
-		for i := range s.ndevices(r) {
+		for i := range r.deviceCount() {
 			s.moveDevice(&next, s.deviceAt(slot, r, i))
 		}
 		r.codeKey = next.text.add(s.text.get(r.codeKey))
@@ -303,7 +303,7 @@ func (s *Store) LoadUser(ctx context.Context, userID string, now time.Time, st *
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	slot, r := s.find(userID)
-	for i := range s.ndevices(r) {
+	for i := range r.deviceCount() {
 		d := s.deviceAt(slot, r, i)
 		if expired(d, now) {
 			continue
@@ -354,13 +354,13 @@ func (s *Store) InsertPendingDevice(ctx context.Context, d mfa.DeviceRecord) err
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	slot, r := s.find(d.UserID)
-	for i := range s.ndevices(r) {
+	for i := range r.deviceCount() {
 		if x := s.deviceAt(slot, r, i); x.verified && s.text.get(x.typ) == string(d.Type) {
 			return mfa.ErrDeviceLimit
 		}
 	}
 	slot, r = s.findOrAdd(d.UserID)
-	for i := s.ndevices(r) - 1; i >= 0; i-- {
+	for i := r.deviceCount() - 1; i >= 0; i-- {
 		if !s.deviceAt(slot, r, i).verified {
 			s.deleteDevice(slot, r, i)
 		}
@@ -467,7 +467,7 @@ func (s *Store) ReplaceRecoveryCodes(ctx context.Context, userID string, set mfa
 	defer s.mu.Unlock()
 	slot, r := s.find(userID)
 	verified := false
-	for i := range s.ndevices(r) {
+	for i := range r.deviceCount() {
 		verified = verified || s.deviceAt(slot, r, i).verified
 	}
 	if !verified {
@@ -623,7 +623,7 @@ func (s *Store) Cleanup(ctx context.Context, now time.Time) error {
 		if !r.inUse {
 			continue
 		}
-		for i := s.ndevices(r) - 1; i >= 0; i-- {
+		for i := r.deviceCount() - 1; i >= 0; i-- {
 			if expired(s.deviceAt(slot, r, i), now) {
 				s.deleteDevice(slot, r, i)
 			}
