@@ -95,9 +95,10 @@ type DeviceStore interface {
 	// rotation. It returns ErrDeviceNotFound when there is no such device.
 	UpdateDeviceSecret(ctx context.Context, userID, deviceID string, secret []byte) error
 
-	// DeleteDevice atomically removes the device; when it was verified, the
-	// user's recovery codes go with it, since they stand in for it.
-	// Deleting an absent device is a no-op.
+	// DeleteDevice atomically removes the device and all of the user's MFA
+	// tokens, so that no token outlives the factor that issued it; when the
+	// device was verified, the user's recovery codes go with it, since they
+	// stand in for it. Deleting an absent device is a no-op.
 	DeleteDevice(ctx context.Context, userID, deviceID string) error
 }
 
@@ -118,9 +119,11 @@ type RecoveryCodeStore interface {
 	ConsumeRecoveryCode(ctx context.Context, userID string, hash [HashSize]byte, at time.Time, lk Lockout) (remaining int, err error)
 
 	// AcknowledgeRecoveryCodes drops the sealed plaintext of the user's
-	// set (Sealed becomes nil), keeping the hashes. It is a no-op when
-	// there is nothing to acknowledge.
-	AcknowledgeRecoveryCodes(ctx context.Context, userID string) error
+	// set (Sealed becomes nil), keeping the hashes, provided the set's
+	// CreatedAt is not after notAfter: a set made since the caller read
+	// the user keeps its plaintext. It is a no-op when there is nothing to
+	// acknowledge.
+	AcknowledgeRecoveryCodes(ctx context.Context, userID string, notAfter time.Time) error
 }
 
 // TokenStore keeps MFA tokens by the SHA-256 hash of their value.
@@ -161,12 +164,17 @@ type LockoutStore interface {
 // never reaches an application.
 var ErrLockoutChanged = errors.New("mfa: lockout state changed")
 
-// Cleaner is implemented by stores that can remove expired records
-// (tokens past their expiry, pending devices past theirs, lockout records
-// with no failures) in bulk. Reads already treat expired records as absent,
-// so cleaning up only reclaims space; see [MFA.Cleanup].
+// Cleaner is implemented by stores that can remove expired records in
+// bulk; see [MFA.Cleanup].
 type Cleaner interface {
-	Cleanup(ctx context.Context, now time.Time) error
+	// Cleanup removes the tokens whose ExpiresAt is not after now, the
+	// pending devices whose ExpiresAt is not after now and lockout records
+	// with no failures, which reads already treat as absent. It also drops
+	// the sealed plaintext of every recovery code set whose CreatedAt is
+	// not after sealedNotAfter, as AcknowledgeRecoveryCodes does: such a
+	// set can no longer be shown, and its plaintext is not kept longer
+	// than needed.
+	Cleanup(ctx context.Context, now, sealedNotAfter time.Time) error
 }
 
 // HashSize is the size of the hashes a store keeps: HMAC-SHA256 of a

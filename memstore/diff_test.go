@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -150,6 +151,7 @@ func (m *model) DeleteDevice(userID, deviceID string) {
 			u.codes = mfa.RecoveryCodeSet{}
 		}
 		u.devices = slices.Delete(u.devices, i, i+1)
+		maps.DeleteFunc(m.tokens, func(_ [mfa.HashSize]byte, t mfa.TokenRecord) bool { return t.UserID == userID })
 	}
 }
 
@@ -178,9 +180,11 @@ func (m *model) ConsumeRecoveryCode(userID string, hash [mfa.HashSize]byte, lk m
 	return len(u.codes.Hashes), nil
 }
 
-func (m *model) AcknowledgeRecoveryCodes(userID string) {
+func (m *model) AcknowledgeRecoveryCodes(userID string, notAfter time.Time) {
 	defer m.tidy(userID)
-	m.user(userID).codes.Sealed = nil
+	if u := m.user(userID); !u.codes.CreatedAt.After(notAfter) {
+		u.codes.Sealed = nil
+	}
 }
 
 func (m *model) InsertToken(t mfa.TokenRecord) { m.tokens[t.Hash] = t }
@@ -211,7 +215,7 @@ func (m *model) SwapLockout(userID string, old, next mfa.Lockout) bool {
 	return true
 }
 
-func (m *model) Cleanup(now time.Time) {
+func (m *model) Cleanup(now, sealedNotAfter time.Time) {
 	for h, t := range m.tokens {
 		if !now.Before(t.ExpiresAt) {
 			delete(m.tokens, h)
@@ -219,6 +223,9 @@ func (m *model) Cleanup(now time.Time) {
 	}
 	for id, u := range m.users {
 		u.devices = slices.DeleteFunc(u.devices, func(d mfa.DeviceRecord) bool { return !live(d, now) })
+		if !u.codes.CreatedAt.After(sealedNotAfter) {
+			u.codes.Sealed = nil
+		}
 		m.tidy(id)
 	}
 }
@@ -536,9 +543,10 @@ func (d *differ) step() {
 			d.fail("ConsumeRecoveryCode: %d remaining, want %d", got, want)
 		}
 	case op < 66:
-		d.trace = append(d.trace, fmt.Sprintf("AcknowledgeRecoveryCodes(u%d)", ui))
-		d.m.AcknowledgeRecoveryCodes(uid)
-		d.sameErr("AcknowledgeRecoveryCodes", d.s.AcknowledgeRecoveryCodes(ctx, uid), nil)
+		notAfter := d.at()
+		d.trace = append(d.trace, fmt.Sprintf("AcknowledgeRecoveryCodes(u%d, %v)", ui, notAfter))
+		d.m.AcknowledgeRecoveryCodes(uid, notAfter)
+		d.sameErr("AcknowledgeRecoveryCodes", d.s.AcknowledgeRecoveryCodes(ctx, uid, notAfter), nil)
 	case op < 77:
 		old, next := d.pickLockout(uid), mfa.Lockout{}
 		if d.rng.IntN(3) > 0 {
@@ -572,10 +580,10 @@ func (d *differ) step() {
 		d.trace = append(d.trace, fmt.Sprintf("ConsumeToken(%x)", h[:2]))
 		d.sameErr("ConsumeToken", d.s.ConsumeToken(ctx, h, at), d.m.ConsumeToken(h, at))
 	case op < 91:
-		at := d.at()
-		d.trace = append(d.trace, "Cleanup")
-		d.m.Cleanup(at)
-		d.sameErr("Cleanup", d.s.Cleanup(ctx, at), nil)
+		at, sealedNotAfter := d.at(), d.at()
+		d.trace = append(d.trace, fmt.Sprintf("Cleanup(%v, %v)", at, sealedNotAfter))
+		d.m.Cleanup(at, sealedNotAfter)
+		d.sameErr("Cleanup", d.s.Cleanup(ctx, at, sealedNotAfter), nil)
 	default:
 		dt := time.Duration(d.rng.IntN(4)) * time.Second
 		if d.rng.IntN(4) == 0 {
@@ -709,7 +717,7 @@ func TestHugeUserIDAndManyDevices(t *testing.T) {
 	cleanup := func(t *testing.T, s *Store, at time.Time) {
 		t.Helper()
 		done := make(chan error, 1)
-		go func() { done <- s.Cleanup(ctx, at) }()
+		go func() { done <- s.Cleanup(ctx, at, at) }()
 		select {
 		case err := <-done:
 			if err != nil {

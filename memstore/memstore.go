@@ -336,10 +336,7 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, h := range s.userTokens[userID] {
-		delete(s.tokens, h)
-	}
-	delete(s.userTokens, userID)
+	s.deleteUserTokensLocked(userID)
 	if slot, r := s.find(userID); r != nil {
 		s.remove(userID, slot, r)
 	}
@@ -449,6 +446,7 @@ func (s *Store) DeleteDevice(ctx context.Context, userID, deviceID string) error
 	if i < 0 {
 		return nil
 	}
+	s.deleteUserTokensLocked(userID)
 	if s.deviceAt(slot, r, i).verified {
 		s.dropCodes(slot, r)
 	}
@@ -505,13 +503,13 @@ func (s *Store) ConsumeRecoveryCode(ctx context.Context, userID string, hash [mf
 }
 
 // AcknowledgeRecoveryCodes implements mfa.RecoveryCodeStore.
-func (s *Store) AcknowledgeRecoveryCodes(ctx context.Context, userID string) error {
+func (s *Store) AcknowledgeRecoveryCodes(ctx context.Context, userID string, notAfter time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if slot, r := s.find(userID); r != nil {
+	if slot, r := s.find(userID); r != nil && !r.codeCreated.time().After(notAfter) {
 		delete(s.sealed, slot)
 		r.pending = false
 	}
@@ -568,6 +566,13 @@ func (s *Store) ConsumeToken(ctx context.Context, hash [mfa.HashSize]byte, now t
 	return nil
 }
 
+func (s *Store) deleteUserTokensLocked(userID string) {
+	for _, h := range s.userTokens[userID] {
+		delete(s.tokens, h)
+	}
+	delete(s.userTokens, userID)
+}
+
 func (s *Store) deleteTokenLocked(t *mfa.TokenRecord) {
 	delete(s.tokens, t.Hash)
 	mine := slices.DeleteFunc(s.userTokens[t.UserID], func(h [mfa.HashSize]byte) bool { return h == t.Hash })
@@ -606,8 +611,9 @@ func (s *Store) SwapLockout(ctx context.Context, userID string, old, next mfa.Lo
 }
 
 // Cleanup implements mfa.Cleaner: it removes expired tokens and pending
-// devices, and users with nothing left.
-func (s *Store) Cleanup(ctx context.Context, now time.Time) error {
+// devices, the sealed plaintext of recovery code sets created at or before
+// sealedNotAfter, and users with nothing left.
+func (s *Store) Cleanup(ctx context.Context, now, sealedNotAfter time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -627,6 +633,10 @@ func (s *Store) Cleanup(ctx context.Context, now time.Time) error {
 			if expired(s.deviceAt(slot, r, i), now) {
 				s.deleteDevice(slot, r, i)
 			}
+		}
+		if r.pending && !r.codeCreated.time().After(sealedNotAfter) {
+			delete(s.sealed, slot)
+			r.pending = false
 		}
 		s.removeIfEmpty(s.userID(r), slot, r)
 	}

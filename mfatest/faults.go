@@ -288,15 +288,15 @@ func (f *FaultStore) ConsumeRecoveryCode(ctx context.Context, userID string, has
 }
 
 // AcknowledgeRecoveryCodes implements mfa.RecoveryCodeStore.
-func (f *FaultStore) AcknowledgeRecoveryCodes(ctx context.Context, userID string) error {
+func (f *FaultStore) AcknowledgeRecoveryCodes(ctx context.Context, userID string, notAfter time.Time) error {
 	cctx, err := f.begin(ctx, "AcknowledgeRecoveryCodes")
 	switch {
 	case err != nil:
 		return err
 	case cctx != nil:
-		return cancelled("AcknowledgeRecoveryCodes", f.inner.AcknowledgeRecoveryCodes(cctx, userID))
+		return cancelled("AcknowledgeRecoveryCodes", f.inner.AcknowledgeRecoveryCodes(cctx, userID, notAfter))
 	}
-	return f.inner.AcknowledgeRecoveryCodes(ctx, userID)
+	return f.inner.AcknowledgeRecoveryCodes(ctx, userID, notAfter)
 }
 
 // InsertToken implements mfa.TokenStore.
@@ -364,7 +364,7 @@ func (f *FaultStore) SwapLockout(ctx context.Context, userID string, old, next m
 
 // Cleanup implements mfa.Cleaner by passing the call to the inner store
 // when it is a Cleaner; otherwise it does nothing (see [FaultStore]).
-func (f *FaultStore) Cleanup(ctx context.Context, now time.Time) error {
+func (f *FaultStore) Cleanup(ctx context.Context, now, sealedNotAfter time.Time) error {
 	c, ok := f.inner.(mfa.Cleaner)
 	if !ok {
 		return nil
@@ -374,7 +374,7 @@ func (f *FaultStore) Cleanup(ctx context.Context, now time.Time) error {
 	case err != nil:
 		return err
 	case cctx != nil:
-		return cancelled("Cleanup", c.Cleanup(cctx, now))
+		return cancelled("Cleanup", c.Cleanup(cctx, now, sealedNotAfter))
 	}
-	return c.Cleanup(ctx, now)
+	return c.Cleanup(ctx, now, sealedNotAfter)
 }

@@ -159,10 +159,10 @@ func TestFaultStoreCleaner(t *testing.T) {
 		}
 		fs := mfatest.NewFaultStore(inner)
 		fs.Inject(mfatest.Fault{Method: "Cleanup", Call: 1})
-		if err := fs.Cleanup(ctx, faultT0.Add(time.Hour)); !errors.Is(err, mfatest.ErrInjected) {
+		if err := fs.Cleanup(ctx, faultT0.Add(time.Hour), faultT0); !errors.Is(err, mfatest.ErrInjected) {
 			t.Fatalf("first Cleanup: %v, want the injected failure", err)
 		}
-		if err := fs.Cleanup(ctx, faultT0.Add(time.Hour)); err != nil {
+		if err := fs.Cleanup(ctx, faultT0.Add(time.Hour), faultT0); err != nil {
 			t.Fatalf("second Cleanup: %v", err)
 		}
 		if _, err := inner.Token(ctx, tok.Hash); !errors.Is(err, mfa.ErrTokenInvalid) {
@@ -175,7 +175,7 @@ func TestFaultStoreCleaner(t *testing.T) {
 	t.Run("InnerWithoutCleaner", func(t *testing.T) {
 		fs := mfatest.NewFaultStore(struct{ mfa.Store }{memstore.New()})
 		fs.Inject(mfatest.Fault{})
-		if err := fs.Cleanup(ctx, faultT0); err != nil || fs.Calls() != 0 {
+		if err := fs.Cleanup(ctx, faultT0, faultT0); err != nil || fs.Calls() != 0 {
 			t.Fatalf("Cleanup: %v after %d calls; want nil and no call, as MFA.Cleanup does", err, fs.Calls())
 		}
 	})

@@ -374,16 +374,26 @@ func testUpdateSecret(t *testing.T, h *harness) {
 
 func testDeleteDevice(t *testing.T, h *harness) {
 	u, d, _ := h.enrolled(t, "alice")
+	mine := token(u, false, base.Add(time.Hour))
+	theirs := token(h.user("bob"), false, base.Add(time.Hour))
+	noErr(t, "InsertToken", h.s.InsertToken(h.ctx, mine))
+	noErr(t, "InsertToken", h.s.InsertToken(h.ctx, theirs))
 	noErr(t, "DeleteDevice(absent)", h.s.DeleteDevice(h.ctx, u, h.prefix+"nope"))
 	noErr(t, "DeleteDevice(other user's)", h.s.DeleteDevice(h.ctx, h.user("bob"), d.ID))
 	if st := h.load(t, u, base); len(st.Devices) != 1 {
 		t.Fatal("deleting another user's device ID removed alice's")
 	}
+	_, err := h.s.Token(h.ctx, mine.Hash)
+	noErr(t, "Token after deleting an absent device", err)
 	noErr(t, "DeleteDevice", h.s.DeleteDevice(h.ctx, u, d.ID))
 	st := h.load(t, u, base)
 	if len(st.Devices) != 0 || len(st.RecoveryCodes.Hashes) != 0 || st.RecoveryCodes.Pending() {
 		t.Fatalf("after deleting the verified device: %+v", st)
 	}
+	_, err = h.s.Token(h.ctx, mine.Hash)
+	wantErr(t, "Token after DeleteDevice (tokens are revoked with the device)", err, mfa.ErrTokenInvalid)
+	_, err = h.s.Token(h.ctx, theirs.Hash)
+	noErr(t, "another user's Token after DeleteDevice", err)
 	noErr(t, "DeleteDevice(again)", h.s.DeleteDevice(h.ctx, u, d.ID))
 
 	// Deleting a pending device keeps the codes of the verified one.
@@ -392,10 +402,14 @@ func testDeleteDevice(t *testing.T, h *harness) {
 	w := h.user("carol")
 	p := h.device(w, "p2")
 	noErr(t, "InsertPendingDevice", h.s.InsertPendingDevice(h.ctx, p))
+	pendingTok := token(w, true, base.Add(time.Hour))
+	noErr(t, "InsertToken", h.s.InsertToken(h.ctx, pendingTok))
 	noErr(t, "DeleteDevice(pending)", h.s.DeleteDevice(h.ctx, w, p.ID))
 	if st := h.load(t, w, base); len(st.Devices) != 0 {
 		t.Fatal("pending device not deleted")
 	}
+	_, err = h.s.Token(h.ctx, pendingTok.Hash)
+	wantErr(t, "Token after deleting a pending device", err, mfa.ErrTokenInvalid)
 	sameCodes(t, h.load(t, v, base).RecoveryCodes, codes)
 }
 
@@ -420,7 +434,7 @@ func testReplaceCodes(t *testing.T, h *harness) {
 	wantErr(t, "ReplaceRecoveryCodes(pending device only)", h.s.ReplaceRecoveryCodes(h.ctx, p, codeSet(2, true)), mfa.ErrNoDevice)
 
 	u, _, old := h.enrolled(t, "alice")
-	noErr(t, "AcknowledgeRecoveryCodes", h.s.AcknowledgeRecoveryCodes(h.ctx, u))
+	noErr(t, "AcknowledgeRecoveryCodes", h.s.AcknowledgeRecoveryCodes(h.ctx, u, base))
 	next := codeSet(10, true)
 	noErr(t, "ReplaceRecoveryCodes", h.s.ReplaceRecoveryCodes(h.ctx, u, next))
 	sameCodes(t, h.load(t, u, base).RecoveryCodes, next)
@@ -466,7 +480,11 @@ func testConsumeCode(t *testing.T, h *harness) {
 
 func testAcknowledge(t *testing.T, h *harness) {
 	u, _, codes := h.enrolled(t, "alice")
-	noErr(t, "AcknowledgeRecoveryCodes", h.s.AcknowledgeRecoveryCodes(h.ctx, u))
+	// A set made after notAfter keeps its plaintext: it is newer than what
+	// the caller read.
+	noErr(t, "AcknowledgeRecoveryCodes(older notAfter)", h.s.AcknowledgeRecoveryCodes(h.ctx, u, base.Add(-time.Microsecond)))
+	sameCodes(t, h.load(t, u, base).RecoveryCodes, codes)
+	noErr(t, "AcknowledgeRecoveryCodes", h.s.AcknowledgeRecoveryCodes(h.ctx, u, base))
 	st := h.load(t, u, base)
 	if st.RecoveryCodes.Pending() || st.RecoveryCodes.Sealed != nil {
 		t.Fatal("codes still pending after acknowledgement")
@@ -474,8 +492,8 @@ func testAcknowledge(t *testing.T, h *harness) {
 	want := codes
 	want.Sealed = nil
 	sameCodes(t, st.RecoveryCodes, want)
-	noErr(t, "AcknowledgeRecoveryCodes(again)", h.s.AcknowledgeRecoveryCodes(h.ctx, u))
-	noErr(t, "AcknowledgeRecoveryCodes(unknown user)", h.s.AcknowledgeRecoveryCodes(h.ctx, h.user("nobody")))
+	noErr(t, "AcknowledgeRecoveryCodes(again)", h.s.AcknowledgeRecoveryCodes(h.ctx, u, base))
+	noErr(t, "AcknowledgeRecoveryCodes(unknown user)", h.s.AcknowledgeRecoveryCodes(h.ctx, h.user("nobody"), base))
 }
 
 func token(userID string, singleUse bool, expires time.Time, scopes ...string) mfa.TokenRecord {
@@ -597,7 +615,7 @@ func testCancelled(t *testing.T, h *harness) {
 			_, err := s.ConsumeRecoveryCode(ctx, u, codes.Hashes[0], base, mfa.Lockout{})
 			return err
 		},
-		"Acknowledge":  func() error { return s.AcknowledgeRecoveryCodes(ctx, u) },
+		"Acknowledge":  func() error { return s.AcknowledgeRecoveryCodes(ctx, u, base) },
 		"InsertToken":  func() error { return s.InsertToken(ctx, token(u, true, base.Add(time.Hour))) },
 		"Token":        func() error { _, err := s.Token(ctx, tok.Hash); return err },
 		"ConsumeToken": func() error { return s.ConsumeToken(ctx, tok.Hash, base) },
@@ -755,9 +773,31 @@ func testCleanup(t *testing.T, h *harness) {
 	noErr(t, "InsertToken", h.s.InsertToken(h.ctx, live))
 	noErr(t, "InsertToken", h.s.InsertToken(h.ctx, dead))
 	v, d, codes := h.enrolled(t, "bob")
+	// carol's codes were made after sealedNotAfter and keep their
+	// plaintext; dave's were made before it and erin's at it, and both
+	// lose it.
+	kept, lost := map[string]mfa.RecoveryCodeSet{}, map[string]mfa.RecoveryCodeSet{}
+	cut := base.Add(-time.Minute)
+	for name, created := range map[string]time.Time{"carol": cut.Add(time.Microsecond), "dave": base.Add(-time.Hour), "erin": cut} {
+		u, _, codes := h.enrolled(t, name)
+		codes.CreatedAt = created
+		noErr(t, "ReplaceRecoveryCodes", h.s.ReplaceRecoveryCodes(h.ctx, u, codes))
+		if created.After(cut) {
+			kept[u] = codes
+		} else {
+			codes.Sealed = nil
+			lost[u] = codes
+		}
+	}
 
 	now := base.Add(11 * time.Minute)
-	noErr(t, "Cleanup", c.Cleanup(h.ctx, now))
+	noErr(t, "Cleanup", c.Cleanup(h.ctx, now, cut))
+	for u, want := range kept {
+		sameCodes(t, h.load(t, u, now).RecoveryCodes, want)
+	}
+	for u, want := range lost {
+		sameCodes(t, h.load(t, u, now).RecoveryCodes, want)
+	}
 	_, err := h.s.Token(h.ctx, dead.Hash)
 	wantErr(t, "expired token after Cleanup", err, mfa.ErrTokenInvalid)
 	_, err = h.s.Token(h.ctx, live.Hash)

@@ -14,15 +14,17 @@ const (
 	cleanupTokensQuery   = "DELETE FROM mfa_tokens WHERE expires_at IS NULL OR expires_at <= $1"
 	cleanupPendingQuery  = "DELETE FROM mfa_devices WHERE NOT verified AND (expires_at IS NULL OR expires_at <= $1)"
 	cleanupLockoutsQuery = "DELETE FROM mfa_lockouts WHERE failures = 0"
+	cleanupSealedQuery   = "UPDATE mfa_recovery_code_sets SET sealed = NULL WHERE sealed IS NOT NULL AND (created_at IS NULL OR created_at <= $1)"
 )
 
 // Cleanup implements [mfa.Cleaner]: it deletes the tokens and the pending
-// devices whose expiry is not after now, and the lockout rows with no
-// failures. Each DELETE is its own statement, so a large cleanup holds no
+// devices whose expiry is not after now and the lockout rows with no
+// failures, and clears the sealed plaintext of recovery code sets created
+// at or before sealedNotAfter. Each DELETE is its own statement, so a large cleanup holds no
 // long transaction. Reads already treat expired records as absent; this
 // only reclaims space. Run it now and then, e.g. through [mfa.MFA.Cleanup]
 // on a ticker, from one instance or all.
-func (s *Store) Cleanup(ctx context.Context, now time.Time) error {
+func (s *Store) Cleanup(ctx context.Context, now, sealedNotAfter time.Time) error {
 	at := s.timeArg(now)
 	if _, err := s.exec(ctx, s.db, cleanupTokensQuery, at); err != nil {
 		return wrap(ctx, "clean up tokens", err)
@@ -32,6 +34,9 @@ func (s *Store) Cleanup(ctx context.Context, now time.Time) error {
 	}
 	if _, err := s.exec(ctx, s.db, cleanupLockoutsQuery); err != nil {
 		return wrap(ctx, "clean up lockouts", err)
+	}
+	if _, err := s.exec(ctx, s.db, cleanupSealedQuery, s.timeArg(sealedNotAfter)); err != nil {
+		return wrap(ctx, "clean up revealed recovery codes", err)
 	}
 	return nil
 }

@@ -258,7 +258,7 @@ func (s *Store) UpdateDeviceSecret(ctx context.Context, userID, deviceID string,
 
 // DeleteDevice implements [mfa.DeviceStore]. Under the user's lock, so that
 // a concurrent ReplaceRecoveryCodes cannot store codes for a device that is
-// going away.
+// going away; the user's tokens go in the same transaction.
 func (s *Store) DeleteDevice(ctx context.Context, userID, deviceID string) error {
 	return s.inTx(ctx, "delete device", func(tx *sql.Tx) error {
 		if err := s.lockUser(ctx, tx, userID); err != nil {
@@ -269,8 +269,14 @@ func (s *Store) DeleteDevice(ctx context.Context, userID, deviceID string) error
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			return nil
-		case err != nil || !verified:
+		case err != nil:
 			return err
+		}
+		if _, err := s.exec(ctx, tx, deleteUserTokensQuery, userID); err != nil {
+			return err
+		}
+		if !verified {
+			return nil
 		}
 		return s.deleteCodes(ctx, tx, userID)
 	})

@@ -34,6 +34,7 @@ func PostgreSQLQueries(codes int) map[string]string {
 		"InsertToken":          insertTokenPostgreSQL,
 		"Token":                tokenQuery,
 		"ConsumeToken":         consumeTokenQuery,
+		"DeleteUserTokens":     deleteUserTokensQuery,
 		"Lockout":              lockoutQuery,
 		"LockoutForUpdate":     lockoutForUpdatePostgreSQL,
 		"SwapLockoutFromZero":  swapLockoutFromZeroQuery,

@@ -28,7 +28,7 @@ const (
 
 	countCodesQuery = "SELECT count(*) FROM mfa_recovery_codes WHERE user_id = $1"
 
-	acknowledgeCodesQuery = "UPDATE mfa_recovery_code_sets SET sealed = NULL WHERE user_id = $1 AND sealed IS NOT NULL"
+	acknowledgeCodesQuery = "UPDATE mfa_recovery_code_sets SET sealed = NULL WHERE user_id = $1 AND sealed IS NOT NULL AND (created_at IS NULL OR created_at <= $2)"
 )
 
 // insertCodesQuery returns the INSERT of n hashes of one user: $1 is the
@@ -142,8 +142,8 @@ func (s *Store) ConsumeRecoveryCode(ctx context.Context, userID string, hash [mf
 }
 
 // AcknowledgeRecoveryCodes implements [mfa.RecoveryCodeStore].
-func (s *Store) AcknowledgeRecoveryCodes(ctx context.Context, userID string) error {
-	if _, err := s.exec(ctx, s.db, acknowledgeCodesQuery, userID); err != nil {
+func (s *Store) AcknowledgeRecoveryCodes(ctx context.Context, userID string, notAfter time.Time) error {
+	if _, err := s.exec(ctx, s.db, acknowledgeCodesQuery, userID, s.timeArg(notAfter)); err != nil {
 		return wrap(ctx, "acknowledge recovery codes", err)
 	}
 	return nil

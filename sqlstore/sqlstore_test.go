@@ -68,7 +68,7 @@ func TestCleanupRemovesZeroLockouts(t *testing.T) {
 				t.Fatalf("SwapLockout(%s): %v %v", user, ok, err)
 			}
 		}
-		if err := s.Cleanup(ctx, time.Now()); err != nil {
+		if err := s.Cleanup(ctx, time.Now(), time.Now().Add(-time.Hour)); err != nil {
 			t.Fatal(err)
 		}
 		var users []string

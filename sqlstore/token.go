@@ -30,6 +30,10 @@ INSERT INTO mfa_tokens (hash, user_id, single_use, scopes, created_at, expires_a
 	tokenQuery = "SELECT user_id, single_use, scopes, created_at, expires_at FROM mfa_tokens WHERE hash = $1"
 
 	consumeTokenQuery = "DELETE FROM mfa_tokens WHERE hash = $1 AND expires_at > $2"
+
+	// deleteUserTokensQuery revokes every token of a user, when a device
+	// goes or the user is reset.
+	deleteUserTokensQuery = "DELETE FROM mfa_tokens WHERE user_id = $1"
 )
 
 // InsertToken implements [mfa.TokenStore]. Scopes are stored as a JSON

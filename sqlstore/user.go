@@ -118,7 +118,7 @@ var deleteUserQueries = []string{
 	"DELETE FROM mfa_devices WHERE user_id = $1",
 	"DELETE FROM mfa_recovery_codes WHERE user_id = $1",
 	"DELETE FROM mfa_recovery_code_sets WHERE user_id = $1",
-	"DELETE FROM mfa_tokens WHERE user_id = $1",
+	deleteUserTokensQuery,
 	"DELETE FROM mfa_lockouts WHERE user_id = $1",
 }
 
