@@ -393,7 +393,7 @@ func (m *MFA) AuthenticateDevice(ctx context.Context, userID string, req Authent
 	d.LastStep, d.LastUsedAt = step, now
 	if d.Verified {
 		r.RecoveryCodesRemaining = len(st.RecoveryCodes.Hashes)
-		r.RecoveryCodesPending = st.RecoveryCodes.Pending()
+		r.RecoveryCodesPending = m.revealable(st.RecoveryCodes, now)
 	} else {
 		d.Verified, d.VerifiedAt, d.ExpiresAt = true, now, time.Time{}
 		r.DeviceVerified = true
@@ -542,19 +542,35 @@ func deviceFromRecord(d DeviceRecord, times *[2]time.Time) Device {
 }
 
 // ScopeCredentialUnlink is the token scope that [MFA.DeleteDevice] needs
-// (an unscoped token also serves).
+// (an unscoped token also serves): the scope of the built-in action
+// [ActionCredentialUnlink].
 const ScopeCredentialUnlink = "credential:unlink"
 
-// DeleteDevice deletes one of the user's devices. It needs a valid MFA
-// token with scope "credential:unlink" or no scope (a single-use token is
-// consumed); ErrTokenRequired when mfaToken is empty. Deleting the verified
-// device also deletes the recovery codes, which stand in for it. A pending
-// device needs a token too, so that one verified between the check and the
-// delete cannot slip through; it expires by itself and is replaced by the
-// next [MFA.AddDevice] anyway. The token is checked (and a single-use one
-// consumed) before the delete: if the store then fails, the device stays
-// and the user needs a new token, never the other way round.
+// DeleteDevice deletes one of the user's devices. It needs an MFA token
+// for the built-in action [ActionCredentialUnlink] (scope
+// "credential:unlink", or no scope), which it consumes, as
+// [MFA.AuthorizeAction] does: ErrTokenRequired when mfaToken is empty.
+// Deleting a device revokes all of the user's MFA tokens, so that no token
+// outlives the factor that issued it, and deleting the verified device
+// also deletes the recovery codes, which stand in for it. A pending device
+// needs a token too, so that one verified between the check and the delete
+// cannot slip through; it expires by itself and is replaced by the next
+// [MFA.AddDevice] anyway. The token is consumed before the delete: if the
+// store then fails, the device stays and the user needs a new token, never
+// the other way round.
 func (m *MFA) DeleteDevice(ctx context.Context, userID, deviceID, mfaToken string) error {
+	if err := m.findDevice(ctx, userID, deviceID); err != nil {
+		return err
+	}
+	if _, err := m.AuthorizeAction(ctx, userID, ActionCredentialUnlink, mfaToken); err != nil {
+		return err
+	}
+	return m.deleteDevice(ctx, userID, deviceID, EventDeviceDeleted)
+}
+
+// findDevice checks the arguments of a device deletion and that the user
+// has the device.
+func (m *MFA) findDevice(ctx context.Context, userID, deviceID string) error {
 	if err := validateUserID(userID); err != nil {
 		return err
 	}
@@ -565,15 +581,17 @@ func (m *MFA) DeleteDevice(ctx context.Context, userID, deviceID, mfaToken strin
 	if err != nil {
 		return storeError("load user", err)
 	}
-	if _, err := pickDevice(st.Devices, deviceID); err != nil {
-		return err
-	}
-	if _, err := m.ValidateMFAToken(ctx, userID, mfaToken, ScopeCredentialUnlink); err != nil {
-		return err
-	}
+	_, err = pickDevice(st.Devices, deviceID)
+	return err
+}
+
+// deleteDevice removes the device, and with it the user's MFA tokens, and
+// reports it with an event of type typ and EventTokensRevoked.
+func (m *MFA) deleteDevice(ctx context.Context, userID, deviceID string, typ EventType) error {
 	if err := m.store.DeleteDevice(ctx, userID, deviceID); err != nil {
 		return storeError("delete device", err)
 	}
-	m.emit(ctx, Event{Type: EventDeviceDeleted, UserID: userID, DeviceID: deviceID})
+	m.emit(ctx, Event{Type: typ, UserID: userID, DeviceID: deviceID})
+	m.emit(ctx, Event{Type: EventTokensRevoked, UserID: userID, DeviceID: deviceID})
 	return nil
 }

@@ -97,7 +97,7 @@
 // every instance sees the same count (RFC 4226 §7.3, NIST SP 800-63B
 // §5.2.2). With the default [LockoutConfig], 5 failures are free; then each
 // attempt waits 30 seconds, doubling with every further failure up to 1 hour, and
-// after 100 consecutive failures only [MFA.ResetUser] unlocks the user.
+// after 100 consecutive failures only an operator's [MFA.UnlockUser] unlocks the user.
 // While the user is locked even a correct code gets [ErrRateLimited], whose
 // [Error].RetryAfter says how long to wait. A success resets the count.
 //

@@ -19,7 +19,7 @@ type Error struct {
 	// Field names the offending input or Config field, when there is one.
 	Field string
 	// RetryAfter is how long to wait before the next attempt; set on
-	// ErrRateLimited. Zero on a lockout that only [MFA.ResetUser] lifts.
+	// ErrRateLimited. Zero on a lockout that only [MFA.UnlockUser] lifts.
 	RetryAfter time.Duration
 
 	kind  *Error // the sentinel this error matches; nil for a sentinel
@@ -113,7 +113,7 @@ func rateLimited(wait time.Duration) *Error {
 	e := newError(ErrRateLimited, "", "")
 	e.RetryAfter = wait
 	if wait <= 0 {
-		e.Message = "too many consecutive failed attempts; an administrator must reset the user"
+		e.Message = "too many consecutive failed attempts; support must unlock the account"
 	}
 	return e
 }

@@ -14,7 +14,8 @@ type EventType string
 const (
 	EventDeviceAdded               EventType = "device.added"
 	EventDeviceVerified            EventType = "device.verified"
-	EventDeviceDeleted             EventType = "device.deleted"
+	EventDeviceDeleted             EventType = "device.deleted" // by the user, with a token
+	EventDeviceRemoved             EventType = "device.removed" // by an operator, with RemoveDevice
 	EventDeviceReencrypted         EventType = "device.reencrypted"
 	EventAuthSucceeded             EventType = "auth.succeeded"
 	EventAuthFailed                EventType = "auth.failed"
@@ -28,7 +29,10 @@ const (
 	EventTokenConsumed             EventType = "token.consumed"
 	EventTokenValidated            EventType = "token.validated"
 	EventTokenRefused              EventType = "token.refused"
+	EventTokensRevoked             EventType = "token.revoked_all" // a device went, and every token of the user with it
 	EventUserReset                 EventType = "user.reset"
+	EventUserUnlocked              EventType = "user.unlocked"
+	EventEnrollmentChecked         EventType = "user.enrollment_checked"
 )
 
 // LowRecoveryCodes is the number of remaining recovery codes at or below
@@ -56,6 +60,10 @@ type Event struct {
 	SingleUse bool     `json:"singleUse,omitempty"`
 	// KeyID names the key a record was sealed with.
 	KeyID string `json:"keyId,omitempty"`
+	// Action is the action an MFA token was checked for.
+	Action string `json:"action,omitempty"`
+	// Enrolled is the answer of IsEnrolled (absent when false).
+	Enrolled bool `json:"enrolled,omitempty"`
 }
 
 func (m *MFA) emit(ctx context.Context, e Event) {

@@ -105,6 +105,8 @@ type faultException struct {
 const (
 	faultUserID = "alice"
 	faultAction = "change-email"
+	// faultPersistentAction is an action whose policy keeps its token.
+	faultPersistentAction = "read-statements"
 	// faultFailures is the lockout count of a starting state, so that a
 	// success (which resets it) and a wrong code (which adds one) change it.
 	faultFailures = 2
@@ -144,12 +146,12 @@ var (
 		},
 		event: mfa.EventTokenRefused,
 	}
-	// DeleteDevice consumes a single-use token (ValidateMFAToken) and then
-	// deletes the device, in two store calls. When the delete fails the
-	// token is spent and the device stays. The token authorised the
-	// deletion, and nothing happened without it: the state is the one an
-	// application reaches when ValidateMFAToken succeeds and its own action
-	// then fails. The user needs a new token to try again.
+	// DeleteDevice consumes its token (AuthorizeAction, whatever kind of
+	// token) and then deletes the device, in two store calls. When the
+	// delete fails the token is spent and the device stays. The token
+	// authorised the deletion, and nothing happened without it: the state
+	// is the one an application reaches when AuthorizeAction succeeds and
+	// its own action then fails. The user needs a new token to try again.
 	faultDeleteAfterConsume = faultException{
 		name:   "refused, token spent",
 		method: "DeleteDevice",
@@ -307,7 +309,60 @@ var faultCases = []faultCase{
 			e.enrolled(t, e.m, true)
 			e.issue(t, mfa.TokenRequest{Scopes: []string{mfa.ScopeCredentialUnlink}})
 		},
-		op: (*faultEnv).deleteDevice,
+		op:         (*faultEnv).deleteDevice,
+		exceptions: []faultException{faultDeleteAfterConsume},
+	},
+	{
+		name: "RemoveDevice",
+		setup: func(t *testing.T, e *faultEnv) {
+			e.enrolled(t, e.m, true)
+			e.issue(t, mfa.TokenRequest{})
+		},
+		op: func(e *faultEnv) error {
+			devices, err := e.m.GetUserDevices(e.ctx, faultUserID)
+			if err != nil {
+				return err
+			}
+			return e.m.RemoveDevice(e.ctx, faultUserID, devices[0].ID)
+		},
+	},
+	{
+		name: "UnlockUser",
+		setup: func(t *testing.T, e *faultEnv) {
+			e.enrolled(t, e.m, true)
+			e.fail(t, faultFailures)
+		},
+		op: func(e *faultEnv) error { return e.m.UnlockUser(e.ctx, faultUserID) },
+	},
+	{
+		name:  "IsEnrolled",
+		setup: func(t *testing.T, e *faultEnv) { e.enrolled(t, e.m, true) },
+		op: func(e *faultEnv) error {
+			_, err := e.m.IsEnrolled(e.ctx, faultUserID)
+			return err
+		},
+	},
+	{
+		name: "AuthorizeAction/consuming",
+		setup: func(t *testing.T, e *faultEnv) {
+			e.enrolled(t, e.m, true)
+			e.issue(t, mfa.TokenRequest{Scopes: []string{faultAction}})
+		},
+		op: func(e *faultEnv) error {
+			_, err := e.m.AuthorizeAction(e.ctx, faultUserID, faultAction, e.token)
+			return err
+		},
+	},
+	{
+		name: "AuthorizeAction/persistent",
+		setup: func(t *testing.T, e *faultEnv) {
+			e.enrolled(t, e.m, true)
+			e.issue(t, mfa.TokenRequest{Scopes: []string{faultPersistentAction}})
+		},
+		op: func(e *faultEnv) error {
+			_, err := e.m.AuthorizeAction(e.ctx, faultUserID, faultPersistentAction, e.token)
+			return err
+		},
 	},
 	{
 		name: "DeleteDevice/single-use token",
@@ -700,7 +755,7 @@ func newFaultEnv(t *testing.T, keys faultKeys) *faultEnv {
 			Store:   e.fs,
 			Issuer:  "Acme",
 			Keys:    keys,
-			Actions: map[string]mfa.ActionPolicy{faultAction: {AllowUnenrolled: true}},
+			Actions: map[string]mfa.ActionPolicy{faultAction: {AllowUnenrolled: true}, faultPersistentAction: {Persistent: true}},
 			Now:     e.clock.Now,
 			Rand:    rnd,
 			OnEvent: e.record,

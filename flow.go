@@ -175,7 +175,8 @@ func (f *SyncFlow) phase(ctx context.Context) (phase, error) {
 	if err := validateUserID(f.userID); err != nil {
 		return 0, err
 	}
-	st, err := f.m.loadUser(ctx, f.userID, f.m.now())
+	now := f.m.now()
+	st, err := f.m.loadUser(ctx, f.userID, now)
 	if err != nil {
 		return 0, storeError("load user", err)
 	}
@@ -192,7 +193,7 @@ func (f *SyncFlow) phase(ctx context.Context) (phase, error) {
 		return phasePending, nil
 	case needsMFA:
 		return phaseNoDevice, nil
-	case verified && st.RecoveryCodes.Pending():
+	case verified && f.m.revealable(st.RecoveryCodes, now):
 		return phaseCodesPending, nil
 	}
 	return phaseIdle, nil

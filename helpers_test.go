@@ -154,3 +154,12 @@ func (r *recorder) json(t *testing.T) string {
 	}
 	return string(b)
 }
+
+// mustField checks that err matches want and names field.
+func mustField(t *testing.T, err, want error, field string) {
+	t.Helper()
+	var e *mfa.Error
+	if !errors.Is(err, want) || !errors.As(err, &e) || e.Field != field {
+		t.Fatalf("got error %v, want %v with field %q", err, want, field)
+	}
+}

@@ -90,11 +90,40 @@ func TestBadInputChangesNothing(t *testing.T) {
 			return err
 		}},
 		{"64 KiB token", mfa.ErrTokenInvalid, func() error {
-			_, err := e.m.ValidateMFAToken(e.ctx, "alice", huge, "")
+			_, err := e.m.ValidateMFAToken(e.ctx, "alice", huge, "user:update")
 			return err
 		}},
 		{"64 KiB scope", mfa.ErrInvalidInput, func() error {
 			_, err := e.m.ValidateMFAToken(e.ctx, "alice", "mfat_x", huge)
+			return err
+		}},
+		{"empty scope", mfa.ErrInvalidInput, func() error {
+			_, err := e.m.ValidateMFAToken(e.ctx, "alice", "mfat_x", "")
+			return err
+		}},
+		{"unknown action", mfa.ErrInvalidInput, func() error {
+			_, err := e.m.AuthorizeAction(e.ctx, "alice", "tranfser", "mfat_x")
+			return err
+		}},
+		{"64 KiB action", mfa.ErrInvalidInput, func() error {
+			_, err := e.m.AuthorizeAction(e.ctx, "alice", huge, "")
+			return err
+		}},
+		{"remove unknown device", mfa.ErrDeviceNotFound, func() error {
+			return e.m.RemoveDevice(e.ctx, "alice", "nope")
+		}},
+		{"remove device, empty ID", mfa.ErrInvalidInput, func() error {
+			return e.m.RemoveDevice(e.ctx, "alice", "")
+		}},
+		{"unlock, empty user", mfa.ErrInvalidInput, func() error {
+			return e.m.UnlockUser(e.ctx, "")
+		}},
+		{"alias with a bidi override", mfa.ErrInvalidInput, func() error {
+			_, err := e.m.AddDevice(e.ctx, "alice", mfa.WithAlias("Phone\u202egnp.exe"))
+			return err
+		}},
+		{"account name with a zero-width space", mfa.ErrInvalidInput, func() error {
+			_, err := e.m.AddDevice(e.ctx, "alice", mfa.WithAccountName("alice@exam\u200bple.com"))
 			return err
 		}},
 		{"delete unknown device", mfa.ErrDeviceNotFound, func() error {

@@ -78,7 +78,7 @@ func (m *MFA) succeed(ctx context.Context, userID string, lk Lockout, now time.T
 }
 
 // lockedFor reports whether lk locks the user at now, and for how long. A
-// wait of zero with locked true is a lockout only ResetUser lifts.
+// wait of zero with locked true is a lockout only UnlockUser lifts.
 func (m *MFA) lockedFor(lk Lockout, now time.Time) (time.Duration, bool) {
 	if lk.Failures >= m.lockout.MaxFailures {
 		return 0, true
@@ -95,10 +95,13 @@ func (m *MFA) lockedFor(lk Lockout, now time.Time) (time.Duration, bool) {
 
 // backoff is the delay after the given number of consecutive failures:
 // BaseDelay at Threshold, doubling with each further failure, at most
-// MaxDelay.
+// MaxDelay. It stops doubling before the duration could overflow.
 func (m *MFA) backoff(failures int) time.Duration {
 	d := m.lockout.BaseDelay
-	for i := m.lockout.Threshold; i < failures && d < m.lockout.MaxDelay; i++ {
+	for i := m.lockout.Threshold; i < failures; i++ {
+		if d > m.lockout.MaxDelay/2 {
+			return m.lockout.MaxDelay
+		}
 		d *= 2
 	}
 	return min(d, m.lockout.MaxDelay)

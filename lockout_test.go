@@ -2,6 +2,8 @@ package mfa_test
 
 import (
 	"errors"
+	"math"
+	"reflect"
 	"testing"
 	"time"
 
@@ -96,12 +98,67 @@ func TestLockoutHardLimit(t *testing.T) {
 	e.clock.Advance(1000 * time.Hour)
 	_, err := e.m.AuthenticateDevice(e.ctx, "alice", mfa.AuthenticateRequest{Code: e.code(t, secret, 0)})
 	if wait := retryAfter(t, err); wait != 0 {
-		t.Fatalf("hard lockout says wait %s; want 0 (until reset)", wait)
+		t.Fatalf("hard lockout says wait %s; want 0 (until an operator unlocks)", wait)
 	}
-	mustOK(t, e.m.ResetUser(e.ctx, "alice"))
-	secret, _ = e.enrol(t, "alice")
+	// UnlockUser lifts the lockout and changes nothing else: the device
+	// and the recovery codes stay, so nobody can enrol a device of their
+	// own on the way out of a lockout.
+	before := e.state(t, "alice")
+	mustOK(t, e.m.UnlockUser(e.ctx, "alice"))
+	after := e.state(t, "alice")
+	if !after.Lockout.Equal(mfa.Lockout{}) {
+		t.Fatalf("lockout after UnlockUser: %+v", after.Lockout)
+	}
+	before.Lockout = mfa.Lockout{}
+	if !reflect.DeepEqual(before, after) {
+		t.Fatalf("UnlockUser changed more than the lockout:\nbefore %+v\nafter  %+v", before, after)
+	}
+	var unlocked []mfa.Event
+	for _, ev := range e.events.take() {
+		if ev.Type == mfa.EventUserUnlocked {
+			unlocked = append(unlocked, ev)
+		}
+	}
+	if len(unlocked) != 1 || unlocked[0].UserID != "alice" || unlocked[0].Failures != 100 {
+		t.Fatalf("user.unlocked events %+v, want one for alice after 100 failures", unlocked)
+	}
+	_, err = e.m.AddDevice(e.ctx, "alice")
+	mustErr(t, err, mfa.ErrDeviceLimit)
 	_, err = e.m.AuthenticateDevice(e.ctx, "alice", mfa.AuthenticateRequest{Code: e.code(t, secret, 0)})
 	mustOK(t, err)
+	// Unlocking a user who is not locked is harmless.
+	mustOK(t, e.m.UnlockUser(e.ctx, "alice"))
+	mustOK(t, e.m.UnlockUser(e.ctx, "nobody"))
+}
+
+// TestLockoutBackoffDoesNotOverflow doubles a BaseDelay of 1 s towards
+// the largest MaxDelay a Duration holds. Doubling 62 times and more would
+// overflow into a negative wait that locks nobody; every wait must stay
+// positive and never shrink.
+func TestLockoutBackoffDoesNotOverflow(t *testing.T) {
+	e := newEnv(t, func(c *mfa.Config) {
+		c.Lockout = mfa.LockoutConfig{Threshold: 1, BaseDelay: time.Second, MaxDelay: math.MaxInt64, MaxFailures: 100}
+	})
+	secret, _ := e.enrol(t, "alice")
+	last := time.Duration(0)
+	prev := mfa.Lockout{}
+	for failures := 1; failures < 100; failures++ {
+		// Set the count directly: waiting out 2^62 seconds is not a test.
+		next := mfa.Lockout{Failures: failures, LastFailure: e.clock.Now()}
+		if ok, err := e.store.SwapLockout(e.ctx, "alice", prev, next); err != nil || !ok {
+			t.Fatalf("SwapLockout: %t, %v", ok, err)
+		}
+		prev = next
+		_, err := e.m.AuthenticateDevice(e.ctx, "alice", mfa.AuthenticateRequest{Code: e.code(t, secret, 0)})
+		wait := retryAfter(t, err)
+		if wait <= 0 || wait < last {
+			t.Fatalf("after %d failures a correct code got wait %s (the one before: %s)", failures, wait, last)
+		}
+		last = wait
+	}
+	if last != math.MaxInt64 {
+		t.Fatalf("longest wait %s, want MaxDelay", last)
+	}
 }
 
 func TestLockoutConfig(t *testing.T) {

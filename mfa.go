@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -47,7 +49,11 @@ type Config struct {
 	Lockout  LockoutConfig
 
 	// Actions maps an action name (e.g. "change-email") to its policy for
-	// action-based MFA; see [MFA.IsMFARequiredForAction].
+	// action-based MFA; see [MFA.AuthorizeAction]. An action that is neither
+	// here nor built in is refused, so that a misspelt name fails closed.
+	// The built-in actions ([ActionCredentialUnlink],
+	// [ActionRegenerateRecoveryCodes], [ActionCredentialLink]) may not be
+	// redefined.
 	Actions map[string]ActionPolicy
 
 	// Now returns the current time; default time.Now. Tests inject a clock.
@@ -88,6 +94,13 @@ const NoSkew = -1
 type RecoveryConfig struct {
 	// Count is the number of codes in a set; default 10, at most 100.
 	Count int
+	// RevealFor is how long after it is made a set can be shown while it
+	// waits for acknowledgement; default 1 hour. A set older than that
+	// counts as acknowledged: [MFA.GetRecoveryCodes] no longer shows it
+	// and its sealed plaintext is dropped by the next write to the set or
+	// by [MFA.Cleanup]. The codes stay valid; a user who lost them makes a
+	// new set with [MFA.GetNewRecoveryCodes].
+	RevealFor time.Duration
 }
 
 // TokenConfig sets MFA token lifetimes.
@@ -104,21 +117,24 @@ type TokenConfig struct {
 // 800-63B §5.2.2). Failures of TOTP and recovery codes count together, per
 // user, in the store. After Threshold consecutive failures each further
 // attempt waits BaseDelay, doubling with every failure up to MaxDelay; at
-// MaxFailures the user is locked until [MFA.ResetUser]. A success resets
-// the count.
+// MaxFailures the user is locked until an operator calls [MFA.UnlockUser].
+// A success resets the count.
 type LockoutConfig struct {
 	// Threshold is the number of failures allowed without delay; default 5.
 	Threshold int
-	// BaseDelay is the first delay; default 30 s.
+	// BaseDelay is the first delay; default 30 s, at least 1 s.
 	BaseDelay time.Duration
 	// MaxDelay caps the delay; default 1 hour.
 	MaxDelay time.Duration
 	// MaxFailures is the number of consecutive failures after which only
-	// an administrator can unlock the user; default and maximum 100.
+	// an operator can unlock the user ([MFA.UnlockUser]); default and
+	// maximum 100.
 	MaxFailures int
 }
 
-// ActionPolicy makes an action need an MFA token (action-based MFA).
+// ActionPolicy makes an action need an MFA token (action-based MFA). The
+// server decides how a token authorises the action, whatever the client
+// asked for when it requested the token; see [MFA.AuthorizeAction].
 type ActionPolicy struct {
 	// Scope is the scope a token must carry to authorise the action
 	// (an unscoped token carries every scope); default the action name.
@@ -126,7 +142,47 @@ type ActionPolicy struct {
 	// AllowUnenrolled lets users without a verified device do the action
 	// without MFA. By default they must enrol first.
 	AllowUnenrolled bool
+	// Persistent lets a persistent token authorise the action without
+	// being used up, so that one code can authorise a series of actions.
+	// By default the action consumes the token that authorises it, even
+	// one the client asked to be persistent. A single-use token is always
+	// consumed.
+	Persistent bool
+	// MaxTokenAge refuses tokens issued longer ago than this, with
+	// ErrTokenExpired, however long they live; default 5 minutes. A
+	// Persistent action without a MaxTokenAge accepts a token until the
+	// token itself expires.
+	MaxTokenAge time.Duration
 }
+
+// The built-in actions: the operations of mfakit itself that need an MFA
+// token. [MFA.AuthorizeAction] always knows them, they always consume
+// their token, and Config.Actions may not redefine them. Each action's
+// scope is its name.
+const (
+	// ActionCredentialUnlink deletes a device ([MFA.DeleteDevice]).
+	ActionCredentialUnlink = ScopeCredentialUnlink
+	// ActionRegenerateRecoveryCodes replaces the recovery codes through a
+	// user's own session (mfahttp's POST /api/recovery-codes).
+	ActionRegenerateRecoveryCodes = "recovery_codes:regenerate"
+	// ActionCredentialLink adds a factor for a user who already has one.
+	// A user without a verified device needs no token for it.
+	ActionCredentialLink = ScopeCredentialLink
+)
+
+// ScopeCredentialLink is the token scope of [ActionCredentialLink], the
+// hosted SDK's scope for adding a factor.
+const ScopeCredentialLink = "credential:link"
+
+// builtinActions are the policies of the built-in actions.
+var builtinActions = map[string]ActionPolicy{
+	ActionCredentialUnlink:        {Scope: ActionCredentialUnlink, MaxTokenAge: defaultMaxTokenAge},
+	ActionRegenerateRecoveryCodes: {Scope: ActionRegenerateRecoveryCodes, MaxTokenAge: defaultMaxTokenAge},
+	ActionCredentialLink:          {Scope: ActionCredentialLink, AllowUnenrolled: true, MaxTokenAge: defaultMaxTokenAge},
+}
+
+// defaultMaxTokenAge is ActionPolicy.MaxTokenAge's default.
+const defaultMaxTokenAge = 5 * time.Minute
 
 // Limits on input sizes; anything longer is refused with ErrInvalidInput
 // before it reaches the store.
@@ -227,6 +283,12 @@ func (m *MFA) setRecoveryDefaults() error {
 	case m.recovery.Count < 1 || m.recovery.Count > 100:
 		return invalidConfig("Recovery.Count", "Recovery.Count must be between 1 and 100")
 	}
+	switch {
+	case m.recovery.RevealFor == 0:
+		m.recovery.RevealFor = time.Hour
+	case m.recovery.RevealFor < 0:
+		return invalidConfig("Recovery.RevealFor", "Recovery.RevealFor must be positive")
+	}
 	return nil
 }
 
@@ -273,28 +335,43 @@ func (m *MFA) setLockoutDefaults() error {
 		return invalidConfig("Lockout.MaxFailures", "Lockout.MaxFailures must be between 1 and 100 (NIST SP 800-63B §5.2.2)")
 	case l.Threshold < 1 || l.Threshold > l.MaxFailures:
 		return invalidConfig("Lockout.Threshold", "Lockout.Threshold must be between 1 and Lockout.MaxFailures")
-	case l.BaseDelay < 0:
-		return invalidConfig("Lockout.BaseDelay", "Lockout.BaseDelay must be positive")
+	case l.BaseDelay < time.Second:
+		return invalidConfig("Lockout.BaseDelay", "Lockout.BaseDelay must be at least 1 s")
 	case l.MaxDelay < l.BaseDelay:
 		return invalidConfig("Lockout.MaxDelay", "Lockout.MaxDelay must not be shorter than Lockout.BaseDelay")
 	}
 	return nil
 }
 
+// checkActions validates Config.Actions, fills in each policy's defaults
+// and adds the built-in actions.
 func (m *MFA) checkActions() error {
+	if m.actions == nil {
+		m.actions = make(map[string]ActionPolicy, len(builtinActions))
+	}
 	for name, p := range m.actions {
 		field := fmt.Sprintf("Actions[%q]", name)
-		if err := validateScope(name); err != nil || name == "" {
+		if _, ok := builtinActions[name]; ok {
+			return invalidConfig(field, fmt.Sprintf("%q is a built-in action and cannot be redefined", name))
+		}
+		if err := validateScope(name); err != nil {
 			return invalidConfig(field, "action names must be 1 to 64 printable ASCII characters")
 		}
 		if p.Scope == "" {
 			p.Scope = name
-			m.actions[name] = p
 		}
 		if err := validateScope(p.Scope); err != nil {
 			return invalidConfig(field+".Scope", "scopes must be 1 to 64 printable ASCII characters")
 		}
+		switch {
+		case p.MaxTokenAge < 0:
+			return invalidConfig(field+".MaxTokenAge", "MaxTokenAge must be positive")
+		case p.MaxTokenAge == 0 && !p.Persistent:
+			p.MaxTokenAge = defaultMaxTokenAge
+		}
+		m.actions[name] = p
 	}
+	maps.Copy(m.actions, builtinActions)
 	return nil
 }
 
@@ -314,7 +391,10 @@ func validateUserID(id string) error {
 }
 
 // validateLabel checks an issuer, account name or alias: printable UTF-8,
-// at most 128 bytes, and no colon in an otpauth label (Key Uri Format).
+// at most 128 bytes, no format characters, and no colon in an otpauth
+// label (Key Uri Format). Format characters (Unicode category Cf: bidi
+// overrides, zero-width joiners and spaces) are invisible and could make
+// the label an authenticator app shows read as another service's.
 func validateLabel(field, s string, noColon bool) error {
 	switch {
 	case s == "":
@@ -323,11 +403,15 @@ func validateLabel(field, s string, noColon bool) error {
 		return invalidInput(field, fmt.Sprintf("%s is longer than %d bytes", field, maxLabelLen))
 	case !printableUTF8(s):
 		return invalidInput(field, field+" must be UTF-8 without control characters")
+	case strings.IndexFunc(s, isFormatChar) >= 0:
+		return invalidInput(field, field+" must not contain invisible format characters (bidi controls, zero-width characters)")
 	case noColon && containsByte(s, ':'):
 		return invalidInput(field, field+" must not contain a colon")
 	}
 	return nil
 }
+
+func isFormatChar(r rune) bool { return unicode.Is(unicode.Cf, r) }
 
 func printableUTF8(s string) bool {
 	// Printable ASCII, the usual case, is checked a byte at a time; the
@@ -404,20 +488,24 @@ func (m *MFA) TOTPDigits() int { return m.totp.Digits }
 // TOTPPeriod returns how often devices show a new code.
 func (m *MFA) TOTPPeriod() time.Duration { return m.totp.Period }
 
-// Cleanup removes expired records when the store supports it (see
-// [Cleaner]); a service may call it on a timer. Stores treat expired records
+// Cleanup removes expired records, and the sealed plaintext of recovery
+// codes past RecoveryConfig.RevealFor, when the store supports it (see
+// [Cleaner]); a service may call it on a timer. mfakit treats all of them
 // as absent either way.
 func (m *MFA) Cleanup(ctx context.Context) error {
 	c, ok := m.store.(Cleaner)
 	if !ok {
 		return nil
 	}
-	return storeError("cleanup", c.Cleanup(ctx, m.now()))
+	now := m.now()
+	return storeError("cleanup", c.Cleanup(ctx, now, now.Add(-m.recovery.RevealFor)))
 }
 
 // ResetUser removes all of the user's MFA state (devices, recovery codes,
-// MFA tokens, lockout), for an administrator after identity proofing or to
-// lift a lockout. The user can then enrol again.
+// MFA tokens, lockout), for an administrator after identity proofing. The
+// user can then enrol again, so whoever can reach the account with its
+// password alone can enrol a device of their own: to lift a lockout, use
+// [MFA.UnlockUser] instead.
 func (m *MFA) ResetUser(ctx context.Context, userID string) error {
 	if err := validateUserID(userID); err != nil {
 		return err
@@ -427,4 +515,67 @@ func (m *MFA) ResetUser(ctx context.Context, userID string) error {
 	}
 	m.emit(ctx, Event{Type: EventUserReset, UserID: userID})
 	return nil
+}
+
+// UnlockUser clears the user's lockout (the count of consecutive failed
+// attempts and the wait it imposes) and nothing else: devices, recovery
+// codes and tokens stay. It is an operator's call, for support staff who
+// verified the user another way; unlocking a user who is not locked is a
+// no-op that still emits EventUserUnlocked.
+func (m *MFA) UnlockUser(ctx context.Context, userID string) error {
+	if err := validateUserID(userID); err != nil {
+		return err
+	}
+	lk, err := m.store.Lockout(ctx, userID)
+	if err != nil {
+		return storeError("read lockout", err)
+	}
+	failures := lk.Failures
+	for range maxSwapRetries {
+		if lk.Equal(Lockout{}) {
+			break
+		}
+		ok, err := m.store.SwapLockout(ctx, userID, lk, Lockout{})
+		if err != nil {
+			return storeError("unlock user", err)
+		}
+		if ok {
+			break
+		}
+		if lk, err = m.store.Lockout(ctx, userID); err != nil {
+			return storeError("read lockout", err)
+		}
+		failures = max(failures, lk.Failures)
+	}
+	m.emit(ctx, Event{Type: EventUserUnlocked, UserID: userID, Failures: failures})
+	return nil
+}
+
+// RemoveDevice deletes one of the user's devices without an MFA token. It
+// is an operator's call, for support staff who verified the user another
+// way (a user deletes their own device with [MFA.DeleteDevice]). Like
+// DeleteDevice it revokes all of the user's MFA tokens, and removing the
+// verified device removes the recovery codes. ErrDeviceNotFound when the
+// user has no such device.
+func (m *MFA) RemoveDevice(ctx context.Context, userID, deviceID string) error {
+	if err := m.findDevice(ctx, userID, deviceID); err != nil {
+		return err
+	}
+	return m.deleteDevice(ctx, userID, deviceID, EventDeviceRemoved)
+}
+
+// IsEnrolled reports whether the user has a verified device, e.g. to
+// decide after the first factor whether a login needs the second. A
+// pending device does not count. It emits EventEnrollmentChecked.
+func (m *MFA) IsEnrolled(ctx context.Context, userID string) (bool, error) {
+	if err := validateUserID(userID); err != nil {
+		return false, err
+	}
+	st, err := m.loadUser(ctx, userID, m.now())
+	if err != nil {
+		return false, storeError("load user", err)
+	}
+	enrolled := hasVerifiedDevice(st)
+	m.emit(ctx, Event{Type: EventEnrollmentChecked, UserID: userID, Enrolled: enrolled})
+	return enrolled, nil
 }

@@ -42,6 +42,12 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"Lockout.Threshold", func(c *mfa.Config) { c.Lockout.Threshold = -1 }},
 		{"Lockout.MaxDelay", func(c *mfa.Config) { c.Lockout.BaseDelay = time.Hour; c.Lockout.MaxDelay = time.Minute }},
 		{"Lockout.BaseDelay", func(c *mfa.Config) { c.Lockout.BaseDelay = -time.Second }},
+		{"Lockout.BaseDelay", func(c *mfa.Config) { c.Lockout.BaseDelay = 999 * time.Millisecond }},
+		{"Lockout.BaseDelay", func(c *mfa.Config) { c.Lockout.BaseDelay = time.Nanosecond }},
+		{"Issuer", func(c *mfa.Config) { c.Issuer = "Acme\u202e" }},
+		{"Issuer", func(c *mfa.Config) { c.Issuer = "Ac\u200dme" }},
+		{"Issuer", func(c *mfa.Config) { c.Issuer = "\ufeffAcme" }},
+		{"Recovery.RevealFor", func(c *mfa.Config) { c.Recovery.RevealFor = -time.Second }},
 		{`Actions["bad action"]`, func(c *mfa.Config) { c.Actions = map[string]mfa.ActionPolicy{"bad action": {}} }},
 		{`Actions["ok"].Scope`, func(c *mfa.Config) { c.Actions = map[string]mfa.ActionPolicy{"ok": {Scope: "has space"}} }},
 	}

@@ -136,6 +136,13 @@ func recoveryAAD(userID string) []byte {
 	return append([]byte("mfakit/recovery-codes\x00"), userID...)
 }
 
+// revealable reports whether set waits for acknowledgement at now: it has
+// its sealed plaintext and is younger than RecoveryConfig.RevealFor. An
+// older set counts as acknowledged.
+func (m *MFA) revealable(set RecoveryCodeSet, now time.Time) bool {
+	return set.Pending() && now.Before(set.CreatedAt.Add(m.recovery.RevealFor))
+}
+
 func hasVerifiedDevice(st UserState) bool {
 	for _, d := range st.Devices {
 		if d.Verified {
@@ -147,9 +154,11 @@ func hasVerifiedDevice(st UserState) bool {
 
 // GetRecoveryCodes returns the user's recovery codes while they wait for
 // acknowledgement, or ErrRecoveryCodesAcknowledged once they have been
-// acknowledged (only their hashes remain). With generateNew it makes a
-// new set instead, as [MFA.GetNewRecoveryCodes]. ErrNoDevice when the user
-// has no verified device.
+// acknowledged (only their hashes remain) or are older than
+// RecoveryConfig.RevealFor. With generateNew it makes a new set instead,
+// as [MFA.GetNewRecoveryCodes]. ErrNoDevice when the user has no verified
+// device. It only reads: the plaintext of a set past its reveal time is
+// dropped by the next write to the set or by [MFA.Cleanup].
 func (m *MFA) GetRecoveryCodes(ctx context.Context, userID string, generateNew bool) ([]string, error) {
 	if generateNew {
 		return m.GetNewRecoveryCodes(ctx, userID)
@@ -157,7 +166,8 @@ func (m *MFA) GetRecoveryCodes(ctx context.Context, userID string, generateNew b
 	if err := validateUserID(userID); err != nil {
 		return nil, err
 	}
-	st, err := m.loadUser(ctx, userID, m.now())
+	now := m.now()
+	st, err := m.loadUser(ctx, userID, now)
 	if err != nil {
 		return nil, storeError("load user", err)
 	}
@@ -165,8 +175,11 @@ func (m *MFA) GetRecoveryCodes(ctx context.Context, userID string, generateNew b
 		return nil, newError(ErrNoDevice, "", "")
 	}
 	set := st.RecoveryCodes
-	if !set.Pending() {
+	switch {
+	case !set.Pending():
 		return nil, newError(ErrRecoveryCodesAcknowledged, "", "")
+	case !m.revealable(set, now):
+		return nil, newError(ErrRecoveryCodesAcknowledged, "", "recovery codes are shown only for a while after they are made; generate new ones to see codes again")
 	}
 	plain, _, err := m.keys.open(nil, set.Sealed, recoveryAAD(userID))
 	if err != nil {
@@ -212,16 +225,18 @@ func (m *MFA) GetNewRecoveryCodes(ctx context.Context, userID string) ([]string,
 }
 
 // IsPendingRecoveryCodesAcknowledgment reports whether the user's recovery
-// codes wait for [MFA.CompleteAcknowledgement].
+// codes wait for [MFA.CompleteAcknowledgement]; false once they are older
+// than RecoveryConfig.RevealFor.
 func (m *MFA) IsPendingRecoveryCodesAcknowledgment(ctx context.Context, userID string) (bool, error) {
 	if err := validateUserID(userID); err != nil {
 		return false, err
 	}
-	st, err := m.loadUser(ctx, userID, m.now())
+	now := m.now()
+	st, err := m.loadUser(ctx, userID, now)
 	if err != nil {
 		return false, storeError("load user", err)
 	}
-	return hasVerifiedDevice(st) && st.RecoveryCodes.Pending(), nil
+	return hasVerifiedDevice(st) && m.revealable(st.RecoveryCodes, now), nil
 }
 
 // CompleteAcknowledgement records that the user has saved the recovery
@@ -231,7 +246,8 @@ func (m *MFA) CompleteAcknowledgement(ctx context.Context, userID string) error 
 	if err := validateUserID(userID); err != nil {
 		return err
 	}
-	st, err := m.loadUser(ctx, userID, m.now())
+	now := m.now()
+	st, err := m.loadUser(ctx, userID, now)
 	if err != nil {
 		return storeError("load user", err)
 	}
@@ -241,7 +257,7 @@ func (m *MFA) CompleteAcknowledgement(ctx context.Context, userID string) error 
 	if !st.RecoveryCodes.Pending() {
 		return nil
 	}
-	if err := m.store.AcknowledgeRecoveryCodes(ctx, userID); err != nil {
+	if err := m.store.AcknowledgeRecoveryCodes(ctx, userID, now); err != nil {
 		return storeError("acknowledge recovery codes", err)
 	}
 	m.emit(ctx, Event{Type: EventRecoveryCodesAcknowledged, UserID: userID, Remaining: len(st.RecoveryCodes.Hashes)})
@@ -313,6 +329,11 @@ func (m *MFA) AuthenticateRecoveryCode(ctx context.Context, userID string, req R
 		}
 		return nil, storeError("consume recovery code", err)
 	}
+	if set.Pending() && !m.revealable(set, now) {
+		// This write to the set drops the plaintext that can no longer be
+		// shown. A failure leaves it for Cleanup; it is never shown again.
+		_ = m.store.AcknowledgeRecoveryCodes(ctx, userID, now.Add(-m.recovery.RevealFor))
+	}
 	m.emit(ctx, Event{Type: EventRecoveryCodeUsed, UserID: userID, Method: MethodRecoveryCode, Remaining: remaining})
 	if remaining <= LowRecoveryCodes {
 		m.emit(ctx, Event{Type: EventRecoveryCodesLow, UserID: userID, Remaining: remaining})
@@ -323,6 +344,6 @@ func (m *MFA) AuthenticateRecoveryCode(ctx context.Context, userID string, req R
 		Method:                 MethodRecoveryCode,
 		MFAToken:               tok,
 		RecoveryCodesRemaining: remaining,
-		RecoveryCodesPending:   set.Pending(),
+		RecoveryCodesPending:   m.revealable(set, now),
 	}, nil
 }

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mfakit/mfa"
 )
@@ -150,5 +151,129 @@ func TestPendingCodesShowOnlyUnused(t *testing.T) {
 	mustOK(t, err)
 	if len(left) != 9 || slices.Contains(left, codes[4]) {
 		t.Fatalf("pending codes after using one: %v", left)
+	}
+}
+
+// TestRecoveryCodesRevealFor checks that an unacknowledged set can be shown
+// only for RecoveryConfig.RevealFor, that reads stay reads, and that the
+// next write to the set, or Cleanup, drops the sealed plaintext while the
+// codes stay valid.
+func TestRecoveryCodesRevealFor(t *testing.T) {
+	for _, drop := range []string{"recovery code login", "Cleanup"} {
+		t.Run(drop, func(t *testing.T) {
+			e := newEnv(t)
+			secret, codes := e.enrol(t, "alice")
+			made := e.clock.Now().Add(-30 * time.Second) // enrol moved the clock on
+			flowView := func() mfa.View {
+				t.Helper()
+				st, err := e.m.NewSyncFlow("alice", nil).Sync(e.ctx, nil)
+				mustOK(t, err)
+				return st.View
+			}
+
+			e.clock.Set(made.Add(time.Hour - time.Nanosecond))
+			shown, err := e.m.GetRecoveryCodes(e.ctx, "alice", false)
+			mustOK(t, err)
+			if !slices.Equal(shown, codes) {
+				t.Fatal("codes not shown before RevealFor")
+			}
+			if v := flowView(); v != mfa.ViewBackupCodes {
+				t.Fatalf("flow shows %s before RevealFor, want backup codes", v)
+			}
+
+			e.clock.Set(made.Add(time.Hour))
+			before := e.state(t, "alice")
+			_, err = e.m.GetRecoveryCodes(e.ctx, "alice", false)
+			mustErr(t, err, mfa.ErrRecoveryCodesAcknowledged)
+			if pending, err := e.m.IsPendingRecoveryCodesAcknowledgment(e.ctx, "alice"); err != nil || pending {
+				t.Fatalf("pending after RevealFor: %t, %v", pending, err)
+			}
+			if v := flowView(); v != mfa.ViewDevices {
+				t.Fatalf("flow shows %s after RevealFor, want the device list", v)
+			}
+			res, err := e.m.AuthenticateDevice(e.ctx, "alice", mfa.AuthenticateRequest{Code: e.code(t, secret, 0)})
+			mustOK(t, err)
+			if res.RecoveryCodesPending {
+				t.Fatal("a login after RevealFor reports codes pending")
+			}
+			before.Devices = e.state(t, "alice").Devices // the login moved the step on
+			e.unchanged(t, "alice", before)
+			if e.state(t, "alice").RecoveryCodes.Sealed == nil {
+				t.Fatal("a read dropped the sealed codes")
+			}
+
+			switch drop {
+			case "recovery code login":
+				res, err := e.m.AuthenticateRecoveryCode(e.ctx, "alice", mfa.RecoveryRequest{Code: codes[0]})
+				mustOK(t, err)
+				if res.RecoveryCodesPending || res.RecoveryCodesRemaining != 9 {
+					t.Fatalf("result %+v", res)
+				}
+			case "Cleanup":
+				mustOK(t, e.m.Cleanup(e.ctx))
+			}
+			st := e.state(t, "alice")
+			if st.RecoveryCodes.Sealed != nil {
+				t.Fatalf("sealed codes kept after %s", drop)
+			}
+			// The codes themselves still work.
+			_, err = e.m.AuthenticateRecoveryCode(e.ctx, "alice", mfa.RecoveryRequest{Code: codes[1]})
+			mustOK(t, err)
+			// A new set can be seen again.
+			fresh, err := e.m.GetNewRecoveryCodes(e.ctx, "alice")
+			mustOK(t, err)
+			again, err := e.m.GetRecoveryCodes(e.ctx, "alice", false)
+			mustOK(t, err)
+			if !slices.Equal(fresh, again) {
+				t.Fatal("a new set is not shown")
+			}
+		})
+	}
+}
+
+// TestCleanupKeepsRevealableCodes checks that Cleanup leaves a set that can
+// still be shown.
+func TestCleanupKeepsRevealableCodes(t *testing.T) {
+	e := newEnv(t, func(c *mfa.Config) { c.Recovery.RevealFor = 10 * time.Minute })
+	_, codes := e.enrol(t, "alice")
+	e.clock.Advance(9 * time.Minute)
+	mustOK(t, e.m.Cleanup(e.ctx))
+	shown, err := e.m.GetRecoveryCodes(e.ctx, "alice", false)
+	mustOK(t, err)
+	if !slices.Equal(shown, codes) {
+		t.Fatal("Cleanup dropped codes within RevealFor")
+	}
+	e.clock.Advance(time.Minute)
+	_, err = e.m.GetRecoveryCodes(e.ctx, "alice", false)
+	mustErr(t, err, mfa.ErrRecoveryCodesAcknowledged)
+}
+
+func TestIsEnrolled(t *testing.T) {
+	e := newEnv(t)
+	check := func(want bool) {
+		t.Helper()
+		got, err := e.m.IsEnrolled(e.ctx, "alice")
+		mustOK(t, err)
+		if got != want {
+			t.Fatalf("IsEnrolled = %t, want %t", got, want)
+		}
+	}
+	check(false)
+	_, err := e.m.AddDevice(e.ctx, "alice")
+	mustOK(t, err)
+	check(false) // a pending device is not a factor
+	e.store.DeleteUser(e.ctx, "alice")
+	e.enrol(t, "alice")
+	check(true)
+	_, err = e.m.IsEnrolled(e.ctx, "")
+	mustErr(t, err, mfa.ErrInvalidInput)
+	var checked []mfa.Event
+	for _, ev := range e.events.take() {
+		if ev.Type == mfa.EventEnrollmentChecked {
+			checked = append(checked, ev)
+		}
+	}
+	if len(checked) != 3 || checked[0].Enrolled || checked[1].Enrolled || !checked[2].Enrolled {
+		t.Fatalf("enrollment events %+v, want false, false, true", checked)
 	}
 }

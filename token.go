@@ -146,53 +146,107 @@ func tokenHash(v string) ([HashSize]byte, bool) {
 	return sha256.Sum256([]byte(v)), true
 }
 
-// ValidateMFAToken checks an MFA token for an action: it must belong to
-// userID, be unexpired, and carry scope (unless scope is "" or the token
-// has no scopes). A single-use token is consumed atomically, so of
-// concurrent calls with one token exactly one succeeds. It returns the
-// token's details (without its value), ErrTokenRequired when token is
-// empty, ErrTokenExpired, or ErrTokenInvalid.
+// ValidateMFAToken checks an MFA token for scope: it must belong to
+// userID, be unexpired, and carry scope (a token without scopes carries
+// every scope). A single-use token is consumed atomically, so of
+// concurrent calls with one token exactly one succeeds; a persistent one
+// is not. It returns the token's details (without its value),
+// ErrTokenRequired when token is empty, ErrTokenExpired, or
+// ErrTokenInvalid; ErrInvalidInput (Field "scope") when scope is empty.
+//
+// ValidateMFAToken applies no action policy: to authorise an action, use
+// [MFA.AuthorizeAction], which decides on the server whether the action
+// needs a token, how old it may be, and whether it is used up.
 func (m *MFA) ValidateMFAToken(ctx context.Context, userID, token, scope string) (*Token, error) {
 	if err := validateUserID(userID); err != nil {
 		return nil, err
 	}
-	if scope != "" {
-		if err := validateScope(scope); err != nil {
-			return nil, err
-		}
+	if err := validateScope(scope); err != nil {
+		return nil, err
 	}
+	now := m.now()
+	rec, hash, err := m.checkToken(ctx, userID, token, scope, now)
+	if err != nil {
+		return nil, err
+	}
+	return m.useToken(ctx, rec, hash, rec.SingleUse, "", now)
+}
+
+// AuthorizeAction decides on the server whether userID may do action, and
+// uses up the MFA token that authorises it: the server-side twin of the
+// hosted SDK's consumeMfaTokenIfRequiredForAction. The action's policy
+// comes from Config.Actions or is a built-in action; an action that is
+// neither gives ErrInvalidInput (Field "action"), so that a misspelt name
+// fails closed.
+//
+// It returns (nil, nil) when the action needs no MFA for this user (see
+// [MFA.IsMFARequiredForAction]); ErrTokenRequired when it does and token
+// is empty. Otherwise the token must belong to the user, be unexpired,
+// carry the policy's scope (or none) and be younger than the policy's
+// MaxTokenAge (else ErrTokenExpired). The token is then consumed unless
+// the policy is Persistent and the token is persistent too; of concurrent
+// callers with one consumable token exactly one succeeds. The result
+// describes the token, without its value.
+func (m *MFA) AuthorizeAction(ctx context.Context, userID, action, token string) (*Token, error) {
+	p, err := m.actionPolicy(userID, action)
+	if err != nil {
+		return nil, err
+	}
+	now := m.now()
+	required, err := m.mfaRequired(ctx, userID, p, now)
+	if err != nil || !required {
+		return nil, err
+	}
+	rec, hash, err := m.checkToken(ctx, userID, token, p.Scope, now)
+	if err != nil {
+		return nil, err
+	}
+	if p.MaxTokenAge > 0 && !now.Before(rec.CreatedAt.Add(p.MaxTokenAge)) {
+		return nil, m.tokenRefused(ctx, userID, newError(ErrTokenExpired, "", fmt.Sprintf("MFA token is older than action %s allows; authenticate again", action)))
+	}
+	return m.useToken(ctx, rec, hash, rec.SingleUse || !p.Persistent, action, now)
+}
+
+// checkToken reads the token and checks that it belongs to userID, has not
+// expired and carries scope.
+func (m *MFA) checkToken(ctx context.Context, userID, token, scope string, now time.Time) (TokenRecord, [HashSize]byte, error) {
 	if token == "" {
-		return nil, m.tokenRefused(ctx, userID, newError(ErrTokenRequired, "", ""))
+		return TokenRecord{}, [HashSize]byte{}, m.tokenRefused(ctx, userID, newError(ErrTokenRequired, "", ""))
 	}
 	hash, ok := tokenHash(token)
 	if !ok {
-		return nil, m.tokenRefused(ctx, userID, newError(ErrTokenInvalid, "", "malformed MFA token"))
+		return TokenRecord{}, hash, m.tokenRefused(ctx, userID, newError(ErrTokenInvalid, "", "malformed MFA token"))
 	}
-	now := m.now()
 	rec, err := m.store.Token(ctx, hash)
 	switch {
 	case errors.Is(err, ErrTokenInvalid):
-		return nil, m.tokenRefused(ctx, userID, newError(ErrTokenInvalid, "", ""))
+		return rec, hash, m.tokenRefused(ctx, userID, newError(ErrTokenInvalid, "", ""))
 	case err != nil:
-		return nil, storeError("read token", err)
+		return rec, hash, storeError("read token", err)
 	case rec.UserID != userID:
-		return nil, m.tokenRefused(ctx, userID, newError(ErrTokenInvalid, "", ""))
+		return rec, hash, m.tokenRefused(ctx, userID, newError(ErrTokenInvalid, "", ""))
 	case !now.Before(rec.ExpiresAt):
-		return nil, m.tokenRefused(ctx, userID, newError(ErrTokenExpired, "", ""))
-	case scope != "" && len(rec.Scopes) > 0 && !slices.Contains(rec.Scopes, scope):
-		return nil, m.tokenRefused(ctx, userID, newError(ErrTokenInvalid, "scope", "MFA token does not carry scope "+scope))
+		return rec, hash, m.tokenRefused(ctx, userID, newError(ErrTokenExpired, "", ""))
+	case len(rec.Scopes) > 0 && !slices.Contains(rec.Scopes, scope):
+		return rec, hash, m.tokenRefused(ctx, userID, newError(ErrTokenInvalid, "scope", "MFA token does not carry scope "+scope))
 	}
+	return rec, hash, nil
+}
+
+// useToken consumes the checked token rec when consume is set, atomically,
+// and reports its use.
+func (m *MFA) useToken(ctx context.Context, rec TokenRecord, hash [HashSize]byte, consume bool, action string, now time.Time) (*Token, error) {
 	typ := EventTokenValidated
-	if rec.SingleUse {
+	if consume {
 		if err := m.store.ConsumeToken(ctx, hash, now); err != nil {
 			if errors.Is(err, ErrTokenInvalid) {
-				return nil, m.tokenRefused(ctx, userID, newError(ErrTokenInvalid, "", "MFA token already used"))
+				return nil, m.tokenRefused(ctx, rec.UserID, newError(ErrTokenInvalid, "", "MFA token already used"))
 			}
 			return nil, storeError("consume token", err)
 		}
 		typ = EventTokenConsumed
 	}
-	m.emit(ctx, Event{Type: typ, UserID: userID, Scopes: rec.Scopes, SingleUse: rec.SingleUse})
+	m.emit(ctx, Event{Type: typ, UserID: rec.UserID, Scopes: rec.Scopes, SingleUse: rec.SingleUse, Action: action})
 	return &Token{SingleUse: rec.SingleUse, Scopes: slices.Clone(rec.Scopes), ExpiresAt: rec.ExpiresAt}, nil
 }
 
@@ -201,35 +255,49 @@ func (m *MFA) tokenRefused(ctx context.Context, userID string, err *Error) error
 	return err
 }
 
-// IsMFARequiredForAction reports whether the action needs an MFA token
-// under Config.Actions. Actions without a policy do not. A user without a
-// verified device is required to do MFA too (and so to enrol first),
-// unless the policy sets AllowUnenrolled.
+// IsMFARequiredForAction reports whether the action needs an MFA token for
+// the user: always for an action in Config.Actions or a built-in one,
+// except that a policy with AllowUnenrolled spares users without a
+// verified device (the built-in [ActionCredentialLink] is such an
+// action). By default a user without a device is required to do MFA too,
+// and so to enrol first. An action that is neither configured nor built
+// in gives ErrInvalidInput (Field "action"): a misspelt action fails
+// closed.
 func (m *MFA) IsMFARequiredForAction(ctx context.Context, userID, action string) (bool, error) {
-	if err := validateUserID(userID); err != nil {
+	p, err := m.actionPolicy(userID, action)
+	if err != nil {
 		return false, err
+	}
+	return m.mfaRequired(ctx, userID, p, m.now())
+}
+
+// actionPolicy checks userID and returns the policy of action.
+func (m *MFA) actionPolicy(userID, action string) (ActionPolicy, error) {
+	if err := validateUserID(userID); err != nil {
+		return ActionPolicy{}, err
 	}
 	p, ok := m.actions[action]
 	if !ok {
-		return false, nil
+		// The name is not repeated: it is the caller's input.
+		return ActionPolicy{}, invalidInput("action", "unknown action: an action must be named in Config.Actions or be built in")
 	}
+	return p, nil
+}
+
+// mfaRequired applies policy p to the user.
+func (m *MFA) mfaRequired(ctx context.Context, userID string, p ActionPolicy, now time.Time) (bool, error) {
 	if !p.AllowUnenrolled {
 		return true, nil
 	}
-	st, err := m.loadUser(ctx, userID, m.now())
+	st, err := m.loadUser(ctx, userID, now)
 	if err != nil {
 		return false, storeError("load user", err)
 	}
-	for _, d := range st.Devices {
-		if d.Verified {
-			return true, nil
-		}
-	}
-	return false, nil
+	return hasVerifiedDevice(st), nil
 }
 
 // ActionScope returns the scope a token needs for action, and whether the
-// action has a policy in Config.Actions.
+// action is known: named in Config.Actions or built in.
 func (m *MFA) ActionScope(action string) (string, bool) {
 	p, ok := m.actions[action]
 	return p.Scope, ok
