@@ -17,10 +17,11 @@ func TestRun(t *testing.T) {
 	}
 	want := []string{
 		"1. enrolled user-42: device verified true, 10 recovery codes saved",
-		`2. MFA required for "change-email": true; for "view-profile": false`,
-		"3. code accepted: token issued, single use true, scopes [change-email], valid for 5m0s",
+		`2. MFA required for "change-email": true; "chnage-email" (misspelt): refused (mfa_invalid_input)`,
+		"3. code accepted: token issued, single use false, scopes [change-email], valid for 10m0s",
 		"4. change-email with the token: allowed",
 		"5. change-email with the same token again: refused (mfa_token_invalid)",
+		"6. change-email with a token issued 6 minutes ago: refused (mfa_token_expired)",
 	}
 	got := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
 	if len(got) != len(want) {
