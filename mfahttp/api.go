@@ -1,6 +1,7 @@
 package mfahttp
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"math"
 	"mime"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -24,10 +26,10 @@ const TokenHeader = "X-Mfa-Auth-Token"
 const maxBody = 16 << 10
 
 // ScopeRegenerateRecoveryCodes is the token scope that POST
-// /api/recovery-codes needs (an unscoped token also serves): a new set of
-// recovery codes is a new second factor, so a session alone may not make
-// one.
-const ScopeRegenerateRecoveryCodes = "recovery_codes:regenerate"
+// /api/recovery-codes needs (an unscoped token also serves), the built-in
+// action mfa.ActionRegenerateRecoveryCodes: a new set of recovery codes is
+// a new second factor, so a session alone may not make one.
+const ScopeRegenerateRecoveryCodes = mfa.ActionRegenerateRecoveryCodes
 
 // apiFallbackPattern is the API's catch-all route: it matches every
 // request under /api/ that no other route does.
@@ -100,7 +102,10 @@ func writeSecretJSON(w http.ResponseWriter, v any) {
 }
 
 // decodeJSON reads exactly one JSON object with known fields from a
-// size-limited body. An empty body leaves v as it is when optional.
+// size-limited body. An empty body leaves v as it is when optional. Keys
+// must be the documented ones, exactly, and each at most once per object
+// (checkKeys): encoding/json alone would take "CODE" for "code" and let a
+// repeated key overwrite the first.
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any, optional bool) error {
 	if optional && r.ContentLength == 0 {
 		return nil
@@ -108,13 +113,20 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any, optional bool) er
 	if ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || ct != "application/json" {
 		return errContentType
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
 			return errTooLarge
 		}
+		return errBadJSON
+	}
+	if err := checkKeys(body, reflect.TypeOf(v)); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
 		return errBadJSON
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
@@ -127,13 +139,42 @@ type devicesResponse struct {
 	Devices []mfa.Device `json:"devices"`
 }
 
+// pendingDevice is what a session still waiting for its second factor
+// learns of a device: enough to ask for a code from it, nothing the user
+// named it or when it was added, verified or last used.
+type pendingDevice struct {
+	ID       string         `json:"id"`
+	Type     mfa.DeviceType `json:"type"`
+	Verified bool           `json:"verified"`
+	Default  bool           `json:"default"`
+}
+
+type pendingDevicesResponse struct {
+	Devices []pendingDevice `json:"devices"`
+}
+
+// listDevices answers GET /api/devices with {"devices":[...]}, the user's
+// devices, pending ones too. A full session gets each mfa.Device whole:
+// id, type, verified, default, alias, createdAt, verifiedAt, lastUsedAt.
+// A session still waiting for its second factor (needsMFA) gets only what
+// the code prompt needs, a pendingDevice: id, type, verified and default,
+// no alias and no dates, since whoever holds it has passed only the first
+// factor.
 func (h *Handler) listDevices(w http.ResponseWriter, r *http.Request, s Session) {
 	devices, err := h.m.GetUserDevices(r.Context(), s.UserID)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, devicesResponse{Devices: devices})
+	if !needsMFA(s) {
+		writeJSON(w, http.StatusOK, devicesResponse{Devices: devices})
+		return
+	}
+	out := pendingDevicesResponse{Devices: make([]pendingDevice, 0, len(devices))}
+	for _, d := range devices {
+		out.Devices = append(out.Devices, pendingDevice{ID: d.ID, Type: d.Type, Verified: d.Verified, Default: d.Default})
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 type registerRequest struct {
@@ -300,11 +341,11 @@ func (h *Handler) getRecoveryCodes(w http.ResponseWriter, r *http.Request, s Ses
 	writeSecretJSON(w, codesResponse{RecoveryCodes: codes})
 }
 
-// newRecoveryCodes replaces the recovery codes. It needs an MFA token with
-// ScopeRegenerateRecoveryCodes (a single-use one is consumed): otherwise a
-// stolen session could make itself a second factor that lasts.
+// newRecoveryCodes replaces the recovery codes. It needs an MFA token for
+// the built-in action mfa.ActionRegenerateRecoveryCodes, which consumes it:
+// otherwise a stolen session could make itself a second factor that lasts.
 func (h *Handler) newRecoveryCodes(w http.ResponseWriter, r *http.Request, s Session) {
-	if _, err := h.m.ValidateMFAToken(r.Context(), s.UserID, r.Header.Get(TokenHeader), ScopeRegenerateRecoveryCodes); err != nil {
+	if _, err := h.m.AuthorizeAction(r.Context(), s.UserID, mfa.ActionRegenerateRecoveryCodes, r.Header.Get(TokenHeader)); err != nil {
 		h.writeError(w, r, err)
 		return
 	}

@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -63,7 +65,7 @@ func newServer(t *testing.T) *server {
 	clock := mfatest.NewClock(time.Date(2026, 7, 1, 12, 0, 5, 0, time.UTC))
 	m, err := mfa.New(mfa.Config{
 		Store: memstore.New(), Issuer: "Acme", Keys: mfatest.Keyring(t), Now: clock.Now,
-		Actions: map[string]mfa.ActionPolicy{"change-email": {}, "update-profile": {AllowUnenrolled: true}},
+		Actions: map[string]mfa.ActionPolicy{"change-email": {}, "update-profile": {AllowUnenrolled: true}, "read-statements": {Persistent: true}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -79,6 +81,7 @@ func newServer(t *testing.T) *server {
 	mux.Handle("/account", h.RequireMFA(ok))
 	mux.Handle("POST /email", h.RequireMFAToken("change-email")(ok))
 	mux.Handle("POST /profile", h.RequireMFAToken("update-profile")(ok))
+	mux.Handle("POST /statements", h.RequireMFAToken("read-statements")(ok))
 	s := &server{t: t, m: m, h: h, app: app, clock: clock, srv: httptest.NewServer(mux)}
 	t.Cleanup(s.srv.Close)
 	return s
@@ -708,4 +711,136 @@ func TestAbandonedRequestIsNotAServerError(t *testing.T) {
 	if !strings.Contains(logs.String(), "level=INFO") || strings.Contains(logs.String(), "level=ERROR") {
 		t.Fatalf("logs %q: want the abandoned request at INFO", logs.String())
 	}
+}
+
+// deviceKeys returns the JSON keys of each device that GET /api/devices
+// gives a session with scopes.
+func (s *server) deviceKeys(user, scopes string) []map[string]json.RawMessage {
+	s.t.Helper()
+	r := s.do("GET", "/mfa/api/devices", user, scopes, nil)
+	expect(s.t, r, 200, "")
+	var list struct {
+		Devices []map[string]json.RawMessage `json:"devices"`
+	}
+	r.json(s.t, &list)
+	return list.Devices
+}
+
+// aliasedDevice registers a device with an alias for user and verifies it,
+// so that it has every field: alias, createdAt, verifiedAt, lastUsedAt.
+func (s *server) aliasedDevice(user string) string {
+	s.t.Helper()
+	r := s.do("POST", "/mfa/api/devices/totp", user, raa, map[string]string{"alias": "Work phone"})
+	expect(s.t, r, 200, "")
+	var reg registered
+	r.json(s.t, &reg)
+	r = s.do("POST", "/mfa/api/devices/totp/authenticate", user, raa, map[string]string{"code": mfatest.Code(s.t, reg.Secret, s.clock.Now())})
+	expect(s.t, r, 200, "")
+	s.clock.Advance(30 * time.Second)
+	return reg.ID
+}
+
+// TestListDevicesPendingSession: a session still waiting for its second
+// factor learns of each device only what the code prompt needs: no alias
+// and no dates.
+func TestListDevicesPendingSession(t *testing.T) {
+	s := newServer(t)
+	id := s.aliasedDevice("alice")
+	devices := s.deviceKeys("alice", raa)
+	if len(devices) != 1 {
+		t.Fatalf("%d devices, want 1", len(devices))
+	}
+	d := devices[0]
+	for _, key := range []string{"alias", "createdAt", "verifiedAt", "lastUsedAt"} {
+		if v, ok := d[key]; ok {
+			t.Errorf("a pending session got %q: %s", key, v)
+		}
+	}
+	want := map[string]string{"id": `"` + id + `"`, "type": `"totp"`, "verified": "true", "default": "true"}
+	if len(d) != len(want) {
+		t.Errorf("a pending session got keys %v, want only %v", slices.Sorted(maps.Keys(d)), slices.Sorted(maps.Keys(want)))
+	}
+	for key, v := range want {
+		if string(d[key]) != v {
+			t.Errorf("%s is %s, want %s", key, d[key], v)
+		}
+	}
+	// A user without devices gets an empty list, not null.
+	if r := s.do("GET", "/mfa/api/devices", "bob", raa, nil); !bytes.Contains(r.body, []byte(`"devices":[]`)) {
+		t.Errorf("no devices, pending session: %s", r.body)
+	}
+}
+
+// TestListDevicesFullSession: a session that completed MFA gets the
+// devices whole.
+func TestListDevicesFullSession(t *testing.T) {
+	s := newServer(t)
+	id := s.aliasedDevice("alice")
+	devices := s.deviceKeys("alice", "")
+	if len(devices) != 1 {
+		t.Fatalf("%d devices, want 1", len(devices))
+	}
+	d := devices[0]
+	for _, key := range []string{"id", "type", "verified", "default", "alias", "createdAt", "verifiedAt", "lastUsedAt"} {
+		if _, ok := d[key]; !ok {
+			t.Errorf("a full session did not get %q: %v", key, d)
+		}
+	}
+	if string(d["id"]) != `"`+id+`"` || string(d["alias"]) != `"Work phone"` {
+		t.Errorf("device %v, want id %s and alias Work phone", d, id)
+	}
+	if dev := s.devices("alice")[0]; dev.CreatedAt.IsZero() || dev.VerifiedAt == nil || dev.LastUsedAt == nil {
+		t.Errorf("device dates %+v", dev)
+	}
+}
+
+// persistentToken gets a persistent MFA token with scopes for user with a
+// TOTP code of secret, and moves the clock to the next code.
+func (s *server) persistentToken(user, secret string, scopes ...string) string {
+	s.t.Helper()
+	r := s.do("POST", "/mfa/api/devices/totp/authenticate", user, "", map[string]any{"code": mfatest.Code(s.t, secret, s.clock.Now()), "createMfaToken": map[string]any{"singleUse": false, "scopes": scopes}})
+	expect(s.t, r, 200, "")
+	s.clock.Advance(30 * time.Second)
+	var res struct{ MFAToken struct{ Value string } }
+	r.json(s.t, &res)
+	return res.MFAToken.Value
+}
+
+// TestServerDecidesTokenUse: the client asks for a persistent token, and
+// each action's policy on the server decides whether it is used up.
+func TestServerDecidesTokenUse(t *testing.T) {
+	s := newServer(t)
+	secret, _ := s.enrol("alice")
+
+	tok := s.persistentToken("alice", secret)
+	expect(t, s.do("POST", "/email", "alice", "", nil, mfahttp.TokenHeader, tok), 200, "")
+	expect(t, s.do("POST", "/email", "alice", "", nil, mfahttp.TokenHeader, tok), 403, "mfa_token_invalid")
+
+	tok = s.persistentToken("alice", secret)
+	for range 3 {
+		expect(t, s.do("POST", "/statements", "alice", "", nil, mfahttp.TokenHeader, tok), 200, "")
+	}
+	// The built-in actions consume a persistent token too.
+	expect(t, s.do("POST", "/mfa/api/recovery-codes", "alice", "", nil, mfahttp.TokenHeader, tok), 200, "")
+	expect(t, s.do("POST", "/statements", "alice", "", nil, mfahttp.TokenHeader, tok), 403, "mfa_token_invalid")
+
+	// An unknown action is refused, not answered "no MFA needed".
+	expect(t, s.do("GET", "/mfa/api/actions/tranfser", "alice", "", nil), 400, "mfa_invalid_input")
+	r := s.do("GET", "/mfa/api/actions/credential:unlink", "alice", "", nil)
+	expect(t, r, 200, "")
+	if !bytes.Contains(r.body, []byte(`"required":true`)) {
+		t.Fatalf("credential:unlink: %s", r.body)
+	}
+}
+
+// TestDeleteDeviceRevokesTokens: no token outlives the device that issued
+// it.
+func TestDeleteDeviceRevokesTokens(t *testing.T) {
+	s := newServer(t)
+	secret, _ := s.enrol("alice")
+	kept := s.persistentToken("alice", secret)
+	unlink := s.token("alice", secret, mfa.ScopeCredentialUnlink)
+	id := s.devices("alice")[0].ID
+	expect(t, s.do("DELETE", "/mfa/api/devices/"+id, "alice", "", nil, mfahttp.TokenHeader, unlink), 204, "")
+	expect(t, s.do("POST", "/statements", "alice", "", nil, mfahttp.TokenHeader, kept), 403, "mfa_token_invalid")
 }

@@ -41,20 +41,20 @@ func (h *Handler) RequireMFA(next http.Handler) http.Handler {
 	}))
 }
 
-// RequireMFAToken guards a sensitive action (action-based MFA): when
-// mfa.MFA.IsMFARequiredForAction says the action needs MFA, the request
-// must carry a valid MFA token with the action's scope in the
-// X-Mfa-Auth-Token header; a single-use token is consumed. Without one the
-// answer is 403 with code mfa_token_required, mfa_token_invalid or
-// mfa_token_expired. Cross-origin requests are refused too, since the
-// action changes state.
+// RequireMFAToken guards a sensitive action (action-based MFA) with
+// mfa.MFA.AuthorizeAction: when the action's policy needs MFA for the
+// session's user, the request must carry an MFA token with the action's
+// scope in the X-Mfa-Auth-Token header, younger than the policy's
+// MaxTokenAge; the token is consumed unless the policy is Persistent.
+// Without one the answer is 403 with code mfa_token_required,
+// mfa_token_invalid or mfa_token_expired. Cross-origin requests are
+// refused too, since the action changes state.
 //
-// The action must have a policy in mfa.Config.Actions; RequireMFAToken
-// panics if it has none, since a misspelt action would otherwise leave the
-// route unprotected.
+// The action must be named in mfa.Config.Actions or be built in;
+// RequireMFAToken panics if it is neither, since a misspelt action would
+// otherwise leave the route unprotected.
 func (h *Handler) RequireMFAToken(action string) func(http.Handler) http.Handler {
-	scope, ok := h.m.ActionScope(action)
-	if !ok {
+	if _, ok := h.m.ActionScope(action); !ok {
 		panic(fmt.Sprintf("mfahttp: RequireMFAToken(%q): action has no policy in mfa.Config.Actions", action))
 	}
 	return func(next http.Handler) http.Handler {
@@ -63,16 +63,9 @@ func (h *Handler) RequireMFAToken(action string) func(http.Handler) http.Handler
 				h.writeError(w, r, errMFARequired)
 				return
 			}
-			required, err := h.m.IsMFARequiredForAction(r.Context(), s.UserID, action)
-			if err != nil {
+			if _, err := h.m.AuthorizeAction(r.Context(), s.UserID, action, r.Header.Get(TokenHeader)); err != nil {
 				h.writeError(w, r, err)
 				return
-			}
-			if required {
-				if _, err := h.m.ValidateMFAToken(r.Context(), s.UserID, r.Header.Get(TokenHeader), scope); err != nil {
-					h.writeError(w, r, err)
-					return
-				}
 			}
 			next.ServeHTTP(w, r)
 		}))
