@@ -68,7 +68,9 @@
 // false returns them so the user can save them, and
 // [MFA.CompleteAcknowledgement] records that the user did. From then on only
 // their keyed hashes are kept and GetRecoveryCodes returns
-// [ErrRecoveryCodesAcknowledged]. [MFA.IsPendingRecoveryCodesAcknowledgment]
+// [ErrRecoveryCodesAcknowledged]. A set that waits longer than
+// RecoveryConfig.RevealFor (1 hour) counts as acknowledged too: the codes
+// stay valid but are no longer shown. [MFA.IsPendingRecoveryCodesAcknowledgment]
 // tells whether to show them.
 //
 // [MFA.AuthenticateRecoveryCode] accepts a code in place of the device; each
@@ -80,16 +82,36 @@
 //
 // For a sensitive action, such as changing an email address, ask for a fresh
 // code and set [AuthenticateRequest].CreateMFAToken; the [AuthResult] then
-// carries an MFA [Token]. A single-use token authorises one action and lives
-// 5 minutes by default, a persistent one any number of actions for 10
-// minutes; [TokenRequest].Scopes restricts it to actions with those scopes.
-// The action's handler calls [MFA.ValidateMFAToken], which checks the user,
-// expiry and scope and consumes a single-use token atomically. Only the
-// token's SHA-256 hash is stored.
+// carries an MFA [Token]. A single-use token lives 5 minutes by default, a
+// persistent one 10 minutes; [TokenRequest].Scopes restricts it to actions
+// with those scopes. Only the token's SHA-256 hash is stored.
 //
-// Config.Actions names the actions that need a token; [MFA.IsMFARequiredForAction]
-// and [MFA.ActionScope] read that policy. [MFA.DeleteDevice] of a verified
-// device needs a token with scope [ScopeCredentialUnlink] (or no scope).
+// The server decides what a token may do. Config.Actions gives each action
+// an [ActionPolicy], and the action's handler calls [MFA.AuthorizeAction]:
+//
+//	if _, err := m.AuthorizeAction(ctx, userID, "change-email", token); err != nil {
+//		return err // ErrTokenRequired, ErrTokenInvalid, ErrTokenExpired, ...
+//	}
+//
+// AuthorizeAction checks the token's user, expiry and scope, refuses a token
+// older than the policy's MaxTokenAge (5 minutes by default) and consumes it
+// atomically, whatever kind of token the client asked for, unless the policy
+// is Persistent. An action that is neither configured nor built in is
+// refused with [ErrInvalidInput], so that a misspelt name fails closed. The
+// built-in actions [ActionCredentialUnlink] ([MFA.DeleteDevice]),
+// [ActionRegenerateRecoveryCodes] and [ActionCredentialLink] always consume
+// their token. [MFA.IsMFARequiredForAction] answers whether an action needs
+// a token for a user, e.g. to ask for a code before the user submits the
+// action. Deleting a device revokes all of the user's tokens.
+//
+// # Operators
+//
+// Support staff who verified a user another way have calls that need no
+// MFA token: [MFA.UnlockUser] lifts a lockout and changes nothing else,
+// [MFA.RemoveDevice] deletes a lost device, [MFA.IsEnrolled] tells whether
+// a user has a verified device, and [MFA.ResetUser] removes all of a user's
+// MFA so that the user can enrol again. Each emits an [Event]. Unlock first:
+// a reset lets whoever holds the password enrol a device of their own.
 //
 // # Lockout
 //
@@ -122,9 +144,9 @@
 // [Store] is a few small interfaces whose doc comments state the contract:
 // what "not found" returns, which operations are atomic, that expired
 // records read as absent. Package [github.com/mfakit/mfa/memstore] keeps
-// everything in memory, for tests, examples and single-process services; a
-// sqlstore package for PostgreSQL (many service instances) and SQLite
-// (embedded) is planned. To write your own store, run the conformance suite
+// everything in memory, for tests, examples and single-process services;
+// package [github.com/mfakit/mfa/sqlstore] keeps it in PostgreSQL (many
+// service instances) or SQLite (embedded). To write your own store, run the conformance suite
 // [github.com/mfakit/mfa/mfatest.TestStore] against it under the race
 // detector. Stores that implement [Cleaner] can drop expired records in bulk
 // via [MFA.Cleanup].
@@ -135,8 +157,8 @@
 // errors.Is ([ErrInvalidCode], [ErrCodeReused], [ErrRateLimited],
 // [ErrDeviceLimit], [ErrNoDevice], [ErrDeviceNotFound],
 // [ErrRecoveryCodesAcknowledged], [ErrTokenRequired], [ErrTokenInvalid],
-// [ErrTokenExpired], [ErrInvalidInput], [ErrInvalidConfig], [ErrKey],
-// [ErrStore]) and carries a stable machine code, returned by [ErrorCode],
+// [ErrTokenExpired], [ErrInvalidInput], [ErrInvalidStep], [ErrInvalidConfig],
+// [ErrKey], [ErrStore]) and carries a stable machine code, returned by [ErrorCode],
 // such as "mfa_invalid_code". A store failure is wrapped in [ErrStore] and
 // never reported as a wrong code; errors.Is and errors.As see through to
 // the store's own error. No error carries a secret, a code or a token.

@@ -160,8 +160,9 @@ func ExampleMFA_AuthenticateRecoveryCode() {
 }
 
 // Action-based MFA: a sensitive action asks for a fresh code and gets a
-// single-use token scoped to that action, which it then validates.
-func ExampleMFA_ValidateMFAToken() {
+// token scoped to that action; the server's policy authorises the action
+// with it once.
+func ExampleMFA_AuthorizeAction() {
 	ctx := context.Background()
 	clock := mfatest.NewClock(exampleStart)
 	key, err := mfa.GenerateKey("2025-03")
@@ -201,6 +202,8 @@ func ExampleMFA_ValidateMFAToken() {
 		log.Fatal(err)
 	}
 	fmt.Println("change-email needs MFA:", required)
+	_, err = m.IsMFARequiredForAction(ctx, "user-42", "chnage-email")
+	fmt.Println("misspelt action:", mfa.ErrorCode(err))
 	scope, _ := m.ActionScope("change-email")
 
 	// Later, the user types a new code and gets a token for the action.
@@ -211,7 +214,7 @@ func ExampleMFA_ValidateMFAToken() {
 	}
 	res, err := m.AuthenticateDevice(ctx, "user-42", mfa.AuthenticateRequest{
 		Code:           code,
-		CreateMFAToken: &mfa.TokenRequest{SingleUse: true, Scopes: []string{scope}},
+		CreateMFAToken: &mfa.TokenRequest{Scopes: []string{scope}},
 	})
 	if err != nil {
 		log.Fatal(err)
@@ -219,19 +222,21 @@ func ExampleMFA_ValidateMFAToken() {
 	tok := res.MFAToken
 	fmt.Println("token:", tok.SingleUse, tok.Scopes, tok.ExpiresAt.Sub(clock.Now()))
 
-	// The action handler checks the token; a single-use token is consumed.
-	_, err = m.ValidateMFAToken(ctx, "user-42", tok.Value, mfa.ScopeCredentialUnlink)
-	fmt.Println("other scope:", mfa.ErrorCode(err))
-	if _, err := m.ValidateMFAToken(ctx, "user-42", tok.Value, scope); err != nil {
+	// The action handler authorises itself: the policy consumes the token,
+	// though the client asked for a persistent one.
+	_, err = m.AuthorizeAction(ctx, "user-42", mfa.ActionCredentialUnlink, tok.Value)
+	fmt.Println("other action:", mfa.ErrorCode(err))
+	if _, err := m.AuthorizeAction(ctx, "user-42", "change-email", tok.Value); err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println("change-email allowed")
-	_, err = m.ValidateMFAToken(ctx, "user-42", tok.Value, scope)
+	_, err = m.AuthorizeAction(ctx, "user-42", "change-email", tok.Value)
 	fmt.Println("again:", mfa.ErrorCode(err), errors.Is(err, mfa.ErrTokenInvalid))
 	// Output:
 	// change-email needs MFA: true
-	// token: true [change-email] 5m0s
-	// other scope: mfa_token_invalid
+	// misspelt action: mfa_invalid_input
+	// token: false [change-email] 10m0s
+	// other action: mfa_token_invalid
 	// change-email allowed
 	// again: mfa_token_invalid true
 }
