@@ -21,7 +21,18 @@ import (
 // service keeps both in its database; here they live in memory.
 
 const (
-	sessionCookie = "session"
+	// hostSessionCookie is the session cookie's name by default. Browsers
+	// take a cookie with the __Host- prefix only if it is Secure, has
+	// Path=/ and no Domain, so no other host (a sibling subdomain, say) and
+	// no plain-HTTP page can set or overwrite it. Browsers also take Secure
+	// cookies over plain HTTP from localhost and 127.0.0.1, which they
+	// treat as secure contexts, so `go run ./examples/webapp` works with it
+	// as it is.
+	hostSessionCookie = "__Host-session"
+	// plainSessionCookie is its name with -insecure-cookies: without
+	// Secure the prefix is not allowed.
+	plainSessionCookie = "session"
+
 	// sessionTTL bounds a full session, pendingTTL one that still waits for
 	// its second factor.
 	sessionTTL = 12 * time.Hour
@@ -64,6 +75,10 @@ type app struct {
 	// login takes as long whether or not the account exists.
 	dummyHash []byte
 	cost      int // bcrypt's
+
+	// cookie is the session cookie's name; secure whether it is Secure.
+	cookie string
+	secure bool
 }
 
 var (
@@ -72,8 +87,10 @@ var (
 )
 
 // newApp returns an app that hashes passwords with bcrypt at cost (0:
-// bcrypt.DefaultCost).
-func newApp(cost int) (*app, error) {
+// bcrypt.DefaultCost). Its session cookie is the Secure __Host-session,
+// or with insecureCookies a plain "session" cookie that browsers also
+// send over plain HTTP to hosts other than localhost.
+func newApp(cost int, insecureCookies bool) (*app, error) {
 	if cost == 0 {
 		cost = bcrypt.DefaultCost
 	}
@@ -81,13 +98,19 @@ func newApp(cost int) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &app{
+	a := &app{
 		users:     make(map[string]*user),
 		byEmail:   make(map[string]*user),
 		sessions:  make(map[string]*session),
 		dummyHash: dummy,
 		cost:      cost,
-	}, nil
+		cookie:    hostSessionCookie,
+		secure:    true,
+	}
+	if insecureCookies {
+		a.cookie, a.secure = plainSessionCookie, false
+	}
+	return a, nil
 }
 
 // normalizeEmail checks an address typed by the user and returns it
@@ -178,25 +201,32 @@ func (a *app) startSession(w http.ResponseWriter, r *http.Request, userID string
 	}
 	id := randomToken()
 	a.mu.Lock()
-	if c, err := r.Cookie(sessionCookie); err == nil {
+	if c, err := r.Cookie(a.cookie); err == nil {
 		delete(a.sessions, c.Value)
 	}
 	a.sessions[id] = &session{userID: userID, needsMFA: needsMFA, expires: time.Now().Add(ttl)}
 	a.mu.Unlock()
+	a.setCookie(w, id, int(ttl/time.Second))
+}
+
+// setCookie sets the session cookie, or with maxAge < 0 clears it. It is
+// Secure whether or not this request came over TLS: behind a proxy that
+// ends TLS, r.TLS is nil although the browser uses HTTPS.
+func (a *app) setCookie(w http.ResponseWriter, value string, maxAge int) {
 	http.SetCookie(w, &http.Cookie{
-		Name:     sessionCookie,
-		Value:    id,
-		Path:     "/",
-		MaxAge:   int(ttl / time.Second),
+		Name:     a.cookie,
+		Value:    value,
+		Path:     "/", // and no Domain, as __Host- requires
+		MaxAge:   maxAge,
 		HttpOnly: true,
-		Secure:   r.TLS != nil,
+		Secure:   a.secure,
 		SameSite: http.SameSiteLaxMode,
 	})
 }
 
 // session returns the request's live session.
 func (a *app) session(r *http.Request) (session, bool) {
-	c, err := r.Cookie(sessionCookie)
+	c, err := r.Cookie(a.cookie)
 	if err != nil {
 		return session{}, false
 	}
@@ -214,12 +244,12 @@ func (a *app) session(r *http.Request) (session, bool) {
 }
 
 func (a *app) endSession(w http.ResponseWriter, r *http.Request) {
-	if c, err := r.Cookie(sessionCookie); err == nil {
+	if c, err := r.Cookie(a.cookie); err == nil {
 		a.mu.Lock()
 		delete(a.sessions, c.Value)
 		a.mu.Unlock()
 	}
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode})
+	a.setCookie(w, "", -1)
 }
 
 // Session implements mfahttp.App. The authenticator app labels the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -15,6 +16,8 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/mfakit/mfa/memstore"
 	"github.com/mfakit/mfa/mfatest"
@@ -24,6 +27,18 @@ import (
 // chromiumPath is where Debian's chromium package puts the browser.
 const chromiumPath = "/usr/bin/chromium"
 
+// needChromium skips the test without Chromium, or fails it when CI is
+// set.
+func needChromium(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("CI") == "" {
+			t.Skipf("no Chromium at %s, so no browser test: apt-get install -y chromium to run it", chromiumPath)
+		}
+		t.Fatalf("CI is set but there is no Chromium at %s: apt-get install -y chromium", chromiumPath)
+	}
+}
+
 // TestBrowser drives headless Chromium through the example: sign-up,
 // enrolment in the MFA UI (device list, QR code, code, recovery codes),
 // logins with a TOTP code and with recovery codes, the change-email action
@@ -31,15 +46,17 @@ const chromiumPath = "/usr/bin/chromium"
 // deleting the device. It uses the real
 // clock, as a user's authenticator app does.
 //
+// The server has the default session cookie, Secure with the __Host-
+// prefix, and speaks plain HTTP, as `go run ./examples/webapp` does; the
+// browser opens it as http://localhost:PORT, the URL the example's startup
+// message gives. Chromium takes Secure cookies over plain HTTP from
+// localhost, a secure context; TestBrowserCookieHosts checks 127.0.0.1 and
+// another host too.
+//
 // With MFA_SCREENSHOTS=1 it writes screenshots of the four views at phone
 // and desktop sizes to docs/screenshots.
 func TestBrowser(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("CI") == "" {
-			t.Skipf("no Chromium at %s, so no browser test: apt-get install -y chromium to run it", chromiumPath)
-		}
-		t.Fatalf("CI is set but there is no Chromium at %s: apt-get install -y chromium", chromiumPath)
-	}
+	needChromium(t)
 	start := time.Now()
 
 	h, err := newServer(config{
@@ -54,7 +71,7 @@ func TestBrowser(t *testing.T) {
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 
-	b := newBrowser(t, srv.URL)
+	b := newBrowser(t, localhostURL(t, srv))
 	const (
 		email    = "ann@example.com"
 		password = "correct horse battery"
@@ -67,6 +84,13 @@ func TestBrowser(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("password"), password+"\r"),
 	)
 	b.waitFor("the account page with the enrolment button", `location.pathname === "/account" && !!document.getElementById("enrol")`)
+	// The browser keeps the session cookie as the server set it, out of
+	// reach of scripts.
+	c := b.sessionCookie()
+	if c == nil || c.Name != "__Host-session" || !c.Secure || !c.HTTPOnly || c.SameSite != network.CookieSameSiteLax || c.Path != "/" || c.Domain != "localhost" {
+		t.Errorf("session cookie in the browser %+v: want __Host-session, Secure, HttpOnly, SameSite=Lax, Path=/, host-only on localhost", c)
+	}
+	b.expectTrue("no cookie for scripts", `document.cookie === ""`)
 	b.do(chromedp.Click(chromedp.ID("enrol")))
 
 	// Devices view: no device, an "Add device" button.
@@ -282,6 +306,78 @@ func TestBrowser(t *testing.T) {
 	t.Logf("browser test took %s", time.Since(start).Round(time.Millisecond))
 }
 
+// TestBrowserCookieHosts signs up in Chromium over plain HTTP on
+// localhost, 127.0.0.1 and mfa.test (which the browser resolves to
+// 127.0.0.1 too), with the default Secure __Host-session cookie and with
+// -insecure-cookies' plain "session" cookie. Chromium takes the Secure
+// cookie over plain HTTP from localhost and 127.0.0.1, secure contexts,
+// but drops it from mfa.test, so that sign-up ends on the login page: the
+// case -insecure-cookies is for.
+func TestBrowserCookieHosts(t *testing.T) {
+	needChromium(t)
+	b := newBrowser(t, "", chromedp.Flag("host-resolver-rules", "MAP mfa.test 127.0.0.1"))
+	for _, insecure := range []bool{false, true} {
+		h, err := newServer(config{
+			Store:           memstore.New(),
+			Keys:            mfatest.Keyring(t),
+			Logger:          slog.New(slog.NewTextHandler(t.Output(), nil)),
+			PasswordCost:    bcrypt.MinCost,
+			InsecureCookies: insecure,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(h)
+		defer srv.Close()
+		port := srv.Listener.Addr().(*net.TCPAddr).Port
+		// Cookies are per host, not per port: start afresh for each
+		// server.
+		if _, err := chromedp.Call(b.ctx, network.ClearBrowserCookies, cdp.Empty{}); err != nil {
+			t.Fatal(err)
+		}
+		for i, host := range []string{"localhost", "127.0.0.1", "mfa.test"} {
+			b.base = fmt.Sprintf("http://%s:%d", host, port)
+			b.goTo("/signup")
+			b.do(
+				chromedp.SendKeys(chromedp.ID("email"), fmt.Sprintf("user%d@example.com", i)),
+				chromedp.SendKeys(chromedp.ID("password"), "correct horse battery\r"),
+			)
+			b.waitFor("the account or login page", `location.pathname === "/account" || location.pathname === "/login"`)
+			got := evaluate[string](b, `location.pathname`)
+			t.Logf("insecure cookies %v: sign-up on %s ends on %s", insecure, b.base, got)
+			want, name := "/account", "__Host-session"
+			if !insecure && host == "mfa.test" {
+				want = "/login"
+			}
+			if insecure {
+				name = "session"
+			}
+			if got != want {
+				t.Errorf("insecure cookies %v: sign-up on %s ends on %s, want %s", insecure, b.base, got, want)
+			}
+			c := b.sessionCookie()
+			switch {
+			case want == "/login" && c != nil:
+				t.Errorf("insecure cookies %v: Chromium kept the session cookie %+v from %s", insecure, c, b.base)
+			case want == "/account" && (c == nil || c.Name != name || c.Secure == insecure || c.Domain != host):
+				t.Errorf("insecure cookies %v: session cookie on %s %+v: want %s, Secure %v", insecure, b.base, c, name, !insecure)
+			}
+		}
+	}
+	b.checkConsole()
+}
+
+// localhostURL returns the URL of the test server with localhost for the
+// host, where httptest gives 127.0.0.1.
+func localhostURL(t *testing.T, srv *httptest.Server) string {
+	t.Helper()
+	a, ok := srv.Listener.Addr().(*net.TCPAddr)
+	if !ok || !a.IP.IsLoopback() {
+		t.Fatalf("test server on %v, want a loopback address", srv.Listener.Addr())
+	}
+	return fmt.Sprintf("http://localhost:%d", a.Port)
+}
+
 // shown returns JavaScript that is true when the element with the id is
 // rendered.
 func shown(id string) string {
@@ -330,12 +426,12 @@ type browserTest struct {
 	problems []string // console errors, exceptions, CSP violations
 }
 
-func newBrowser(t *testing.T, base string) *browserTest {
+func newBrowser(t *testing.T, base string, opts ...chromedp.ExecAllocatorOption) *browserTest {
 	t.Helper()
 	// The whole browser session has a minute.
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, append([]chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromiumPath),
 		chromedp.Headless,
 		chromedp.NoSandbox,
@@ -346,7 +442,7 @@ func newBrowser(t *testing.T, base string) *browserTest {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.UserDataDir(t.TempDir()),
-	)
+	}, opts...)...)
 	t.Cleanup(cancelAlloc)
 	tabCtx, cancelTab := chromedp.NewContext(allocCtx)
 	t.Cleanup(cancelTab)
@@ -481,6 +577,22 @@ func (b *browserTest) logOut() {
 	b.goTo("/account")
 	b.do(chromedp.Click(chromedp.CSS("form.logout button")))
 	b.waitFor("the login page", `location.pathname === "/" && !!document.querySelector('form[action="/login"]')`)
+}
+
+// sessionCookie returns the browser's session cookie for the current base
+// URL, or nil.
+func (b *browserTest) sessionCookie() *network.Cookie {
+	b.t.Helper()
+	res, err := chromedp.Call(b.ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{b.base + "/"}})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	for _, c := range res.Cookies {
+		if c.Name == "__Host-session" || c.Name == "session" {
+			return c
+		}
+	}
+	return nil
 }
 
 // useRecoveryCode switches the OTP view to a recovery code and sends it.

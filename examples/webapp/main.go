@@ -4,7 +4,13 @@
 // using mfahttp's JSON API and its embedded custom UI, the four views of
 // the headless MFA guide.
 //
-//	go run ./examples/webapp [-addr 127.0.0.1:8080] [-key ID:base64url] [-store memory|sqlite:PATH|postgres:DSN] [-require-mfa]
+//	go run ./examples/webapp [-addr 127.0.0.1:8080] [-key ID:base64url] [-store memory|sqlite:PATH|postgres:DSN] [-require-mfa] [-insecure-cookies]
+//
+// It serves plain HTTP; open http://localhost:8080/. The session cookie is
+// Secure, with the __Host- prefix, and browsers accept such a cookie over
+// plain HTTP from localhost and 127.0.0.1 (secure contexts) but not from
+// other hosts: to serve plain HTTP on another host, run with
+// -insecure-cookies, which makes it a plain "session" cookie.
 //
 // Users and sessions live in memory. MFA state lives in the store chosen
 // with -store, encrypted with the key from -key or $MFA_KEY; without one a
@@ -33,6 +39,7 @@ func main() {
 	keyFlag := flag.String("key", "", "MFA encryption key as ID:base64url (see -new-key); default $MFA_KEY, else a new key that vanishes on exit")
 	storeSpec := flag.String("store", "memory", "where MFA state lives: memory, sqlite:PATH or postgres:DSN")
 	requireMFA := flag.Bool("require-mfa", false, "make users without an authenticator app set one up when they log in")
+	insecureCookies := flag.Bool("insecure-cookies", false, "for plain-HTTP runs on hosts other than localhost: make the session cookie \"session\", not Secure, instead of the Secure __Host-session, which browsers take over plain HTTP only from localhost")
 	newKey := flag.Bool("new-key", false, "print a new encryption key for -key or MFA_KEY, and exit")
 	flag.Parse()
 
@@ -46,9 +53,25 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *addr, *keyFlag, *storeSpec, *requireMFA, os.Stderr); err != nil {
+	if err := run(ctx, *addr, *keyFlag, *storeSpec, *requireMFA, *insecureCookies, os.Stderr); err != nil {
 		fatal(err)
 	}
+}
+
+// listening is the startup message: the URL the example listens on and
+// what its session cookie means for the URL to open in a browser.
+func listening(addr net.Addr, insecureCookies bool) string {
+	u := "http://" + addr.String() + "/"
+	if insecureCookies {
+		return "listening on " + u + "\n" +
+			"WARNING: -insecure-cookies: the session cookie \"session\" is not Secure, so browsers send it over plain HTTP too.\n"
+	}
+	if a, ok := addr.(*net.TCPAddr); ok && (a.IP.IsLoopback() || a.IP.IsUnspecified()) {
+		u += fmt.Sprintf(" (open http://localhost:%d/)", a.Port)
+	}
+	return "listening on " + u + "\n" +
+		"The session cookie is Secure (__Host-session): current browsers take it over plain HTTP on http://localhost;\n" +
+		"for plain HTTP on any other host, run with -insecure-cookies.\n"
 }
 
 func fatal(err error) {
@@ -74,7 +97,7 @@ func loadKey(flagValue string) (key mfa.Key, ephemeral bool, err error) {
 	return key, false, nil
 }
 
-func run(ctx context.Context, addr, keyFlag, storeSpec string, requireMFA bool, stderr io.Writer) error {
+func run(ctx context.Context, addr, keyFlag, storeSpec string, requireMFA, insecureCookies bool, stderr io.Writer) error {
 	key, ephemeral, err := loadKey(keyFlag)
 	if err != nil {
 		return err
@@ -89,7 +112,7 @@ func run(ctx context.Context, addr, keyFlag, storeSpec string, requireMFA bool, 
 	}
 	defer closeStore()
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
-	h, err := newServer(config{Store: store, Keys: keys, RequireMFA: requireMFA, Logger: logger})
+	h, err := newServer(config{Store: store, Keys: keys, RequireMFA: requireMFA, InsecureCookies: insecureCookies, Logger: logger})
 	if err != nil {
 		return err
 	}
@@ -116,7 +139,7 @@ func run(ctx context.Context, addr, keyFlag, storeSpec string, requireMFA bool, 
 		IdleTimeout:       time.Minute,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	fmt.Fprintf(stderr, "listening on http://%s/\n", ln.Addr())
+	fmt.Fprint(stderr, listening(ln.Addr(), insecureCookies))
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -31,7 +31,11 @@ type config struct {
 	// RequireMFA makes users without an authenticator app enrol one when
 	// they sign up or log in; by default they are only offered to.
 	RequireMFA bool
-	Logger     *slog.Logger
+	// InsecureCookies makes the session cookie "session", not Secure,
+	// instead of the Secure __Host-session: for plain-HTTP runs on hosts
+	// other than localhost, where browsers drop Secure cookies.
+	InsecureCookies bool
+	Logger          *slog.Logger
 	// Now is mfakit's clock; default time.Now. Tests inject one.
 	Now func() time.Time
 	// PasswordCost is bcrypt's cost; default bcrypt.DefaultCost. Tests
@@ -66,7 +70,7 @@ func newServer(cfg config) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	a, err := newApp(cfg.PasswordCost)
+	a, err := newApp(cfg.PasswordCost, cfg.InsecureCookies)
 	if err != nil {
 		return nil, err
 	}

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -28,7 +30,25 @@ type client struct {
 	http *http.Client
 }
 
+// newClient starts the example on plain HTTP at 127.0.0.1, as
+// `go run ./examples/webapp` does, and returns a client for it. With the
+// default Secure session cookie that works because net/http/cookiejar,
+// like browsers, sends Secure cookies over plain HTTP to localhost and
+// loopback addresses (since go.mod's Go 1.26 at least); TestBrowser checks
+// the browsers' side. newTLSClient checks the same over HTTPS, as
+// deployed.
 func newClient(t *testing.T, cfg config) (*client, *mfatest.Clock) {
+	t.Helper()
+	return startClient(t, cfg, false)
+}
+
+// newTLSClient starts the example behind HTTPS.
+func newTLSClient(t *testing.T, cfg config) (*client, *mfatest.Clock) {
+	t.Helper()
+	return startClient(t, cfg, true)
+}
+
+func startClient(t *testing.T, cfg config, tls bool) (*client, *mfatest.Clock) {
 	t.Helper()
 	clock := mfatest.NewClock(time.Date(2026, 9, 1, 10, 0, 0, 0, time.UTC))
 	cfg.Store, cfg.Keys, cfg.Now = memstore.New(), mfatest.Keyring(t), clock.Now
@@ -38,16 +58,21 @@ func newClient(t *testing.T, cfg config) (*client, *mfatest.Clock) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(h)
+	srv := httptest.NewUnstartedServer(h)
+	if tls {
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
 	t.Cleanup(srv.Close)
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &client{t: t, base: srv.URL, http: &http.Client{
-		Jar:           jar,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}}, clock
+	hc := srv.Client() // it trusts the TLS server's certificate
+	hc.Jar = jar
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &client{t: t, base: srv.URL, http: hc}, clock
 }
 
 type response struct {
@@ -115,8 +140,18 @@ func credentials(email string) url.Values {
 	return url.Values{"email": {email}, "password": {"correct horse battery"}}
 }
 
+// TestAccountAndActionMFA goes through the example with the default
+// Secure __Host-session cookie over plain HTTP on 127.0.0.1 and over
+// HTTPS, and with -insecure-cookies' "session" cookie over plain HTTP.
 func TestAccountAndActionMFA(t *testing.T) {
-	c, clock := newClient(t, config{})
+	t.Run("plain HTTP", func(t *testing.T) { testAccountAndActionMFA(newClient(t, config{})) })
+	t.Run("HTTPS", func(t *testing.T) { testAccountAndActionMFA(newTLSClient(t, config{})) })
+	t.Run("insecure cookies", func(t *testing.T) { testAccountAndActionMFA(newClient(t, config{InsecureCookies: true})) })
+}
+
+func testAccountAndActionMFA(c *client, clock *mfatest.Clock) {
+	t := c.t
+	t.Helper()
 	want(t, "sign-up", c.form("/signup", credentials("ann@example.com")), 303, "/account")
 	r := c.do("GET", "/account", "", "")
 	want(t, "account page", r, 200, "")
@@ -205,15 +240,6 @@ func TestLogin(t *testing.T) {
 	c, _ := newClient(t, config{})
 	r := c.form("/signup", credentials("ann@example.com"))
 	want(t, "sign-up", r, 303, "/account")
-	var session *http.Cookie
-	for _, ck := range (&http.Response{Header: r.header}).Cookies() {
-		if ck.Name == sessionCookie {
-			session = ck
-		}
-	}
-	if session == nil || !session.HttpOnly || session.SameSite != http.SameSiteLaxMode || session.Secure || len(session.Value) != 43 {
-		t.Errorf("session cookie %+v: want HttpOnly, SameSite=Lax, not Secure over HTTP, 256 bits", session)
-	}
 
 	want(t, "sign-up again", c.form("/signup", credentials("Ann@Example.com")), 400, "")
 	want(t, "short password", c.form("/signup", url.Values{"email": {"bob@example.com"}, "password": {"short"}}), 400, "")
@@ -230,6 +256,137 @@ func TestLogin(t *testing.T) {
 	// State changes from another site are refused.
 	want(t, "cross-site logout", c.do("POST", "/logout", "", "", "Sec-Fetch-Site", "cross-site"), 403, "")
 	want(t, "account still logged in", c.do("GET", "/account", "", ""), 200, "")
+}
+
+// setCookies returns the cookies a response sets.
+func setCookies(r response) []*http.Cookie {
+	return (&http.Response{Header: r.header}).Cookies()
+}
+
+// TestSessionCookie checks the session cookie by default (Secure, with the
+// __Host- prefix, also over plain HTTP) and with -insecure-cookies
+// ("session", not Secure): as set at sign-up, login and the second factor,
+// as cleared at logout, and that a cookie of the other name is no session.
+func TestSessionCookie(t *testing.T) {
+	for _, tc := range []struct {
+		name, cookie, other string
+		secure, tls         bool
+		cfg                 config
+	}{
+		{"default over plain HTTP", "__Host-session", "session", true, false, config{}},
+		{"default over HTTPS", "__Host-session", "session", true, true, config{}},
+		{"insecure cookies", "session", "__Host-session", false, false, config{InsecureCookies: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, clock := startClient(t, tc.cfg, tc.tls)
+			// check returns the session cookie r sets, after checking its
+			// attributes; maxAge < 0 means cleared.
+			check := func(what string, r response, maxAge int) *http.Cookie {
+				t.Helper()
+				var found *http.Cookie
+				for _, ck := range setCookies(r) {
+					switch ck.Name {
+					case tc.cookie:
+						found = ck
+					case tc.other:
+						t.Errorf("%s: sets %s, want only %s", what, ck.Name, tc.cookie)
+					}
+				}
+				switch {
+				case found == nil:
+					t.Fatalf("%s: no %s cookie in %q", what, tc.cookie, r.header.Values("Set-Cookie"))
+				case found.Secure != tc.secure || !found.HttpOnly || found.SameSite != http.SameSiteLaxMode ||
+					found.Path != "/" || found.Domain != "" || found.MaxAge != maxAge:
+					t.Errorf("%s: cookie %q: want Secure=%v, HttpOnly, SameSite=Lax, Path=/, no Domain, Max-Age %d",
+						what, found.Raw, tc.secure, maxAge)
+				case maxAge > 0 && len(found.Value) != 43:
+					t.Errorf("%s: session ID %q, want 256 bits", what, found.Value)
+				case maxAge < 0 && found.Value != "":
+					t.Errorf("%s: cleared cookie with value %q", what, found.Value)
+				}
+				return found
+			}
+			// status sends a lone cookie to /account, past the jar.
+			status := func(ck *http.Cookie) int {
+				t.Helper()
+				req, err := http.NewRequest("GET", c.base+"/account", nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				req.AddCookie(ck)
+				res, err := (&http.Client{Transport: c.http.Transport, CheckRedirect: c.http.CheckRedirect}).Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				res.Body.Close()
+				return res.StatusCode
+			}
+
+			r := c.form("/signup", credentials("ann@example.com"))
+			want(t, "sign-up", r, 303, "/account")
+			session := check("sign-up", r, int(sessionTTL/time.Second))
+			if got := status(session); got != 200 {
+				t.Errorf("/account with the %s cookie: %d, want 200", tc.cookie, got)
+			}
+			if got := status(&http.Cookie{Name: tc.other, Value: session.Value}); got != 303 {
+				t.Errorf("/account with the session ID in a %s cookie: %d, want 303 to /login", tc.other, got)
+			}
+			want(t, "account", c.do("GET", "/account", "", ""), 200, "")
+
+			// A device, so that a login is first a pending session, then
+			// a full one.
+			secret := decode[struct{ Registration struct{ Secret string } }](t, c.do("POST", "/mfa/api/flow/add-device", "", "")).Registration.Secret
+			want(t, "continue", c.do("POST", "/mfa/api/flow/continue", "", ""), 200, "")
+			want(t, "first code", c.json("POST", "/mfa/api/flow/otp", map[string]string{"code": mfatest.Code(t, secret, clock.Now())}), 200, "")
+			want(t, "acknowledge", c.do("POST", "/mfa/api/flow/acknowledge", "", ""), 200, "")
+
+			r = c.do("POST", "/logout", "", "")
+			want(t, "log out", r, 303, "/")
+			check("log out", r, -1)
+			if got := status(session); got != 303 {
+				t.Errorf("/account with the session after logout: %d, want 303 to /login", got)
+			}
+			want(t, "account after logout", c.do("GET", "/account", "", ""), 303, "/login")
+
+			r = c.form("/login", credentials("ann@example.com"))
+			want(t, "log in", r, 303, "/mfa/")
+			check("log in", r, int(pendingTTL/time.Second))
+			clock.Advance(30 * time.Second)
+			r = c.json("POST", "/mfa/api/flow/otp", map[string]string{"code": mfatest.Code(t, secret, clock.Now())})
+			want(t, "login code", r, 200, "")
+			check("login code", r, int(sessionTTL/time.Second))
+			want(t, "account after the code", c.do("GET", "/account", "", ""), 200, "")
+		})
+	}
+}
+
+func TestListening(t *testing.T) {
+	for _, tc := range []struct {
+		addr     string
+		insecure bool
+		want     []string
+		not      []string
+	}{
+		{"127.0.0.1:8080", false, []string{
+			"listening on http://127.0.0.1:8080/ (open http://localhost:8080/)\n",
+			"Secure (__Host-session)", "http://localhost", "-insecure-cookies",
+		}, []string{"WARNING"}},
+		{"[::]:8080", false, []string{"listening on http://[::]:8080/ (open http://localhost:8080/)\n", "-insecure-cookies"}, nil},
+		{"192.0.2.1:80", false, []string{"listening on http://192.0.2.1:80/\n", "-insecure-cookies"}, []string{"open"}},
+		{"0.0.0.0:8080", true, []string{"listening on http://0.0.0.0:8080/\n", "WARNING: -insecure-cookies", `"session" is not Secure`}, []string{"__Host-"}},
+	} {
+		got := listening(net.TCPAddrFromAddrPort(netip.MustParseAddrPort(tc.addr)), tc.insecure)
+		for _, w := range tc.want {
+			if !strings.Contains(got, w) {
+				t.Errorf("listening(%s, insecure %v) = %q, want %q in it", tc.addr, tc.insecure, got, w)
+			}
+		}
+		for _, n := range tc.not {
+			if strings.Contains(got, n) {
+				t.Errorf("listening(%s, insecure %v) = %q, want no %q in it", tc.addr, tc.insecure, got, n)
+			}
+		}
+	}
 }
 
 func TestRequireMFA(t *testing.T) {
