@@ -201,7 +201,18 @@ func (s *server) enrol(user string) (string, []string) {
 // of secret, and moves the clock to the next code.
 func (s *server) token(user, secret string, scopes ...string) string {
 	s.t.Helper()
-	r := s.do("POST", "/mfa/api/devices/totp/authenticate", user, "", map[string]any{"code": mfatest.Code(s.t, secret, s.clock.Now()), "createMfaToken": map[string]any{"singleUse": true, "scopes": scopes}})
+	return s.newToken(user, secret, true, scopes)
+}
+
+// persistentToken is like token, for a persistent token.
+func (s *server) persistentToken(user, secret string, scopes ...string) string {
+	s.t.Helper()
+	return s.newToken(user, secret, false, scopes)
+}
+
+func (s *server) newToken(user, secret string, singleUse bool, scopes []string) string {
+	s.t.Helper()
+	r := s.do("POST", "/mfa/api/devices/totp/authenticate", user, "", map[string]any{"code": mfatest.Code(s.t, secret, s.clock.Now()), "createMfaToken": map[string]any{"singleUse": singleUse, "scopes": scopes}})
 	expect(s.t, r, 200, "")
 	s.clock.Advance(30 * time.Second)
 	var res struct{ MFAToken struct{ Value string } }
@@ -792,18 +803,6 @@ func TestListDevicesFullSession(t *testing.T) {
 	if dev := s.devices("alice")[0]; dev.CreatedAt.IsZero() || dev.VerifiedAt == nil || dev.LastUsedAt == nil {
 		t.Errorf("device dates %+v", dev)
 	}
-}
-
-// persistentToken gets a persistent MFA token with scopes for user with a
-// TOTP code of secret, and moves the clock to the next code.
-func (s *server) persistentToken(user, secret string, scopes ...string) string {
-	s.t.Helper()
-	r := s.do("POST", "/mfa/api/devices/totp/authenticate", user, "", map[string]any{"code": mfatest.Code(s.t, secret, s.clock.Now()), "createMfaToken": map[string]any{"singleUse": false, "scopes": scopes}})
-	expect(s.t, r, 200, "")
-	s.clock.Advance(30 * time.Second)
-	var res struct{ MFAToken struct{ Value string } }
-	r.json(s.t, &res)
-	return res.MFAToken.Value
 }
 
 // TestServerDecidesTokenUse: the client asks for a persistent token, and
