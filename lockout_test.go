@@ -1,6 +1,7 @@
 package mfa_test
 
 import (
+	"context"
 	"errors"
 	"math"
 	"reflect"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mfakit/mfa"
+	"github.com/mfakit/mfa/memstore"
 )
 
 func retryAfter(t *testing.T, err error) time.Duration {
@@ -186,5 +188,27 @@ func TestLockoutConfig(t *testing.T) {
 	e.clock.Advance(time.Hour)
 	if got := retryAfter(t, login(e.code(t, secret, 0))); got != 0 {
 		t.Fatalf("after MaxFailures: wait %s, want a hard lock", got)
+	}
+}
+
+// stuckStore keeps a user locked: every swap of the lockout loses.
+type stuckStore struct{ mfa.Store }
+
+func (stuckStore) SwapLockout(context.Context, string, mfa.Lockout, mfa.Lockout) (bool, error) {
+	return false, nil
+}
+
+// TestUnlockUserReportsFailure: an unlock that never gets its write in
+// says so rather than reporting success.
+func TestUnlockUserReportsFailure(t *testing.T) {
+	inner := memstore.New()
+	e := newEnv(t, func(c *mfa.Config) { c.Store = stuckStore{inner} })
+	locked := mfa.Lockout{Failures: 100, LastFailure: start}
+	if ok, err := inner.SwapLockout(e.ctx, "alice", mfa.Lockout{}, locked); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	mustErr(t, e.m.UnlockUser(e.ctx, "alice"), mfa.ErrStore)
+	if e.events.has(mfa.EventUserUnlocked) {
+		t.Fatal("user.unlocked emitted for an unlock that did not happen")
 	}
 }

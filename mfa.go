@@ -391,10 +391,12 @@ func validateUserID(id string) error {
 }
 
 // validateLabel checks an issuer, account name or alias: printable UTF-8,
-// at most 128 bytes, no format characters, and no colon in an otpauth
-// label (Key Uri Format). Format characters (Unicode category Cf: bidi
-// overrides, zero-width joiners and spaces) are invisible and could make
-// the label an authenticator app shows read as another service's.
+// at most 128 bytes, nothing invisible, and no colon or look-alike of one
+// in an otpauth label (Key Uri Format). Invisible characters (format
+// characters such as bidi overrides and zero-width joiners, fillers,
+// variation selectors, line separators, private-use and unassigned code
+// points) could make the label an authenticator app shows read as
+// another service's.
 func validateLabel(field, s string, noColon bool) error {
 	switch {
 	case s == "":
@@ -403,15 +405,25 @@ func validateLabel(field, s string, noColon bool) error {
 		return invalidInput(field, fmt.Sprintf("%s is longer than %d bytes", field, maxLabelLen))
 	case !printableUTF8(s):
 		return invalidInput(field, field+" must be UTF-8 without control characters")
-	case strings.IndexFunc(s, isFormatChar) >= 0:
-		return invalidInput(field, field+" must not contain invisible format characters (bidi controls, zero-width characters)")
-	case noColon && containsByte(s, ':'):
+	case strings.IndexFunc(s, isInvisible) >= 0:
+		return invalidInput(field, field+" must not contain invisible characters (bidi controls, zero-width or blank characters)")
+	case noColon && strings.ContainsAny(s, colons):
 		return invalidInput(field, field+" must not contain a colon")
 	}
 	return nil
 }
 
-func isFormatChar(r rune) bool { return unicode.Is(unicode.Cf, r) }
+// isInvisible reports whether r shows as nothing, or as a blank that is
+// not a space: anything but letters, marks, numbers, punctuation, symbols
+// and spaces (unicode.IsGraphic), the default-ignorable fillers, variation
+// selectors, and the braille blank.
+func isInvisible(r rune) bool {
+	return !unicode.IsGraphic(r) || unicode.In(r, unicode.Other_Default_Ignorable_Code_Point, unicode.Variation_Selector) || r == '\u2800'
+}
+
+// colons are the colon and the characters that look like one, which an
+// otpauth label may not hold: the colon separates issuer and account.
+const colons = ":\uff1a\u2236\ua789\ufe55\ufe13"
 
 func printableUTF8(s string) bool {
 	// Printable ASCII, the usual case, is checked a byte at a time; the
@@ -434,15 +446,6 @@ func printableRunes(s string) bool {
 		}
 	}
 	return true
-}
-
-func containsByte(s string, b byte) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] == b {
-			return true
-		}
-	}
-	return false
 }
 
 // validateScope checks a scope: 1 to 64 printable ASCII characters, no
@@ -533,22 +536,23 @@ func (m *MFA) UnlockUser(ctx context.Context, userID string) error {
 	failures := lk.Failures
 	for range maxSwapRetries {
 		if lk.Equal(Lockout{}) {
-			break
+			m.emit(ctx, Event{Type: EventUserUnlocked, UserID: userID, Failures: failures})
+			return nil
 		}
 		ok, err := m.store.SwapLockout(ctx, userID, lk, Lockout{})
 		if err != nil {
 			return storeError("unlock user", err)
 		}
 		if ok {
-			break
+			lk = Lockout{}
+			continue
 		}
 		if lk, err = m.store.Lockout(ctx, userID); err != nil {
 			return storeError("read lockout", err)
 		}
 		failures = max(failures, lk.Failures)
 	}
-	m.emit(ctx, Event{Type: EventUserUnlocked, UserID: userID, Failures: failures})
-	return nil
+	return storeError("unlock user", ErrLockoutChanged)
 }
 
 // RemoveDevice deletes one of the user's devices without an MFA token. It

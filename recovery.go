@@ -246,8 +246,7 @@ func (m *MFA) CompleteAcknowledgement(ctx context.Context, userID string) error 
 	if err := validateUserID(userID); err != nil {
 		return err
 	}
-	now := m.now()
-	st, err := m.loadUser(ctx, userID, now)
+	st, err := m.loadUser(ctx, userID, m.now())
 	if err != nil {
 		return storeError("load user", err)
 	}
@@ -257,7 +256,9 @@ func (m *MFA) CompleteAcknowledgement(ctx context.Context, userID string) error 
 	if !st.RecoveryCodes.Pending() {
 		return nil
 	}
-	if err := m.store.AcknowledgeRecoveryCodes(ctx, userID, now); err != nil {
+	// Only the set read above, or an older one: a set made since keeps
+	// its plaintext until the user has seen it.
+	if err := m.store.AcknowledgeRecoveryCodes(ctx, userID, st.RecoveryCodes.CreatedAt); err != nil {
 		return storeError("acknowledge recovery codes", err)
 	}
 	m.emit(ctx, Event{Type: EventRecoveryCodesAcknowledged, UserID: userID, Remaining: len(st.RecoveryCodes.Hashes)})
@@ -332,7 +333,7 @@ func (m *MFA) AuthenticateRecoveryCode(ctx context.Context, userID string, req R
 	if set.Pending() && !m.revealable(set, now) {
 		// This write to the set drops the plaintext that can no longer be
 		// shown. A failure leaves it for Cleanup; it is never shown again.
-		_ = m.store.AcknowledgeRecoveryCodes(ctx, userID, now.Add(-m.recovery.RevealFor))
+		_ = m.store.AcknowledgeRecoveryCodes(ctx, userID, set.CreatedAt)
 	}
 	m.emit(ctx, Event{Type: EventRecoveryCodeUsed, UserID: userID, Method: MethodRecoveryCode, Remaining: remaining})
 	if remaining <= LowRecoveryCodes {

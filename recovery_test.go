@@ -1,6 +1,7 @@
 package mfa_test
 
 import (
+	"context"
 	"regexp"
 	"slices"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mfakit/mfa"
+	"github.com/mfakit/mfa/memstore"
 )
 
 var recoveryCodeShape = regexp.MustCompile(`^[0-9a-hjkmnp-tv-z]{4}(-[0-9a-hjkmnp-tv-z]{4}){3}$`)
@@ -275,5 +277,41 @@ func TestIsEnrolled(t *testing.T) {
 	}
 	if len(checked) != 3 || checked[0].Enrolled || checked[1].Enrolled || !checked[2].Enrolled {
 		t.Fatalf("enrollment events %+v, want false, false, true", checked)
+	}
+}
+
+// hookStore runs afterLoad once, right after the next LoadUser.
+type hookStore struct {
+	mfa.Store
+	afterLoad func()
+}
+
+func (s *hookStore) LoadUser(ctx context.Context, userID string, now time.Time, st *mfa.UserState) error {
+	err := s.Store.LoadUser(ctx, userID, now, st)
+	if f := s.afterLoad; f != nil {
+		s.afterLoad = nil
+		f()
+	}
+	return err
+}
+
+// TestAcknowledgementKeepsANewerSet: a set made between the
+// acknowledgement's read and its write was never shown, and keeps its
+// plaintext.
+func TestAcknowledgementKeepsANewerSet(t *testing.T) {
+	hs := &hookStore{Store: memstore.New()}
+	e := newEnv(t, func(c *mfa.Config) { c.Store = hs })
+	e.enrol(t, "alice")
+	var fresh []string
+	hs.afterLoad = func() {
+		var err error
+		fresh, err = e.m.GetNewRecoveryCodes(e.ctx, "alice")
+		mustOK(t, err)
+	}
+	mustOK(t, e.m.CompleteAcknowledgement(e.ctx, "alice"))
+	shown, err := e.m.GetRecoveryCodes(e.ctx, "alice", false)
+	mustOK(t, err)
+	if len(fresh) == 0 || !slices.Equal(shown, fresh) {
+		t.Fatalf("after acknowledging the old set, the new one shows %v, want %v", shown, fresh)
 	}
 }
