@@ -3,6 +3,7 @@ package mfatest
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,8 +21,14 @@ var flowTests = []struct {
 	{"RaceOneTOTPCode", testFlowRaceCode},
 	{"RaceOneRecoveryCode", testFlowRaceRecovery},
 	{"RaceOneSingleUseToken", testFlowRaceToken},
+	{"RaceOneTokenForAnAction", testFlowRaceAction},
+	{"DeleteDeviceRevokesTokens", testFlowDeleteRevokes},
 	{"LockoutSharedByInstances", testFlowLockout},
 }
+
+// flowActions are the actions of the flow tests: one that consumes its
+// token, as actions do by default.
+var flowActions = map[string]mfa.ActionPolicy{"change-email": {}}
 
 type flowHarness struct {
 	store  mfa.Store
@@ -39,7 +46,7 @@ func newFlowHarness(t *testing.T, s mfa.Store) *flowHarness {
 // instance would have.
 func (h *flowHarness) instance(t *testing.T) *mfa.MFA {
 	t.Helper()
-	m, err := mfa.New(mfa.Config{Store: h.store, Issuer: "mfatest", Keys: h.keys, Now: h.clock.Now})
+	m, err := mfa.New(mfa.Config{Store: h.store, Issuer: "mfatest", Keys: h.keys, Now: h.clock.Now, Actions: flowActions})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,6 +147,47 @@ func testFlowRaceToken(t *testing.T, h *flowHarness) {
 		return err
 	})
 	exactlyOne(t, "ValidateMFAToken with a single-use token", wins)
+}
+
+// issue returns a persistent token for u from the next TOTP code.
+func (h *flowHarness) issue(t *testing.T, m *mfa.MFA, u, secret string) string {
+	t.Helper()
+	res, err := m.AuthenticateDevice(h.ctx, u, mfa.AuthenticateRequest{
+		Code:           Code(t, secret, h.clock.Now()),
+		CreateMFAToken: &mfa.TokenRequest{},
+	})
+	noErr(t, "AuthenticateDevice with a token", err)
+	h.clock.Advance(30 * time.Second)
+	return res.MFAToken.Value
+}
+
+// testFlowRaceAction races a persistent token on an action that consumes
+// it, on two instances: exactly one request is authorised.
+func testFlowRaceAction(t *testing.T, h *flowHarness) {
+	a, b := h.instance(t), h.instance(t)
+	u, secret, _ := h.enrol(t, a, "alice")
+	tok := h.issue(t, a, u, secret)
+	var n atomic.Int32
+	wins := race(t, mfa.ErrTokenInvalid, func() error {
+		m := []*mfa.MFA{a, b}[n.Add(1)%2]
+		_, err := m.AuthorizeAction(h.ctx, u, "change-email", tok)
+		return err
+	})
+	exactlyOne(t, "AuthorizeAction with one persistent token", wins)
+}
+
+// testFlowDeleteRevokesTokens: deleting a device revokes every token of
+// its user, on every instance.
+func testFlowDeleteRevokes(t *testing.T, h *flowHarness) {
+	a, b := h.instance(t), h.instance(t)
+	u, secret, _ := h.enrol(t, a, "alice")
+	kept := h.issue(t, a, u, secret)
+	unlink := h.issue(t, a, u, secret)
+	devices, err := a.GetUserDevices(h.ctx, u)
+	noErr(t, "GetUserDevices", err)
+	noErr(t, "DeleteDevice", a.DeleteDevice(h.ctx, u, devices[0].ID, unlink))
+	_, err = b.ValidateMFAToken(h.ctx, u, kept, "user:update")
+	wantErr(t, "a token after its device was deleted", err, mfa.ErrTokenInvalid)
 }
 
 func testFlowLockout(t *testing.T, h *flowHarness) {
