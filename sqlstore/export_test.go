@@ -1,5 +1,7 @@
 package sqlstore
 
+import "github.com/mfakit/mfa/sqlstore/internal/queries"
+
 // Exported for the tests of package sqlstore_test.
 
 // UserLock returns the keys of the PostgreSQL advisory lock that
@@ -12,36 +14,36 @@ func UserLock(userID string) (class, key int32) { return userLockClass, userLock
 // recovery code insert for a set of codes codes.
 func PostgreSQLQueries(codes int) map[string]string {
 	m := map[string]string{
-		"LoadUser":             loadUserPostgreSQL,
-		"DeletePendingDevices": deletePendingDevicesQuery,
-		"VerifiedDeviceExists": verifiedDeviceExistsQuery,
-		"InsertDevice":         insertDeviceQuery,
-		"VerifyDevice":         verifyDeviceQuery,
-		"DeviceVerified":       deviceVerifiedQuery,
-		"AcceptStep":           acceptStepPostgreSQL,
-		"AcceptStepZero":       acceptStepZeroLockoutPostgreSQL,
-		"AcceptStepOutcome":    acceptStepOutcomeQuery,
-		"UpdateDeviceSecret":   updateDeviceSecretQuery,
-		"DeleteDevice":         deleteDeviceQuery,
-		"DeleteCodes":          deleteCodesQuery,
-		"AnyVerifiedDevice":    anyVerifiedDeviceQuery,
-		"UpsertCodeSet":        upsertCodeSetQuery,
-		"DeleteCodeSet":        deleteCodeSetQuery,
-		"InsertCodes":          insertCodesQuery(codes),
-		"ConsumeCode":          consumeCodeQuery,
-		"CountCodes":           countCodesQuery,
-		"AcknowledgeCodes":     acknowledgeCodesQuery,
-		"InsertToken":          insertTokenPostgreSQL,
-		"Token":                tokenQuery,
-		"ConsumeToken":         consumeTokenQuery,
-		"DeleteUserTokens":     deleteUserTokensQuery,
-		"Lockout":              lockoutQuery,
-		"LockoutForUpdate":     lockoutForUpdatePostgreSQL,
-		"SwapLockoutFromZero":  swapLockoutFromZeroQuery,
-		"SwapLockout":          swapLockoutQuery,
-		"ResetLockout":         resetLockoutQuery,
+		"LoadUser":             queries.LoadUserPostgreSQL,
+		"DeletePendingDevices": queries.DeletePendingDevices,
+		"VerifiedDeviceExists": queries.VerifiedDeviceExists,
+		"InsertDevice":         queries.InsertDevice,
+		"VerifyDevice":         queries.VerifyDevice,
+		"DeviceVerified":       queries.DeviceVerified,
+		"AcceptStep":           queries.AcceptStepPostgreSQL,
+		"AcceptStepZero":       queries.AcceptStepZeroLockoutPostgreSQL,
+		"AcceptStepOutcome":    queries.AcceptStepOutcome,
+		"UpdateDeviceSecret":   queries.UpdateDeviceSecret,
+		"DeleteDevice":         queries.DeleteDevice,
+		"DeleteCodes":          queries.DeleteCodes,
+		"AnyVerifiedDevice":    queries.AnyVerifiedDevice,
+		"UpsertCodeSet":        queries.UpsertCodeSet,
+		"DeleteCodeSet":        queries.DeleteCodeSet,
+		"InsertCodes":          queries.InsertCodes(codes),
+		"ConsumeCode":          queries.ConsumeCode,
+		"CountCodes":           queries.CountCodes,
+		"AcknowledgeCodes":     queries.AcknowledgeCodes,
+		"InsertToken":          queries.InsertTokenPostgreSQL,
+		"Token":                queries.Token,
+		"ConsumeToken":         queries.ConsumeToken,
+		"DeleteUserTokens":     queries.DeleteUserTokens,
+		"Lockout":              queries.Lockout,
+		"LockoutForUpdate":     queries.LockoutForUpdatePostgreSQL,
+		"SwapLockoutFromZero":  queries.SwapLockoutFromZero,
+		"SwapLockout":          queries.SwapLockout,
+		"ResetLockout":         queries.ResetLockout,
 	}
-	for i, q := range deleteUserQueries {
+	for i, q := range queries.DeleteUser {
 		m["DeleteUser"+string(rune('0'+i))] = q
 	}
 	return m

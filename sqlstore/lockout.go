@@ -6,31 +6,13 @@ import (
 	"errors"
 
 	"github.com/mfakit/mfa"
-)
-
-// The lockout queries; resetLockoutQuery runs inside the transactions that
-// consume a code.
-const (
-	lockoutQuery = "SELECT failures, last_failure FROM mfa_lockouts WHERE user_id = $1"
-
-	// lockoutForUpdatePostgreSQL reads the state in a transaction that
-	// records a success, locking the row against a concurrent SwapLockout.
-	lockoutForUpdatePostgreSQL = lockoutQuery + " FOR UPDATE"
-
-	swapLockoutFromZeroQuery = `INSERT INTO mfa_lockouts (user_id, failures, last_failure) VALUES ($1, $2, $3)
-		ON CONFLICT (user_id) DO UPDATE SET failures = excluded.failures, last_failure = excluded.last_failure
-		WHERE mfa_lockouts.failures = 0 AND mfa_lockouts.last_failure IS NULL`
-
-	swapLockoutQuery = `UPDATE mfa_lockouts SET failures = $2, last_failure = $3
-		WHERE user_id = $1 AND failures = $4 AND last_failure IS NOT DISTINCT FROM $5`
-
-	resetLockoutQuery = "UPDATE mfa_lockouts SET failures = 0, last_failure = NULL WHERE user_id = $1 AND failures <> 0"
+	"github.com/mfakit/mfa/sqlstore/internal/queries"
 )
 
 // Lockout implements [mfa.LockoutStore].
 func (s *Store) Lockout(ctx context.Context, userID string) (mfa.Lockout, error) {
 	var lk mfa.Lockout
-	err := s.db.QueryRowContext(ctx, s.q(lockoutQuery), userID).Scan(&lk.Failures, nullTime{&lk.LastFailure})
+	err := s.db.QueryRowContext(ctx, s.q(queries.Lockout), userID).Scan(&lk.Failures, nullTime{&lk.LastFailure})
 	if errors.Is(err, sql.ErrNoRows) {
 		return mfa.Lockout{}, nil
 	}
@@ -51,9 +33,9 @@ func (s *Store) SwapLockout(ctx context.Context, userID string, old, next mfa.Lo
 	var n int64
 	var err error
 	if old.Equal(mfa.Lockout{}) {
-		n, err = s.exec(ctx, s.db, swapLockoutFromZeroQuery, userID, next.Failures, s.timeArg(next.LastFailure))
+		n, err = s.exec(ctx, s.db, queries.SwapLockoutFromZero, userID, next.Failures, s.timeArg(next.LastFailure))
 	} else {
-		n, err = s.exec(ctx, s.db, swapLockoutQuery, userID, next.Failures, s.timeArg(next.LastFailure), old.Failures, s.timeArg(old.LastFailure))
+		n, err = s.exec(ctx, s.db, queries.SwapLockout, userID, next.Failures, s.timeArg(next.LastFailure), old.Failures, s.timeArg(old.LastFailure))
 	}
 	if err != nil {
 		return false, wrap(ctx, "swap lockout", err)
@@ -68,7 +50,7 @@ func (s *Store) SwapLockout(ctx context.Context, userID string, old, next mfa.Lo
 // changes, instead of inserting a new row and index entry every login.
 // Cleanup removes rows at zero.
 func (s *Store) resetLockout(ctx context.Context, tx *sql.Tx, userID string) error {
-	_, err := s.exec(ctx, tx, resetLockoutQuery, userID)
+	_, err := s.exec(ctx, tx, queries.ResetLockout, userID)
 	return err
 }
 
@@ -80,9 +62,9 @@ func (s *Store) resetLockout(ctx context.Context, tx *sql.Tx, userID string) err
 // inserts a row that the success does not reset, which errs on the side of
 // keeping the failure.
 func (s *Store) lockoutUnchanged(ctx context.Context, tx *sql.Tx, userID string, lk mfa.Lockout) error {
-	query := lockoutQuery
+	query := queries.Lockout
 	if s.dialect == PostgreSQL {
-		query = lockoutForUpdatePostgreSQL
+		query = queries.LockoutForUpdatePostgreSQL
 	}
 	var cur mfa.Lockout
 	err := tx.QueryRowContext(ctx, s.q(query), userID).Scan(&cur.Failures, nullTime{&cur.LastFailure})

@@ -4,48 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
-	"strings"
 	"time"
 
 	"github.com/mfakit/mfa"
+	"github.com/mfakit/mfa/sqlstore/internal/queries"
 )
-
-// The recovery code queries; insertCodesQuery is built for each set's size
-// by replaceCodes.
-const (
-	deleteCodesQuery = "DELETE FROM mfa_recovery_codes WHERE user_id = $1"
-
-	anyVerifiedDeviceQuery = "SELECT EXISTS (SELECT 1 FROM mfa_devices WHERE user_id = $1 AND verified)"
-
-	upsertCodeSetQuery = `INSERT INTO mfa_recovery_code_sets (user_id, key_id, sealed, created_at)
-		VALUES ($1, $2, $3, $4)
-		ON CONFLICT (user_id) DO UPDATE SET key_id = excluded.key_id, sealed = excluded.sealed, created_at = excluded.created_at`
-
-	deleteCodeSetQuery = "DELETE FROM mfa_recovery_code_sets WHERE user_id = $1"
-
-	consumeCodeQuery = "DELETE FROM mfa_recovery_codes WHERE user_id = $1 AND hash = $2"
-
-	countCodesQuery = "SELECT count(*) FROM mfa_recovery_codes WHERE user_id = $1"
-
-	acknowledgeCodesQuery = "UPDATE mfa_recovery_code_sets SET sealed = NULL WHERE user_id = $1 AND sealed IS NOT NULL AND (created_at IS NULL OR created_at <= $2)"
-)
-
-// insertCodesQuery returns the INSERT of n hashes of one user: $1 is the
-// user ID, $2 ... $n+1 the hashes. A hash given twice is stored once: a
-// set of codes has no use for duplicates.
-func insertCodesQuery(n int) string {
-	var b strings.Builder
-	b.WriteString("INSERT INTO mfa_recovery_codes (user_id, hash) VALUES ")
-	for i := range n {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		fmt.Fprintf(&b, "($1, $%d)", i+2)
-	}
-	b.WriteString(" ON CONFLICT DO NOTHING")
-	return b.String()
-}
 
 // ReplaceRecoveryCodes implements [mfa.RecoveryCodeStore]. Under the user's
 // lock it removes the old codes, checks for a verified device (rolling the
@@ -57,11 +20,11 @@ func (s *Store) ReplaceRecoveryCodes(ctx context.Context, userID string, set mfa
 		}
 		// The removal comes first so that on SQLite the transaction's first
 		// statement is a write; see lockUser.
-		if _, err := s.exec(ctx, tx, deleteCodesQuery, userID); err != nil {
+		if _, err := s.exec(ctx, tx, queries.DeleteCodes, userID); err != nil {
 			return err
 		}
 		var device bool
-		err := tx.QueryRowContext(ctx, s.q(anyVerifiedDeviceQuery), userID).Scan(&device)
+		err := tx.QueryRowContext(ctx, s.q(queries.AnyVerifiedDevice), userID).Scan(&device)
 		if err != nil {
 			return err
 		}
@@ -75,12 +38,12 @@ func (s *Store) ReplaceRecoveryCodes(ctx context.Context, userID string, set mfa
 // replaceCodes stores set as the user's recovery code set, in the caller's
 // transaction, which holds the user's lock.
 func (s *Store) replaceCodes(ctx context.Context, tx *sql.Tx, userID string, set mfa.RecoveryCodeSet) error {
-	_, err := s.exec(ctx, tx, upsertCodeSetQuery,
+	_, err := s.exec(ctx, tx, queries.UpsertCodeSet,
 		userID, set.KeyID, bytesArg(set.Sealed), s.timeArg(set.CreatedAt))
 	if err != nil {
 		return err
 	}
-	if _, err := s.exec(ctx, tx, deleteCodesQuery, userID); err != nil {
+	if _, err := s.exec(ctx, tx, queries.DeleteCodes, userID); err != nil {
 		return err
 	}
 	if len(set.Hashes) == 0 {
@@ -91,17 +54,17 @@ func (s *Store) replaceCodes(ctx context.Context, tx *sql.Tx, userID string, set
 	for i := range set.Hashes {
 		args = append(args, set.Hashes[i][:])
 	}
-	_, err = s.exec(ctx, tx, insertCodesQuery(len(set.Hashes)), args...)
+	_, err = s.exec(ctx, tx, queries.InsertCodes(len(set.Hashes)), args...)
 	return err
 }
 
 // deleteCodes removes the user's recovery code set, in the caller's
 // transaction.
 func (s *Store) deleteCodes(ctx context.Context, tx *sql.Tx, userID string) error {
-	if _, err := s.exec(ctx, tx, deleteCodesQuery, userID); err != nil {
+	if _, err := s.exec(ctx, tx, queries.DeleteCodes, userID); err != nil {
 		return err
 	}
-	_, err := s.exec(ctx, tx, deleteCodeSetQuery, userID)
+	_, err := s.exec(ctx, tx, queries.DeleteCodeSet, userID)
 	return err
 }
 
@@ -117,7 +80,7 @@ func (s *Store) ConsumeRecoveryCode(ctx context.Context, userID string, hash [mf
 		if err := s.lockUser(ctx, tx, userID); err != nil {
 			return err
 		}
-		n, err := s.exec(ctx, tx, consumeCodeQuery, userID, hash[:])
+		n, err := s.exec(ctx, tx, queries.ConsumeCode, userID, hash[:])
 		if err != nil {
 			return err
 		}
@@ -127,7 +90,7 @@ func (s *Store) ConsumeRecoveryCode(ctx context.Context, userID string, hash [mf
 		if n == 0 {
 			return mfa.ErrInvalidCode
 		}
-		if err := tx.QueryRowContext(ctx, s.q(countCodesQuery), userID).Scan(&remaining); err != nil {
+		if err := tx.QueryRowContext(ctx, s.q(queries.CountCodes), userID).Scan(&remaining); err != nil {
 			return err
 		}
 		return s.resetLockout(ctx, tx, userID)
@@ -143,7 +106,7 @@ func (s *Store) ConsumeRecoveryCode(ctx context.Context, userID string, hash [mf
 
 // AcknowledgeRecoveryCodes implements [mfa.RecoveryCodeStore].
 func (s *Store) AcknowledgeRecoveryCodes(ctx context.Context, userID string, notAfter time.Time) error {
-	if _, err := s.exec(ctx, s.db, acknowledgeCodesQuery, userID, s.timeArg(notAfter)); err != nil {
+	if _, err := s.exec(ctx, s.db, queries.AcknowledgeCodes, userID, s.timeArg(notAfter)); err != nil {
 		return wrap(ctx, "acknowledge recovery codes", err)
 	}
 	return nil

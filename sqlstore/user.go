@@ -9,50 +9,15 @@ import (
 	"time"
 
 	"github.com/mfakit/mfa"
+	"github.com/mfakit/mfa/sqlstore/internal/queries"
 )
 
-// The query of LoadUser reads all of a user's state in one statement, so
-// that the result is one consistent snapshot and the hot path of a login
-// costs one round trip. Each branch of the UNION ALL yields one kind of row
-// (column 1): a device (d), the recovery code set (s), unused codes (c),
-// the lockout (l), in shared columns:
-//
-//	2 id / key_id   5 account_name               8 created_at / last_failure
-//	3 type          6 secret / sealed / hashes    9 expires_at    10 verified_at
-//	4 alias         7 verified                   11 last_used_at  12 last_step / failures
-//
-// On PostgreSQL one c row carries all the codes' hashes end to end
-// (string_agg over bytea), so that a user with ten codes costs four rows
-// rather than thirteen to send and to scan; SQLite, which has no such
-// aggregate for blobs and no network to save, sends a c row per code.
-// The rows come in any order; LoadUser orders the devices itself, which
-// spares the server a sort node to set up on every call.
-const (
-	loadUserHead = `
-SELECT 'd', id, type, alias, account_name, secret, verified, created_at, expires_at, verified_at, last_used_at, last_step
-	FROM mfa_devices WHERE user_id = $1 AND (verified OR expires_at > $2)
-UNION ALL
-SELECT 's', key_id, NULL, NULL, NULL, sealed, NULL, created_at, NULL, NULL, NULL, NULL
-	FROM mfa_recovery_code_sets WHERE user_id = $1
-UNION ALL
-`
-	loadUserTail = `
-UNION ALL
-SELECT 'l', NULL, NULL, NULL, NULL, NULL, NULL, last_failure, NULL, NULL, NULL, failures
-	FROM mfa_lockouts WHERE user_id = $1`
-
-	loadUserPostgreSQL = loadUserHead + `SELECT 'c', NULL, NULL, NULL, NULL, string_agg(hash, ''::bytea), NULL, NULL, NULL, NULL, NULL, NULL
-	FROM mfa_recovery_codes WHERE user_id = $1 HAVING count(*) > 0` + loadUserTail
-
-	loadUserSQLite = loadUserHead + `SELECT 'c', NULL, NULL, NULL, NULL, hash, NULL, NULL, NULL, NULL, NULL, NULL
-	FROM mfa_recovery_codes WHERE user_id = $1` + loadUserTail
-)
-
-// LoadUser implements [mfa.UserStore].
+// LoadUser implements [mfa.UserStore] with one query, whose rows
+// [queries.LoadUserPostgreSQL] describes.
 func (s *Store) LoadUser(ctx context.Context, userID string, now time.Time, out *mfa.UserState) error {
-	query := loadUserPostgreSQL
+	query := queries.LoadUserPostgreSQL
 	if s.dialect == SQLite {
-		query = loadUserSQLite
+		query = queries.LoadUserSQLite
 	}
 	rows, err := s.db.QueryContext(ctx, s.q(query), userID, s.timeArg(now))
 	if err != nil {
@@ -113,22 +78,13 @@ func (s *Store) LoadUser(ctx context.Context, userID string, now time.Time, out 
 	return nil
 }
 
-// deleteUserQueries remove all of a user's rows, one table each.
-var deleteUserQueries = []string{
-	"DELETE FROM mfa_devices WHERE user_id = $1",
-	"DELETE FROM mfa_recovery_codes WHERE user_id = $1",
-	"DELETE FROM mfa_recovery_code_sets WHERE user_id = $1",
-	deleteUserTokensQuery,
-	"DELETE FROM mfa_lockouts WHERE user_id = $1",
-}
-
 // DeleteUser implements [mfa.UserStore].
 func (s *Store) DeleteUser(ctx context.Context, userID string) error {
 	return s.inTx(ctx, "delete user", func(tx *sql.Tx) error {
 		if err := s.lockUser(ctx, tx, userID); err != nil {
 			return err
 		}
-		for _, query := range deleteUserQueries {
+		for _, query := range queries.DeleteUser {
 			if _, err := s.exec(ctx, tx, query, userID); err != nil {
 				return err
 			}
