@@ -25,11 +25,7 @@ func (m *MFA) newDecoy() error {
 	if _, err := m.rand.Read(secret); err != nil {
 		return keyError("cannot read random bytes", err)
 	}
-	sealed, err := m.keys.seal(m.rand, secret, decoyAAD)
-	if err != nil {
-		return err
-	}
-	m.decoy = sealed
+	m.decoy = m.keys.seal(secret, decoyAAD)
 	return nil
 }
 

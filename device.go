@@ -149,10 +149,7 @@ func (m *MFA) AddDevice(ctx context.Context, userID string, opts ...DeviceOption
 	if _, err := m.rand.Read(secret); err != nil {
 		return nil, keyError("cannot read random bytes", err)
 	}
-	sealed, err := m.keys.seal(m.rand, secret, secretAAD(userID, id))
-	if err != nil {
-		return nil, err
-	}
+	sealed := m.keys.seal(secret, secretAAD(userID, id))
 	now := m.now()
 	rec := DeviceRecord{
 		ID:          id,
@@ -460,10 +457,7 @@ func (m *MFA) matchStep(secret []byte, code uint32, now time.Time, lastStep int6
 // primary key. A failure leaves the old ciphertext, which still opens, and
 // is reported as an event: it does not undo the authentication.
 func (m *MFA) reseal(ctx context.Context, d DeviceRecord, secret []byte) {
-	sealed, err := m.keys.seal(m.rand, secret, secretAAD(d.UserID, d.ID))
-	if err == nil {
-		err = m.store.UpdateDeviceSecret(ctx, d.UserID, d.ID, sealed)
-	}
+	err := m.store.UpdateDeviceSecret(ctx, d.UserID, d.ID, m.keys.seal(secret, secretAAD(d.UserID, d.ID)))
 	m.emit(ctx, Event{Type: EventDeviceReencrypted, UserID: d.UserID, DeviceID: d.ID, KeyID: m.keys.PrimaryID(), ErrorCode: ErrorCode(storeError("re-encrypt", err))})
 }
 
@@ -485,10 +479,7 @@ func (m *MFA) ReencryptUser(ctx context.Context, userID string) (int, error) {
 			return n, err
 		}
 		if !primary {
-			sealed, err := m.keys.seal(m.rand, secret, secretAAD(d.UserID, d.ID))
-			if err == nil {
-				err = storeError("re-encrypt", m.store.UpdateDeviceSecret(ctx, userID, d.ID, sealed))
-			}
+			err := storeError("re-encrypt", m.store.UpdateDeviceSecret(ctx, userID, d.ID, m.keys.seal(secret, secretAAD(d.UserID, d.ID))))
 			if err != nil {
 				clear(secret)
 				return n, err

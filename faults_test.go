@@ -26,7 +26,8 @@ import (
 // gives its store calls (N) and the "after" state. Then, for each call
 // i in 1..N and each fault mode, the same starting state is built again
 // (the clock, the keys and Config.Rand are deterministic, so secrets, IDs,
-// codes and tokens come out byte for byte the same), call i is failed and
+// codes and tokens come out byte for byte the same; AES-GCM draws its own
+// nonces, so sealed data is compared by key and plaintext), call i is failed and
 // the outcome is checked:
 //
 //   - the operation returns an error that matches mfa.ErrStore and wraps
@@ -723,6 +724,7 @@ func (s *faultTokenLog) InsertToken(ctx context.Context, t mfa.TokenRecord) erro
 type faultEnv struct {
 	t     *testing.T
 	ctx   context.Context
+	keys  faultKeys
 	clock *mfatest.Clock
 	inner *faultTokenLog
 	fs    *mfatest.FaultStore
@@ -745,6 +747,7 @@ func newFaultEnv(t *testing.T, keys faultKeys) *faultEnv {
 	e := &faultEnv{
 		t:     t,
 		ctx:   context.Background(),
+		keys:  keys,
 		clock: mfatest.NewClock(time.Date(2026, 5, 6, 7, 8, 10, 0, time.UTC)),
 		inner: &faultTokenLog{Store: memstore.New()},
 	}
@@ -896,6 +899,13 @@ func (e *faultEnv) snap(t *testing.T) faultSnap {
 	err := e.inner.LoadUser(e.ctx, faultUserID, e.clock.Now(), &st)
 	if err != nil {
 		t.Fatalf("LoadUser: %v", err)
+	}
+	// Sealed data reads as its key and plaintext: the nonces are random.
+	for i, d := range st.Devices {
+		st.Devices[i].Secret = []byte(mfa.SealedFingerprint(e.keys.cur, d.Secret, d.UserID, d.ID))
+	}
+	if st.RecoveryCodes.Sealed != nil {
+		st.RecoveryCodes.Sealed = []byte(mfa.SealedFingerprint(e.keys.cur, st.RecoveryCodes.Sealed, faultUserID, ""))
 	}
 	s := faultSnap{st: st, tokens: map[[mfa.HashSize]byte]bool{}}
 	e.inner.mu.Lock()

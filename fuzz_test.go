@@ -2,7 +2,6 @@ package mfa
 
 import (
 	"bytes"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"strings"
@@ -93,16 +92,8 @@ func FuzzKeyringOpen(f *testing.F) {
 	}
 	aad := []byte("mfakit/totp-secret\x00alice\x00dev")
 	for _, pt := range [][]byte{nil, []byte("12345678901234567890"), bytes.Repeat([]byte{0xff}, 64)} {
-		ct, err := kr.seal(rand.Reader, pt, aad)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(ct, pt)
-		ct2, err := old.seal(rand.Reader, pt, aad)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(ct2, pt)
+		f.Add(kr.seal(pt, aad), pt)
+		f.Add(old.seal(pt, aad), pt)
 	}
 	f.Add([]byte{}, []byte{})
 	f.Add([]byte{1, 255}, []byte{})
@@ -116,10 +107,7 @@ func FuzzKeyringOpen(f *testing.F) {
 			t.Fatalf("ciphertext opened with other associated data (plaintext %q)", got)
 		}
 		// What seal makes opens to the same plaintext, once.
-		sealed, err := kr.seal(rand.Reader, pt, aad)
-		if err != nil {
-			t.Fatal(err)
-		}
+		sealed := kr.seal(pt, aad)
 		opened, primary, err := kr.open(nil, sealed, aad)
 		if err != nil || !primary || !bytes.Equal(opened, pt) {
 			t.Fatalf("round trip: %q, %t, %v", opened, primary, err)

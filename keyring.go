@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"strings"
 	"unicode"
@@ -173,7 +172,9 @@ func expandKey(k Key) (*ringKey, error) {
 	if err != nil {
 		return nil, keyError("cannot create cipher", err)
 	}
-	aead, err := cipher.NewGCM(block)
+	// Random 96-bit nonces, drawn by the FIPS 140-3 module itself: the mode
+	// of GCM that GODEBUG=fips140=only allows.
+	aead, err := cipher.NewGCMWithRandomNonce(block)
 	if err != nil {
 		return nil, keyError("cannot create cipher", err)
 	}
@@ -187,6 +188,10 @@ func (kr *Keyring) PrimaryID() string { return kr.primary.id }
 //
 //	0x01 | len(keyID) | keyID | 12-byte nonce | AES-256-GCM ciphertext and tag
 //
+// The nonce and what follows are the output of
+// cipher.NewGCMWithRandomNonce's Seal, which is the layout this format has
+// always had, so ciphertexts sealed with a nonce of the caller's (mfakit
+// 0.1) open unchanged.
 // The associated data binds a ciphertext to what it protects (its purpose,
 // the user and the device), so a ciphertext copied to another row does not
 // open.
@@ -196,19 +201,14 @@ const (
 	tagSize     = 16
 )
 
-// seal encrypts plaintext with the primary key, reading the nonce from rnd.
-func (kr *Keyring) seal(rnd io.Reader, plaintext, aad []byte) ([]byte, error) {
+// seal encrypts plaintext with the primary key under a random nonce.
+func (kr *Keyring) seal(plaintext, aad []byte) []byte {
 	k := kr.primary
-	head := 2 + len(k.id)
-	out := make([]byte, head+nonceSize, head+nonceSize+len(plaintext)+tagSize)
+	out := make([]byte, 2+len(k.id), 2+len(k.id)+k.aead.Overhead()+len(plaintext))
 	out[0] = sealVersion
 	out[1] = byte(len(k.id))
 	copy(out[2:], k.id)
-	nonce := out[head : head+nonceSize]
-	if _, err := io.ReadFull(rnd, nonce); err != nil {
-		return nil, keyError("cannot read random bytes", err)
-	}
-	return k.aead.Seal(out, nonce, plaintext, aad), nil
+	return k.aead.Seal(out, nil, plaintext, aad)
 }
 
 var errMalformed = errors.New("malformed ciphertext")
@@ -231,8 +231,7 @@ func (kr *Keyring) open(dst, ciphertext, aad []byte) (plaintext []byte, primary 
 			return nil, false, keyError(fmt.Sprintf("key %q is not in the keyring", id), nil)
 		}
 	}
-	body := ciphertext[2+n:]
-	plaintext, err = k.aead.Open(dst, body[:nonceSize], body[nonceSize:], aad)
+	plaintext, err = k.aead.Open(dst, nil, ciphertext[2+n:], aad)
 	if err != nil {
 		return nil, false, keyError(fmt.Sprintf("ciphertext does not open with key %q (wrong key, or data altered or moved)", k.id), nil)
 	}

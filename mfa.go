@@ -2,6 +2,7 @@ package mfa
 
 import (
 	"context"
+	"crypto/fips140"
 	"crypto/rand"
 	"fmt"
 	"io"
@@ -59,7 +60,9 @@ type Config struct {
 	// Now returns the current time; default time.Now. Tests inject a clock.
 	Now func() time.Time
 	// Rand is the source of every secret, code, token and ID; default
-	// crypto/rand.Reader. It must be safe for concurrent use.
+	// crypto/rand.Reader. It must be safe for concurrent use. The nonces
+	// of the at-rest encryption do not come from it: AES-GCM draws them
+	// itself, as FIPS 140-3 requires.
 	Rand io.Reader
 	// OnEvent, if set, receives audit events. It runs synchronously in the
 	// calling goroutine; events never carry secrets, codes or tokens.
@@ -70,6 +73,8 @@ type Config struct {
 // Algorithm, Digits or Period later breaks devices already enrolled.
 type TOTPConfig struct {
 	// Algorithm is the HMAC hash; default SHA1, the one all apps support.
+	// FIPS 140-3 mode (GODEBUG=fips140=only) refuses SHA1: set SHA256 or
+	// SHA512 there.
 	Algorithm Algorithm
 	// Digits is the code length, 6 or 8; default 6.
 	Digits int
@@ -239,6 +244,9 @@ func (m *MFA) setTOTPDefaults() error {
 	}
 	if !t.Algorithm.valid() {
 		return invalidConfig("TOTP.Algorithm", fmt.Sprintf("TOTP.Algorithm %q is not SHA1, SHA256 or SHA512", t.Algorithm))
+	}
+	if t.Algorithm == SHA1 && fips140.Enforced() {
+		return invalidConfig("TOTP.Algorithm", "TOTP.Algorithm is SHA1 (the default), which FIPS 140-3 mode (GODEBUG=fips140=only) does not allow: set SHA256 or SHA512")
 	}
 	switch t.Digits {
 	case 0:

@@ -50,11 +50,7 @@ func (m *MFA) newRecoveryCodes(userID string, now time.Time) (RecoveryCodeSet, [
 		set.Hashes[i] = recoveryHash(hashKey, userID, code)
 		shown[i] = formatRecoveryCode(code)
 	}
-	sealed, err := m.keys.seal(m.rand, plain, recoveryAAD(userID))
-	if err != nil {
-		return RecoveryCodeSet{}, nil, err
-	}
-	set.Sealed = sealed
+	set.Sealed = m.keys.seal(plain, recoveryAAD(userID))
 	return set, shown, nil
 }
 

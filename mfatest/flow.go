@@ -23,6 +23,7 @@ var flowTests = []struct {
 	{"RaceOneSingleUseToken", testFlowRaceToken},
 	{"RaceOneTokenForAnAction", testFlowRaceAction},
 	{"DeleteDeviceRevokesTokens", testFlowDeleteRevokes},
+	{"KeyRotation", testFlowKeyRotation},
 	{"LockoutSharedByInstances", testFlowLockout},
 }
 
@@ -32,6 +33,7 @@ var flowActions = map[string]mfa.ActionPolicy{"change-email": {}}
 
 type flowHarness struct {
 	store  mfa.Store
+	totp   TOTP // SHA256 in FIPS 140-3 mode
 	clock  *Clock
 	keys   *mfa.Keyring
 	ctx    context.Context
@@ -39,14 +41,21 @@ type flowHarness struct {
 }
 
 func newFlowHarness(t *testing.T, s mfa.Store) *flowHarness {
-	return &flowHarness{store: s, clock: NewClock(base), keys: Keyring(t), ctx: context.Background(), prefix: uniquePrefix()}
+	return &flowHarness{store: s, totp: FIPSTOTP(), clock: NewClock(base), keys: Keyring(t), ctx: context.Background(), prefix: uniquePrefix()}
 }
 
 // instance returns an MFA over the harness's store, as one service
 // instance would have.
 func (h *flowHarness) instance(t *testing.T) *mfa.MFA {
 	t.Helper()
-	m, err := mfa.New(mfa.Config{Store: h.store, Issuer: "mfatest", Keys: h.keys, Now: h.clock.Now, Actions: flowActions})
+	return h.instanceWith(t, h.keys)
+}
+
+// instanceWith is instance with other keys.
+func (h *flowHarness) instanceWith(t *testing.T, keys *mfa.Keyring) *mfa.MFA {
+	t.Helper()
+	m, err := mfa.New(mfa.Config{Store: h.store, Issuer: "mfatest", Keys: keys, Now: h.clock.Now, Actions: flowActions,
+		TOTP: mfa.TOTPConfig{Algorithm: h.totp.Algorithm}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +69,7 @@ func (h *flowHarness) enrol(t *testing.T, m *mfa.MFA, name string) (string, stri
 	u := h.prefix + name
 	reg, err := m.AddDevice(h.ctx, u)
 	noErr(t, "AddDevice", err)
-	res, err := m.AuthenticateDevice(h.ctx, u, mfa.AuthenticateRequest{Code: Code(t, reg.Secret, h.clock.Now())})
+	res, err := m.AuthenticateDevice(h.ctx, u, mfa.AuthenticateRequest{Code: h.totp.Code(t, reg.Secret, h.clock.Now())})
 	noErr(t, "AuthenticateDevice", err)
 	if !res.DeviceVerified || !res.RecoveryCodesPending {
 		t.Fatalf("first code: %+v, want a verified device and pending codes", res)
@@ -84,7 +93,7 @@ func testFlowEnrol(t *testing.T, h *flowHarness) {
 	// A second instance on the same store accepts the next code and refuses
 	// it again.
 	other := h.instance(t)
-	code := Code(t, secret, h.clock.Now())
+	code := h.totp.Code(t, secret, h.clock.Now())
 	res, err := other.AuthenticateDevice(h.ctx, u, mfa.AuthenticateRequest{Code: code})
 	noErr(t, "AuthenticateDevice on another instance", err)
 	if res.DeviceVerified || res.RecoveryCodesRemaining != 10 || res.Device == nil || !res.Device.Verified {
@@ -108,7 +117,7 @@ func testFlowEnrol(t *testing.T, h *flowHarness) {
 func testFlowRaceCode(t *testing.T, h *flowHarness) {
 	m := h.instance(t)
 	u, secret, _ := h.enrol(t, m, "alice")
-	code := Code(t, secret, h.clock.Now())
+	code := h.totp.Code(t, secret, h.clock.Now())
 	// Losers are refused as a replay, or by the lockout that the racing
 	// attempts trip, since every attempt counts until it succeeds.
 	wins := raceAny(t, []error{mfa.ErrCodeReused, mfa.ErrRateLimited}, func() error {
@@ -135,7 +144,7 @@ func testFlowRaceToken(t *testing.T, h *flowHarness) {
 	m := h.instance(t)
 	u, secret, _ := h.enrol(t, m, "alice")
 	res, err := m.AuthenticateDevice(h.ctx, u, mfa.AuthenticateRequest{
-		Code:           Code(t, secret, h.clock.Now()),
+		Code:           h.totp.Code(t, secret, h.clock.Now()),
 		CreateMFAToken: &mfa.TokenRequest{SingleUse: true, Scopes: []string{"user:update"}},
 	})
 	noErr(t, "AuthenticateDevice with a token", err)
@@ -153,7 +162,7 @@ func testFlowRaceToken(t *testing.T, h *flowHarness) {
 func (h *flowHarness) issue(t *testing.T, m *mfa.MFA, u, secret string) string {
 	t.Helper()
 	res, err := m.AuthenticateDevice(h.ctx, u, mfa.AuthenticateRequest{
-		Code:           Code(t, secret, h.clock.Now()),
+		Code:           h.totp.Code(t, secret, h.clock.Now()),
 		CreateMFAToken: &mfa.TokenRequest{},
 	})
 	noErr(t, "AuthenticateDevice with a token", err)
@@ -190,22 +199,60 @@ func testFlowDeleteRevokes(t *testing.T, h *flowHarness) {
 	wantErr(t, "a token after its device was deleted", err, mfa.ErrTokenInvalid)
 }
 
+// testFlowKeyRotation enrols under one key, then moves to a keyring whose
+// primary is a new key: the old data still opens, a login re-encrypts the
+// secret, ReencryptUser finds nothing left, and a new set of recovery codes
+// is keyed by the new key.
+func testFlowKeyRotation(t *testing.T, h *flowHarness) {
+	oldKey, err := mfa.GenerateKey("rotation-old")
+	noErr(t, "GenerateKey", err)
+	newKey, err := mfa.GenerateKey("rotation-new")
+	noErr(t, "GenerateKey", err)
+	oldRing, err := mfa.NewKeyring(oldKey)
+	noErr(t, "NewKeyring", err)
+	u, secret, codes := h.enrol(t, h.instanceWith(t, oldRing), "alice")
+
+	ring, err := mfa.NewKeyring(newKey, oldKey)
+	noErr(t, "NewKeyring", err)
+	m := h.instanceWith(t, ring)
+	_, err = m.AuthenticateRecoveryCode(h.ctx, u, mfa.RecoveryRequest{Code: codes[0]})
+	noErr(t, "a recovery code keyed by the old key", err)
+	_, err = m.AuthenticateDevice(h.ctx, u, mfa.AuthenticateRequest{Code: h.totp.Code(t, secret, h.clock.Now())})
+	noErr(t, "a code of a secret sealed by the old key", err)
+	h.clock.Advance(30 * time.Second)
+	n, err := m.ReencryptUser(h.ctx, u)
+	noErr(t, "ReencryptUser", err)
+	if n != 0 {
+		t.Fatalf("ReencryptUser re-encrypted %d secrets after a login did, want 0", n)
+	}
+	// The secret is the new key's now: a keyring without the old key opens it.
+	newOnly, err := mfa.NewKeyring(newKey)
+	noErr(t, "NewKeyring", err)
+	_, err = h.instanceWith(t, newOnly).AuthenticateDevice(h.ctx, u, mfa.AuthenticateRequest{Code: h.totp.Code(t, secret, h.clock.Now())})
+	noErr(t, "a code after re-encryption, without the old key", err)
+	h.clock.Advance(30 * time.Second)
+	fresh, err := m.GetNewRecoveryCodes(h.ctx, u)
+	noErr(t, "GetNewRecoveryCodes", err)
+	_, err = h.instanceWith(t, newOnly).AuthenticateRecoveryCode(h.ctx, u, mfa.RecoveryRequest{Code: fresh[0]})
+	noErr(t, "a new recovery code without the old key", err)
+}
+
 func testFlowLockout(t *testing.T, h *flowHarness) {
 	a, b := h.instance(t), h.instance(t)
 	u, secret, _ := h.enrol(t, a, "alice")
 	for i := range 5 {
 		m := []*mfa.MFA{a, b}[i%2]
-		_, err := m.AuthenticateDevice(h.ctx, u, mfa.AuthenticateRequest{Code: wrongCode(Code(t, secret, h.clock.Now()))})
+		_, err := m.AuthenticateDevice(h.ctx, u, mfa.AuthenticateRequest{Code: wrongCode(h.totp.Code(t, secret, h.clock.Now()))})
 		wantErr(t, "wrong code", err, mfa.ErrInvalidCode)
 	}
-	_, err := b.AuthenticateDevice(h.ctx, u, mfa.AuthenticateRequest{Code: Code(t, secret, h.clock.Now())})
+	_, err := b.AuthenticateDevice(h.ctx, u, mfa.AuthenticateRequest{Code: h.totp.Code(t, secret, h.clock.Now())})
 	wantErr(t, "correct code while locked", err, mfa.ErrRateLimited)
 	var e *mfa.Error
 	if !errors.As(err, &e) || e.RetryAfter != 30*time.Second {
 		t.Fatalf("lockout error %v: want a 30s wait", err)
 	}
 	h.clock.Advance(30 * time.Second)
-	_, err = a.AuthenticateDevice(h.ctx, u, mfa.AuthenticateRequest{Code: Code(t, secret, h.clock.Now())})
+	_, err = a.AuthenticateDevice(h.ctx, u, mfa.AuthenticateRequest{Code: h.totp.Code(t, secret, h.clock.Now())})
 	noErr(t, "correct code after the wait", err)
 }
 
