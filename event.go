@@ -45,8 +45,8 @@ type Event struct {
 	Time     time.Time `json:"time"`
 	UserID   string    `json:"userId"`
 	DeviceID string    `json:"deviceId,omitempty"`
-	// Method is "totp" or "recovery_code" for authentication events.
-	Method string `json:"method,omitempty"`
+	// Method is the method of an authentication event.
+	Method Method `json:"method,omitempty"`
 	// ErrorCode is the stable code of the failure, e.g. "mfa_invalid_code".
 	ErrorCode string `json:"errorCode,omitempty"`
 	// Failures is the user's consecutive failure count after the event.

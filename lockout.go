@@ -23,15 +23,59 @@ const maxSwapRetries = 1000
 // while the user is locked. Writing the outcome once keeps a login to one
 // write.
 
-// checkLock returns ErrRateLimited (and emits the failure event) when lk
-// locks the user at now.
-func (m *MFA) checkLock(ctx context.Context, userID, deviceID, method string, lk Lockout, now time.Time) error {
-	wait, locked := m.lockedFor(lk, now)
+// attempt is one authentication attempt: who tries with which method, and
+// the lockout state it is checked against.
+type attempt struct {
+	userID   string
+	deviceID string // "" for a recovery code
+	method   Method
+	lk       Lockout
+	now      time.Time
+}
+
+// event returns an event of type typ about the attempt.
+func (a *attempt) event(typ EventType, err error) Event {
+	return Event{Type: typ, UserID: a.userID, DeviceID: a.deviceID, Method: a.method, ErrorCode: ErrorCode(err), Failures: a.lk.Failures}
+}
+
+// checkLock returns ErrRateLimited (and emits the failure event) when the
+// attempt's lockout state locks the user.
+func (m *MFA) checkLock(ctx context.Context, a *attempt) error {
+	wait, locked := m.lockedFor(a.lk, a.now)
 	if !locked {
 		return nil
 	}
-	m.emit(ctx, Event{Type: EventAuthFailed, UserID: userID, DeviceID: deviceID, Method: method, ErrorCode: ErrRateLimited.Code, Failures: lk.Failures})
-	return rateLimited(wait)
+	err := rateLimited(wait)
+	m.emit(ctx, a.event(EventAuthFailed, err))
+	return err
+}
+
+// accept writes a correct code's success with op, a store operation
+// conditional on the lockout state, after issuing the MFA token that tr
+// asks for. When the store refuses because the code was used meanwhile
+// (ErrCodeReused for a TOTP step, ErrInvalidCode for a recovery code), or
+// the user got locked meanwhile, the token is discarded and the attempt
+// fails as a wrong code would.
+func (m *MFA) accept(ctx context.Context, a *attempt, tr *TokenRequest, op func(Lockout) error) (*Token, error) {
+	tok, err := m.issueToken(ctx, a.userID, tr, a.now)
+	if err != nil {
+		return nil, err
+	}
+	err = m.succeed(ctx, a.userID, a.lk, a.now, op)
+	if err == nil {
+		return tok, nil
+	}
+	m.discardToken(ctx, tok, a.now)
+	switch {
+	case errors.Is(err, ErrCodeReused):
+		return nil, m.failed(ctx, EventReplayRefused, a, err)
+	case errors.Is(err, ErrInvalidCode):
+		return nil, m.failed(ctx, EventAuthFailed, a, newError(ErrInvalidCode, "code", "recovery code already used"))
+	case errors.Is(err, ErrRateLimited):
+		m.emit(ctx, a.event(EventAuthFailed, err))
+		return nil, err
+	}
+	return nil, storeError("accept code", err)
 }
 
 // countFailure records one failed attempt, starting from the state lk that
@@ -107,21 +151,23 @@ func (m *MFA) backoff(failures int) time.Duration {
 	return min(d, m.lockout.MaxDelay)
 }
 
-// failed counts a failed attempt that was checked against lk and reports
-// it: the failure event, and the lockout event when this failure locks the
-// user. It returns err, or ErrRateLimited when the user was locked before
-// the failure could be counted, or a store error.
-func (m *MFA) failed(ctx context.Context, typ EventType, userID, deviceID, method string, lk Lockout, now time.Time, err error) error {
-	next, cerr := m.countFailure(ctx, userID, lk, now)
+// failed counts the failed attempt a and reports it: an event of type typ,
+// and the lockout event when this failure locks the user. It returns err,
+// or ErrRateLimited when the user was locked before the failure could be
+// counted, or a store error.
+func (m *MFA) failed(ctx context.Context, typ EventType, a *attempt, err error) error {
+	next, cerr := m.countFailure(ctx, a.userID, a.lk, a.now)
+	counted := *a
+	counted.lk = next
 	if cerr != nil {
 		if errors.Is(cerr, ErrRateLimited) {
-			m.emit(ctx, Event{Type: EventAuthFailed, UserID: userID, DeviceID: deviceID, Method: method, ErrorCode: ErrRateLimited.Code, Failures: next.Failures})
+			m.emit(ctx, counted.event(EventAuthFailed, cerr))
 		}
 		return cerr
 	}
-	m.emit(ctx, Event{Type: typ, UserID: userID, DeviceID: deviceID, Method: method, ErrorCode: ErrorCode(err), Failures: next.Failures})
-	if wait, locked := m.lockedFor(next, now); locked {
-		m.emit(ctx, Event{Type: EventLockedOut, UserID: userID, Failures: next.Failures, RetryAfter: wait})
+	m.emit(ctx, counted.event(typ, err))
+	if wait, locked := m.lockedFor(next, a.now); locked {
+		m.emit(ctx, Event{Type: EventLockedOut, UserID: a.userID, Failures: next.Failures, RetryAfter: wait})
 	}
 	return err
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
-	"errors"
 	"io"
 	"slices"
 	"time"
@@ -294,7 +293,8 @@ func (m *MFA) AuthenticateRecoveryCode(ctx context.Context, userID string, req R
 			return nil, err
 		}
 	}
-	if err := m.checkLock(ctx, userID, "", MethodRecoveryCode, st.Lockout, now); err != nil {
+	a := &attempt{userID: userID, method: MethodRecoveryCode, lk: st.Lockout, now: now}
+	if err := m.checkLock(ctx, a); err != nil {
 		return nil, err
 	}
 	hash := recoveryHash(hashKey, userID, code[:])
@@ -304,27 +304,15 @@ func (m *MFA) AuthenticateRecoveryCode(ctx context.Context, userID string, req R
 		found |= subtle.ConstantTimeCompare(set.Hashes[i][:], hash[:])
 	}
 	if found == 0 {
-		return nil, m.failed(ctx, EventAuthFailed, userID, "", MethodRecoveryCode, st.Lockout, now, newError(ErrInvalidCode, "code", ""))
-	}
-	tok, err := m.issueToken(ctx, userID, req.CreateMFAToken, now)
-	if err != nil {
-		return nil, err
+		return nil, m.failed(ctx, EventAuthFailed, a, newError(ErrInvalidCode, "code", ""))
 	}
 	var remaining int
-	err = m.succeed(ctx, userID, st.Lockout, now, func(lk Lockout) (err error) {
+	tok, err := m.accept(ctx, a, req.CreateMFAToken, func(lk Lockout) (err error) {
 		remaining, err = m.store.ConsumeRecoveryCode(ctx, userID, hash, now, lk)
 		return err
 	})
 	if err != nil {
-		m.discardToken(ctx, tok, now)
-		switch {
-		case errors.Is(err, ErrInvalidCode):
-			return nil, m.failed(ctx, EventAuthFailed, userID, "", MethodRecoveryCode, st.Lockout, now, newError(ErrInvalidCode, "code", "recovery code already used"))
-		case errors.Is(err, ErrRateLimited):
-			m.emit(ctx, Event{Type: EventAuthFailed, UserID: userID, Method: MethodRecoveryCode, ErrorCode: ErrRateLimited.Code})
-			return nil, err
-		}
-		return nil, storeError("consume recovery code", err)
+		return nil, err
 	}
 	if set.Pending() && !m.revealable(set, now) {
 		// This write to the set drops the plaintext that can no longer be

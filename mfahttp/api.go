@@ -252,7 +252,7 @@ type authenticateRequest struct {
 }
 
 type authResponse struct {
-	Method                 string      `json:"method"`
+	Method                 mfa.Method  `json:"method"`
 	Device                 *mfa.Device `json:"device,omitempty"`
 	DeviceVerified         bool        `json:"deviceVerified"`
 	MFAToken               *mfa.Token  `json:"mfaToken,omitempty"`

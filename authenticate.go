@@ -1,0 +1,197 @@
+package mfa
+
+import (
+	"context"
+	"crypto/subtle"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// AuthenticateRequest is a TOTP code to check.
+type AuthenticateRequest struct {
+	// Code is the code from the app: Config.TOTP.Digits ASCII digits,
+	// spaces ignored.
+	Code string
+	// DeviceID selects the device; by default the user's verified device,
+	// or else its pending one.
+	DeviceID string
+	// CreateMFAToken, if set, issues an MFA token on success (action-based
+	// MFA).
+	CreateMFAToken *TokenRequest
+}
+
+// AuthResult is the outcome of a successful authentication.
+type AuthResult struct {
+	UserID string
+	// Method is MethodTOTP or MethodRecoveryCode.
+	Method Method
+	// Device is the device used; nil for a recovery code.
+	Device *Device
+	// DeviceVerified is true when this code verified a pending device.
+	DeviceVerified bool
+	// MFAToken is the token requested with CreateMFAToken, else nil.
+	MFAToken               *Token
+	RecoveryCodesRemaining int
+	// RecoveryCodesPending is true while the recovery codes wait for
+	// [MFA.CompleteAcknowledgement].
+	RecoveryCodesPending bool
+}
+
+// Method is how a user authenticated, in AuthResult.Method and events.
+type Method string
+
+// The authentication methods.
+const (
+	MethodTOTP         Method = "totp"
+	MethodRecoveryCode Method = "recovery_code"
+)
+
+// secretBuf is room for opening a sealed secret: the associated data and
+// the plaintext.
+type secretBuf [512]byte
+
+// scratch is the working memory of one code check: the user's state as
+// loaded, with room for the devices, and the opened secret. It is pooled,
+// so that checking a code does not allocate, and cleared before it goes
+// back, so that the pool holds neither secrets nor references to a user.
+type scratch struct {
+	st      UserState
+	devices [2]DeviceRecord
+	secret  secretBuf
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+func getScratch() *scratch {
+	s := scratchPool.Get().(*scratch)
+	s.st.Devices = s.devices[:0]
+	return s
+}
+
+func (s *scratch) put() {
+	*s = scratch{}
+	scratchPool.Put(s)
+}
+
+// AuthenticateDevice checks a TOTP code (RFC 6238) of the user's device.
+//
+// The code may come from the current time step or Skew steps either side.
+// A code is accepted once: the device remembers the last accepted step and
+// refuses it and older ones with ErrCodeReused (RFC 6238 §5.2), atomically
+// in the store. The first correct code of a pending device verifies it and
+// creates the recovery codes, pending acknowledgement. Every attempt counts
+// towards the lockout until it succeeds; while the user is locked even a
+// correct code gets ErrRateLimited.
+//
+// Account-based MFA: a success is the second factor of a login; the caller
+// drops [ScopeRequiresAdditionalAuth] from the session. Action-based MFA:
+// set CreateMFAToken and pass the token to the protected action.
+func (m *MFA) AuthenticateDevice(ctx context.Context, userID string, req AuthenticateRequest) (*AuthResult, error) {
+	if err := validateUserID(userID); err != nil {
+		return nil, err
+	}
+	code, ok := parseDigits(req.Code, m.totp.Digits)
+	if !ok {
+		return nil, invalidInput("code", fmt.Sprintf("code must be %d digits", m.totp.Digits))
+	}
+	if len(req.DeviceID) > maxIDLen {
+		return nil, invalidInput("deviceId", "device ID is too long")
+	}
+	if err := m.checkTokenRequest(req.CreateMFAToken); err != nil {
+		return nil, err
+	}
+	now := m.now()
+	sc := getScratch()
+	defer sc.put()
+	st := &sc.st
+	if err := m.store.LoadUser(ctx, userID, now, st); err != nil {
+		return nil, storeError("load user", err)
+	}
+	d, err := pickDevice(st.Devices, req.DeviceID)
+	if err != nil {
+		m.decoyTOTP(ctx, userID, code, now, &sc.secret)
+		return nil, err
+	}
+	a := &attempt{userID: userID, deviceID: d.ID, method: MethodTOTP, lk: st.Lockout, now: now}
+	if err := m.checkLock(ctx, a); err != nil {
+		return nil, err
+	}
+	secret, primary, err := m.openSecret(d, &sc.secret)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(secret)
+	step, found, fresh := m.matchStep(secret, code, now, d.LastStep)
+	switch {
+	case !found:
+		return nil, m.failed(ctx, EventAuthFailed, a, newError(ErrInvalidCode, "code", ""))
+	case !fresh:
+		return nil, m.failed(ctx, EventReplayRefused, a, newError(ErrCodeReused, "code", ""))
+	}
+
+	var codes RecoveryCodeSet
+	if !d.Verified {
+		if codes, _, err = m.newRecoveryCodes(userID, now); err != nil {
+			return nil, err
+		}
+	}
+	tok, err := m.accept(ctx, a, req.CreateMFAToken, func(lk Lockout) error {
+		if d.Verified {
+			return m.store.AcceptStep(ctx, userID, d.ID, step, now, lk)
+		}
+		return m.store.VerifyDevice(ctx, userID, d.ID, step, now, codes, lk)
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	// One allocation for the result, its device and the device's times.
+	out := &struct {
+		AuthResult
+		dev   Device
+		times [2]time.Time
+	}{}
+	r := &out.AuthResult
+	r.UserID, r.Method, r.MFAToken = userID, MethodTOTP, tok
+	d.LastStep, d.LastUsedAt = step, now
+	if d.Verified {
+		r.RecoveryCodesRemaining = len(st.RecoveryCodes.Hashes)
+		r.RecoveryCodesPending = m.revealable(st.RecoveryCodes, now)
+	} else {
+		d.Verified, d.VerifiedAt, d.ExpiresAt = true, now, time.Time{}
+		r.DeviceVerified = true
+		r.RecoveryCodesRemaining = len(codes.Hashes)
+		r.RecoveryCodesPending = true
+		m.emit(ctx, Event{Type: EventDeviceVerified, UserID: userID, DeviceID: d.ID})
+	}
+	out.dev = deviceFromRecord(d, &out.times)
+	r.Device = &out.dev
+	if !primary {
+		m.reseal(ctx, d, secret)
+	}
+	m.emit(ctx, Event{Type: EventAuthSucceeded, UserID: userID, DeviceID: d.ID, Method: MethodTOTP, Remaining: r.RecoveryCodesRemaining})
+	return r, nil
+}
+
+// matchStep looks for code in the steps around now. It computes every
+// step of the window whatever matches, so that the time taken does not
+// depend on the code. found reports a match; step is the latest step the
+// code matches, and fresh reports that it is newer than lastStep, i.e. not
+// a replay (RFC 6238 §5.2). Taking the latest step matters when a code
+// happens to match two steps of the window: accepting the earlier one
+// would leave the later one open for a second use of the same code.
+func (m *MFA) matchStep(secret []byte, code uint32, now time.Time, lastStep int64) (step int64, found, fresh bool) {
+	cur := now.Unix() / int64(m.totp.Period/time.Second)
+	skew := int64(m.totp.Skew)
+	var buf [2*maxSkew + 1]uint32
+	values := buf[:2*skew+1]
+	hotpRange(m.totp.Algorithm, secret, uint64(cur-skew), values, m.totp.Digits)
+	for i, v := range values {
+		if subtle.ConstantTimeEq(int32(v), int32(code)) != 1 {
+			continue
+		}
+		step, found = cur-skew+int64(i), true
+	}
+	return step, found, found && step > lastStep
+}
