@@ -60,13 +60,17 @@ type server struct {
 	srv   *httptest.Server
 }
 
-func newServer(t *testing.T) *server {
+func newServer(t *testing.T, mutate ...func(*mfa.Config)) *server {
 	t.Helper()
 	clock := mfatest.NewClock(time.Date(2026, 7, 1, 12, 0, 5, 0, time.UTC))
-	m, err := mfa.New(mfa.Config{
+	cfg := mfa.Config{
 		Store: memstore.New(), Issuer: "Acme", Keys: mfatest.Keyring(t), Now: clock.Now,
 		Actions: map[string]mfa.ActionPolicy{"change-email": {}, "update-profile": {AllowUnenrolled: true}, "read-statements": {Persistent: true}},
-	})
+	}
+	for _, f := range mutate {
+		f(&cfg)
+	}
+	m, err := mfa.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
