@@ -80,8 +80,8 @@ type registration struct {
 
 // authAnswer is the part of an authentication answer the scenario checks.
 type authAnswer struct {
-	Method         string `json:"method"`
-	DeviceVerified bool   `json:"deviceVerified"`
+	Method         mfa.Method `json:"method"`
+	DeviceVerified bool       `json:"deviceVerified"`
 	MFAToken       *struct {
 		Value string `json:"value"`
 	} `json:"mfaToken"`
