@@ -1,6 +1,9 @@
 // Package pgtest gives tests a scratch PostgreSQL schema in the database
 // named by MFA_TEST_POSTGRES_DSN, so that test runs and packages testing
-// in parallel do not see each other's tables. It is for tests only.
+// in parallel do not see each other's tables. It is for tests only: a
+// module of its own, used by the modules of sqlstore/internal/sqltest and
+// loadtest, so that the pgx driver it registers stays out of the root
+// module.
 package pgtest
 
 import (

@@ -1,4 +1,4 @@
-package sqlstore_test
+package sqltest
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mfakit/mfa/sqlstore"
+	"github.com/mfakit/mfa/sqlstore/internal/queries"
 )
 
 // explainUsers is how many enrolled users TestQueriesUseIndexes loads: with
@@ -75,9 +76,9 @@ func TestQueriesUseIndexes(t *testing.T) {
 	}
 	args["InsertCodes"] = insertCodes
 
-	queries := sqlstore.PostgreSQLQueries(codes)
-	names := make([]string, 0, len(queries))
-	for name := range queries {
+	stmts := postgreSQLQueries(codes)
+	names := make([]string, 0, len(stmts))
+	for name := range stmts {
 		names = append(names, name)
 	}
 	sort.Strings(names)
@@ -106,7 +107,7 @@ func TestQueriesUseIndexes(t *testing.T) {
 			continue
 		}
 		stmt := fmt.Sprintf("q%d", i)
-		if _, err := conn.ExecContext(ctx, "PREPARE "+stmt+" AS "+queries[name]); err != nil {
+		if _, err := conn.ExecContext(ctx, "PREPARE "+stmt+" AS "+stmts[name]); err != nil {
 			t.Errorf("%s: PREPARE: %v", name, err)
 			continue
 		}
@@ -127,10 +128,51 @@ func TestQueriesUseIndexes(t *testing.T) {
 				continue
 			}
 			if scans := seqScans(t, plan); len(scans) > 0 {
-				t.Errorf("%s (%s): sequential scan of %v:\n%s\nplan: %s", name, mode, scans, queries[name], plan)
+				t.Errorf("%s (%s): sequential scan of %v:\n%s\nplan: %s", name, mode, scans, stmts[name], plan)
 			}
 		}
 	}
+}
+
+// postgreSQLQueries returns every query the store sends to PostgreSQL on a
+// request's path (all but migrations and Cleanup), by name, with the
+// recovery code insert for a set of codes codes. A statement added to
+// package queries belongs here.
+func postgreSQLQueries(codes int) map[string]string {
+	m := map[string]string{
+		"LoadUser":             queries.LoadUserPostgreSQL,
+		"DeletePendingDevices": queries.DeletePendingDevices,
+		"VerifiedDeviceExists": queries.VerifiedDeviceExists,
+		"InsertDevice":         queries.InsertDevice,
+		"VerifyDevice":         queries.VerifyDevice,
+		"DeviceVerified":       queries.DeviceVerified,
+		"AcceptStep":           queries.AcceptStepPostgreSQL,
+		"AcceptStepZero":       queries.AcceptStepZeroLockoutPostgreSQL,
+		"AcceptStepOutcome":    queries.AcceptStepOutcome,
+		"UpdateDeviceSecret":   queries.UpdateDeviceSecret,
+		"DeleteDevice":         queries.DeleteDevice,
+		"DeleteCodes":          queries.DeleteCodes,
+		"AnyVerifiedDevice":    queries.AnyVerifiedDevice,
+		"UpsertCodeSet":        queries.UpsertCodeSet,
+		"DeleteCodeSet":        queries.DeleteCodeSet,
+		"InsertCodes":          queries.InsertCodes(codes),
+		"ConsumeCode":          queries.ConsumeCode,
+		"CountCodes":           queries.CountCodes,
+		"AcknowledgeCodes":     queries.AcknowledgeCodes,
+		"InsertToken":          queries.InsertTokenPostgreSQL,
+		"Token":                queries.Token,
+		"ConsumeToken":         queries.ConsumeToken,
+		"DeleteUserTokens":     queries.DeleteUserTokens,
+		"Lockout":              queries.Lockout,
+		"LockoutForUpdate":     queries.LockoutForUpdatePostgreSQL,
+		"SwapLockoutFromZero":  queries.SwapLockoutFromZero,
+		"SwapLockout":          queries.SwapLockout,
+		"ResetLockout":         queries.ResetLockout,
+	}
+	for i, q := range queries.DeleteUser {
+		m["DeleteUser"+string(rune('0'+i))] = q
+	}
+	return m
 }
 
 // sqlLiteral writes v as a PostgreSQL literal.
