@@ -178,188 +178,108 @@ func cancelled(method string, err error) error {
 	return fmt.Errorf("mfatest: %s with a cancelled context returned %v, want an error wrapping context.Canceled (Store contract)", method, err)
 }
 
-// LoadUser implements mfa.UserStore.
-func (f *FaultStore) LoadUser(ctx context.Context, userID string, now time.Time, st *mfa.UserState) error {
-	cctx, err := f.begin(ctx, "LoadUser")
+// call makes one store call of method, fn, through the fault: it fails the
+// call, makes it with a cancelled context, or passes it on.
+func call[T any](f *FaultStore, ctx context.Context, method string, fn func(context.Context) (T, error)) (T, error) {
+	cctx, err := f.begin(ctx, method)
 	switch {
 	case err != nil:
-		return err
+		var zero T
+		return zero, err
 	case cctx != nil:
-		return cancelled("LoadUser", f.inner.LoadUser(cctx, userID, now, st))
+		v, err := fn(cctx)
+		return v, cancelled(method, err)
 	}
-	return f.inner.LoadUser(ctx, userID, now, st)
+	return fn(ctx)
+}
+
+// call0 is call for a method that returns only an error.
+func call0(f *FaultStore, ctx context.Context, method string, fn func(context.Context) error) error {
+	_, err := call(f, ctx, method, func(ctx context.Context) (struct{}, error) { return struct{}{}, fn(ctx) })
+	return err
+}
+
+// LoadUser implements mfa.UserStore.
+func (f *FaultStore) LoadUser(ctx context.Context, userID string, now time.Time, st *mfa.UserState) error {
+	return call0(f, ctx, "LoadUser", func(ctx context.Context) error { return f.inner.LoadUser(ctx, userID, now, st) })
 }
 
 // DeleteUser implements mfa.UserStore.
 func (f *FaultStore) DeleteUser(ctx context.Context, userID string) error {
-	cctx, err := f.begin(ctx, "DeleteUser")
-	switch {
-	case err != nil:
-		return err
-	case cctx != nil:
-		return cancelled("DeleteUser", f.inner.DeleteUser(cctx, userID))
-	}
-	return f.inner.DeleteUser(ctx, userID)
+	return call0(f, ctx, "DeleteUser", func(ctx context.Context) error { return f.inner.DeleteUser(ctx, userID) })
 }
 
 // InsertPendingDevice implements mfa.DeviceStore.
 func (f *FaultStore) InsertPendingDevice(ctx context.Context, d mfa.DeviceRecord) error {
-	cctx, err := f.begin(ctx, "InsertPendingDevice")
-	switch {
-	case err != nil:
-		return err
-	case cctx != nil:
-		return cancelled("InsertPendingDevice", f.inner.InsertPendingDevice(cctx, d))
-	}
-	return f.inner.InsertPendingDevice(ctx, d)
+	return call0(f, ctx, "InsertPendingDevice", func(ctx context.Context) error { return f.inner.InsertPendingDevice(ctx, d) })
 }
 
 // VerifyDevice implements mfa.DeviceStore.
 func (f *FaultStore) VerifyDevice(ctx context.Context, userID, deviceID string, step int64, at time.Time, codes mfa.RecoveryCodeSet, lk mfa.Lockout) error {
-	cctx, err := f.begin(ctx, "VerifyDevice")
-	switch {
-	case err != nil:
-		return err
-	case cctx != nil:
-		return cancelled("VerifyDevice", f.inner.VerifyDevice(cctx, userID, deviceID, step, at, codes, lk))
-	}
-	return f.inner.VerifyDevice(ctx, userID, deviceID, step, at, codes, lk)
+	return call0(f, ctx, "VerifyDevice", func(ctx context.Context) error {
+		return f.inner.VerifyDevice(ctx, userID, deviceID, step, at, codes, lk)
+	})
 }
 
 // AcceptStep implements mfa.DeviceStore.
 func (f *FaultStore) AcceptStep(ctx context.Context, userID, deviceID string, step int64, at time.Time, lk mfa.Lockout) error {
-	cctx, err := f.begin(ctx, "AcceptStep")
-	switch {
-	case err != nil:
-		return err
-	case cctx != nil:
-		return cancelled("AcceptStep", f.inner.AcceptStep(cctx, userID, deviceID, step, at, lk))
-	}
-	return f.inner.AcceptStep(ctx, userID, deviceID, step, at, lk)
+	return call0(f, ctx, "AcceptStep", func(ctx context.Context) error { return f.inner.AcceptStep(ctx, userID, deviceID, step, at, lk) })
 }
 
 // UpdateDeviceSecret implements mfa.DeviceStore.
 func (f *FaultStore) UpdateDeviceSecret(ctx context.Context, userID, deviceID string, secret []byte) error {
-	cctx, err := f.begin(ctx, "UpdateDeviceSecret")
-	switch {
-	case err != nil:
-		return err
-	case cctx != nil:
-		return cancelled("UpdateDeviceSecret", f.inner.UpdateDeviceSecret(cctx, userID, deviceID, secret))
-	}
-	return f.inner.UpdateDeviceSecret(ctx, userID, deviceID, secret)
+	return call0(f, ctx, "UpdateDeviceSecret", func(ctx context.Context) error {
+		return f.inner.UpdateDeviceSecret(ctx, userID, deviceID, secret)
+	})
 }
 
 // DeleteDevice implements mfa.DeviceStore.
 func (f *FaultStore) DeleteDevice(ctx context.Context, userID, deviceID string) error {
-	cctx, err := f.begin(ctx, "DeleteDevice")
-	switch {
-	case err != nil:
-		return err
-	case cctx != nil:
-		return cancelled("DeleteDevice", f.inner.DeleteDevice(cctx, userID, deviceID))
-	}
-	return f.inner.DeleteDevice(ctx, userID, deviceID)
+	return call0(f, ctx, "DeleteDevice", func(ctx context.Context) error { return f.inner.DeleteDevice(ctx, userID, deviceID) })
 }
 
 // ReplaceRecoveryCodes implements mfa.RecoveryCodeStore.
 func (f *FaultStore) ReplaceRecoveryCodes(ctx context.Context, userID string, set mfa.RecoveryCodeSet) error {
-	cctx, err := f.begin(ctx, "ReplaceRecoveryCodes")
-	switch {
-	case err != nil:
-		return err
-	case cctx != nil:
-		return cancelled("ReplaceRecoveryCodes", f.inner.ReplaceRecoveryCodes(cctx, userID, set))
-	}
-	return f.inner.ReplaceRecoveryCodes(ctx, userID, set)
+	return call0(f, ctx, "ReplaceRecoveryCodes", func(ctx context.Context) error { return f.inner.ReplaceRecoveryCodes(ctx, userID, set) })
 }
 
 // ConsumeRecoveryCode implements mfa.RecoveryCodeStore.
 func (f *FaultStore) ConsumeRecoveryCode(ctx context.Context, userID string, hash [mfa.HashSize]byte, at time.Time, lk mfa.Lockout) (int, error) {
-	cctx, err := f.begin(ctx, "ConsumeRecoveryCode")
-	switch {
-	case err != nil:
-		return 0, err
-	case cctx != nil:
-		n, err := f.inner.ConsumeRecoveryCode(cctx, userID, hash, at, lk)
-		return n, cancelled("ConsumeRecoveryCode", err)
-	}
-	return f.inner.ConsumeRecoveryCode(ctx, userID, hash, at, lk)
+	return call(f, ctx, "ConsumeRecoveryCode", func(ctx context.Context) (int, error) {
+		return f.inner.ConsumeRecoveryCode(ctx, userID, hash, at, lk)
+	})
 }
 
 // AcknowledgeRecoveryCodes implements mfa.RecoveryCodeStore.
 func (f *FaultStore) AcknowledgeRecoveryCodes(ctx context.Context, userID string, notAfter time.Time) error {
-	cctx, err := f.begin(ctx, "AcknowledgeRecoveryCodes")
-	switch {
-	case err != nil:
-		return err
-	case cctx != nil:
-		return cancelled("AcknowledgeRecoveryCodes", f.inner.AcknowledgeRecoveryCodes(cctx, userID, notAfter))
-	}
-	return f.inner.AcknowledgeRecoveryCodes(ctx, userID, notAfter)
+	return call0(f, ctx, "AcknowledgeRecoveryCodes", func(ctx context.Context) error {
+		return f.inner.AcknowledgeRecoveryCodes(ctx, userID, notAfter)
+	})
 }
 
 // InsertToken implements mfa.TokenStore.
 func (f *FaultStore) InsertToken(ctx context.Context, t mfa.TokenRecord) error {
-	cctx, err := f.begin(ctx, "InsertToken")
-	switch {
-	case err != nil:
-		return err
-	case cctx != nil:
-		return cancelled("InsertToken", f.inner.InsertToken(cctx, t))
-	}
-	return f.inner.InsertToken(ctx, t)
+	return call0(f, ctx, "InsertToken", func(ctx context.Context) error { return f.inner.InsertToken(ctx, t) })
 }
 
 // Token implements mfa.TokenStore.
 func (f *FaultStore) Token(ctx context.Context, hash [mfa.HashSize]byte) (mfa.TokenRecord, error) {
-	cctx, err := f.begin(ctx, "Token")
-	switch {
-	case err != nil:
-		return mfa.TokenRecord{}, err
-	case cctx != nil:
-		t, err := f.inner.Token(cctx, hash)
-		return t, cancelled("Token", err)
-	}
-	return f.inner.Token(ctx, hash)
+	return call(f, ctx, "Token", func(ctx context.Context) (mfa.TokenRecord, error) { return f.inner.Token(ctx, hash) })
 }
 
 // ConsumeToken implements mfa.TokenStore.
 func (f *FaultStore) ConsumeToken(ctx context.Context, hash [mfa.HashSize]byte, now time.Time) error {
-	cctx, err := f.begin(ctx, "ConsumeToken")
-	switch {
-	case err != nil:
-		return err
-	case cctx != nil:
-		return cancelled("ConsumeToken", f.inner.ConsumeToken(cctx, hash, now))
-	}
-	return f.inner.ConsumeToken(ctx, hash, now)
+	return call0(f, ctx, "ConsumeToken", func(ctx context.Context) error { return f.inner.ConsumeToken(ctx, hash, now) })
 }
 
 // Lockout implements mfa.LockoutStore.
 func (f *FaultStore) Lockout(ctx context.Context, userID string) (mfa.Lockout, error) {
-	cctx, err := f.begin(ctx, "Lockout")
-	switch {
-	case err != nil:
-		return mfa.Lockout{}, err
-	case cctx != nil:
-		lk, err := f.inner.Lockout(cctx, userID)
-		return lk, cancelled("Lockout", err)
-	}
-	return f.inner.Lockout(ctx, userID)
+	return call(f, ctx, "Lockout", func(ctx context.Context) (mfa.Lockout, error) { return f.inner.Lockout(ctx, userID) })
 }
 
 // SwapLockout implements mfa.LockoutStore.
 func (f *FaultStore) SwapLockout(ctx context.Context, userID string, old, next mfa.Lockout) (bool, error) {
-	cctx, err := f.begin(ctx, "SwapLockout")
-	switch {
-	case err != nil:
-		return false, err
-	case cctx != nil:
-		ok, err := f.inner.SwapLockout(cctx, userID, old, next)
-		return ok, cancelled("SwapLockout", err)
-	}
-	return f.inner.SwapLockout(ctx, userID, old, next)
+	return call(f, ctx, "SwapLockout", func(ctx context.Context) (bool, error) { return f.inner.SwapLockout(ctx, userID, old, next) })
 }
 
 // Cleanup implements mfa.Cleaner by passing the call to the inner store
@@ -369,12 +289,5 @@ func (f *FaultStore) Cleanup(ctx context.Context, now, sealedNotAfter time.Time)
 	if !ok {
 		return nil
 	}
-	cctx, err := f.begin(ctx, "Cleanup")
-	switch {
-	case err != nil:
-		return err
-	case cctx != nil:
-		return cancelled("Cleanup", c.Cleanup(cctx, now, sealedNotAfter))
-	}
-	return c.Cleanup(ctx, now, sealedNotAfter)
+	return call0(f, ctx, "Cleanup", func(ctx context.Context) error { return c.Cleanup(ctx, now, sealedNotAfter) })
 }
