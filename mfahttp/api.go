@@ -2,7 +2,6 @@ package mfahttp
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -411,28 +410,31 @@ func (h *Handler) flowStep(w http.ResponseWriter, r *http.Request, s Session) {
 	f := h.m.NewSyncFlow(s.UserID, nil)
 	f.SetScopes(s.Scopes)
 	f.SetDeviceOptions(s.deviceOptions()...)
-	var code codeRequest
-	step := r.PathValue("step")
-	if step == "otp" || step == "recovery-code" {
+	var st mfa.FlowState // a step's error is st.Err
+	switch step := r.PathValue("step"); step {
+	case "":
+		st, _ = f.Sync(ctx, s.Scopes)
+	case "add-device":
+		st, _ = f.AddDevice(ctx)
+	case "continue":
+		st, _ = f.Continue(ctx)
+	case "acknowledge":
+		st, _ = f.Acknowledge(ctx)
+	case "otp", "recovery-code":
+		var code codeRequest
 		if err := decodeJSON(w, r, &code, false); err != nil {
 			h.writeError(w, r, err)
 			return
 		}
-	}
-	steps := map[string]func(context.Context) (mfa.FlowState, error){
-		"":              func(ctx context.Context) (mfa.FlowState, error) { return f.Sync(ctx, s.Scopes) },
-		"add-device":    f.AddDevice,
-		"continue":      f.Continue,
-		"acknowledge":   f.Acknowledge,
-		"otp":           func(ctx context.Context) (mfa.FlowState, error) { return f.SubmitOTP(ctx, code.Code) },
-		"recovery-code": func(ctx context.Context) (mfa.FlowState, error) { return f.SubmitRecoveryCode(ctx, code.Code) },
-	}
-	run, ok := steps[step]
-	if !ok {
+		if step == "otp" {
+			st, _ = f.SubmitOTP(ctx, code.Code)
+		} else {
+			st, _ = f.SubmitRecoveryCode(ctx, code.Code)
+		}
+	default:
 		writeJSON(w, http.StatusNotFound, errorBody{Error: errorJSON{Code: "not_found", Message: "no such flow step"}})
 		return
 	}
-	st, _ := run(ctx) // the error is st.Err
 	// A code that was accepted completes the session even when a later
 	// read of the step failed: the code is spent either way.
 	if st.Complete {
