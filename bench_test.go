@@ -19,7 +19,7 @@ import (
 	"github.com/pquerna/otp/totp"
 )
 
-// The benchmarks of DESIGN.md's performance targets; docs/PERFORMANCE.md
+// The benchmarks of the performance targets in docs/DESIGN.md; docs/PERFORMANCE.md
 // has the commands and the results.
 
 // benchPeriod is how far the clock moves per iteration: three TOTP periods.
@@ -240,7 +240,7 @@ func BenchmarkAuthenticateDevice(b *testing.B) {
 	}
 }
 
-// BenchmarkPquernaValidateCustom is the baseline of DESIGN.md: bare
+// BenchmarkPquernaValidateCustom is the baseline of docs/DESIGN.md: bare
 // pquerna/otp validation with the same parameters and the code of the
 // previous step, without decryption, replay or lockout bookkeeping.
 func BenchmarkPquernaValidateCustom(b *testing.B) {
@@ -270,7 +270,7 @@ func BenchmarkMemstoreBytesPerUser(b *testing.B) {
 	b.ReportMetric(memstoreBytesPerUser(b, b.N), "B/user")
 }
 
-// TestMemstoreBytesPerUser checks DESIGN.md's memory target: memstore
+// TestMemstoreBytesPerUser checks the memory target of docs/DESIGN.md: memstore
 // holds an enrolled user in at most 1 KiB.
 func TestMemstoreBytesPerUser(t *testing.T) {
 	if testing.Short() {

@@ -88,7 +88,7 @@ type want struct {
 	complete bool
 }
 
-// The transition table of DESIGN.md, pair by pair. reg is "new" for a new
+// The transition table of docs/DESIGN.md, pair by pair. reg is "new" for a new
 // registration, "same" for the pending device's, "" for none.
 var flowWant = map[string]map[string]want{
 	"needs MFA, no device": {

@@ -47,64 +47,35 @@
 // # Atomicity
 //
 // Each check-then-set of the [mfa.Store] contract is either one
-// conditional statement (consume a token: DELETE ... WHERE hash AND
-// expires_at > now; swap a lockout: an upsert or UPDATE ... WHERE failures
-// and last_failure are the old ones; accept a time step on PostgreSQL: an
-// UPDATE ... WHERE last_step < step and the lockout state is still zero
-// when the caller checked a zero state, as nearly every login does, and
-// otherwise one statement that locks the user's lockout row, compares it
-// with the state the caller checked, and only then advances the step and
-// resets the lockout) or a transaction that changes several tables. A
-// conditional statement is atomic at any isolation level: a concurrent
-// writer of the same row waits for the row lock and then re-checks the
-// condition on the new row, so of racing callers one changes the row and
-// the others see zero rows affected.
+// conditional statement (consume a token: DELETE ... WHERE the hash
+// matches and the token has not expired; accept a time step: UPDATE ...
+// WHERE last_step < step and the lockout state is the one the caller
+// checked) or one transaction. A conditional statement is atomic at any
+// isolation level: a concurrent writer of the same row waits for the row
+// lock and re-checks the condition, so of racing callers one changes the
+// row and the others see no row affected.
 //
 // On PostgreSQL, a transaction that reads before it writes (insert a
 // pending device unless one is verified, replace recovery codes if a
 // verified device exists, ...) first takes a transaction-scoped advisory
-// lock on the user (pg_advisory_xact_lock on a hash of the user ID). So
-// every such transaction of one user runs alone, as if serialisable, while
-// READ COMMITTED lets other users' transactions run in parallel and never
-// fails with a serialisation error that would need a retry. Row locks alone
-// would not do: they cannot lock a row that does not exist yet, such as the
-// verified device a concurrent transaction is about to create. On SQLite,
-// the database's single write lock serialises every transaction; the
-// store's transactions take it with their first statement.
+// lock on the user (pg_advisory_xact_lock on a hash of the user ID), so
+// one user's transactions run one at a time, as if serialisable, while
+// READ COMMITTED, the default, lets other users' transactions run in
+// parallel and never fails with a serialisation error. On SQLite, the
+// database's single write lock serialises every transaction; the store's
+// transactions take it with their first statement.
 //
 // # Expired rows
 //
-// Reads treat expired rows as absent: LoadUser skips pending devices past
-// their expiry and ConsumeToken refuses expired tokens (Token still returns
-// one, so that the caller can tell "expired" from "unknown"). The writes
-// that touch a user's rows anyway remove the user's expired ones, at the
-// cost of an index lookup: InsertPendingDevice deletes the user's pending
-// device, expired or not, and InsertToken the user's tokens that had
-// expired when the new one was created. A successful login sets the
-// lockout count back to zero in place, keeping the row for the next
-// failure: an UPDATE that PostgreSQL does without touching an index,
-// cheaper than a DELETE now and an INSERT next time. What is left, the
-// tokens and pending devices of users who do not come back and the lockout
-// rows at zero, goes with [Store.Cleanup], which a service runs now and
-// then, e.g. through [mfa.MFA.Cleanup] on a ticker.
+// Reads treat expired rows as absent, as the contract says. Writes that
+// touch a user's rows anyway remove the user's expired ones; what is left
+// goes with [Store.Cleanup], which a service runs now and then, e.g.
+// through [mfa.MFA.Cleanup] on a ticker.
 //
-// Every query on a request's path reads through an index; the tests have
-// PostgreSQL EXPLAIN each of them over 20,000 users.
-//
-// # Performance
-//
-// A successful AuthenticateDevice costs two statements, one round trip
-// and at most one commit each: LoadUser reads the user's device, code set,
-// codes and lockout in one UNION ALL, and AcceptStep checks the lockout,
-// advances the step and resets the count in one statement on PostgreSQL,
-// a plain UPDATE when the lockout state is zero. A wrong code costs
-// LoadUser and one upsert or UPDATE of the count. pgx (the recommended
-// driver) prepares each statement once per connection and then runs it in
-// one round trip, so the store keeps no
-// prepared statements of its own. Size the pool (SetMaxOpenConns and
-// SetMaxIdleConns, which database/sql defaults to 2) to the number of
-// concurrent requests, or connections are closed and reopened under load.
-// docs/PERFORMANCE.md has measurements against pgbench on the same server.
+// Size the connection pool (SetMaxOpenConns and SetMaxIdleConns, which
+// database/sql defaults to 2) to the number of concurrent requests.
+// docs/PERFORMANCE.md says what each operation costs in statements and
+// round trips, and how it measures against pgbench.
 package sqlstore
 
 import (
