@@ -29,7 +29,7 @@ for tool in psql pgbench go; do
 	command -v "$tool" >/dev/null || { echo "bench-postgres: $tool not found" >&2; exit 1; }
 done
 if [ "$clients" != 8 ]; then
-	echo "bench-postgres: the Go benchmark runs 8 clients (benchClients in sqlstore/bench_test.go); CLIENTS=$clients would compare unequal loads" >&2
+	echo "bench-postgres: the Go benchmark runs 8 clients (benchClients in sqlstore/internal/sqltest/bench_test.go); CLIENTS=$clients would compare unequal loads" >&2
 	exit 1
 fi
 
@@ -50,7 +50,7 @@ pgbench -i -s 10 -q "$pgbench_dsn" 2>&1 | tail -n 1
 
 bin="$(mktemp -d)/sqlstore.test"
 trap 'rm -rf "$(dirname "$bin")"' EXIT
-go test -c -o "$bin" ./sqlstore/
+go test -c -o "$bin" ./sqlstore/internal/sqltest/
 
 echo "== server: $(psql "$dsn" -tAc "SELECT version()")"
 echo "== settings: $(psql "$dsn" -tAc "SELECT string_agg(name || '=' || setting, ' ' ORDER BY name) FROM pg_settings WHERE name IN ('synchronous_commit', 'fsync', 'shared_buffers', 'max_connections', 'wal_sync_method')")"
@@ -67,7 +67,7 @@ for round in $(seq 1 "$rounds"); do
 	pg_results+=("$tps")
 
 	gcmd=("$bin" -test.run '^$' -test.bench '^BenchmarkAuthenticateDevicePostgres$' -test.benchtime "${seconds}s")
-	echo "-- round $round: go test -c ./sqlstore/ && sqlstore.test ${gcmd[*]:1}"
+	echo "-- round $round: go test -c ./sqlstore/internal/sqltest/ && sqlstore.test ${gcmd[*]:1}"
 	out="$("${gcmd[@]}" 2>&1)" || { echo "$out" >&2; exit 1; }
 	line="$(grep '^BenchmarkAuthenticateDevicePostgres' <<<"$out" | tail -n 1)"
 	echo "   $line"
