@@ -51,27 +51,16 @@ const (
 // the plaintext.
 type secretBuf [512]byte
 
-// scratch is the working memory of one code check: the user's state as
-// loaded, with room for the devices, and the opened secret. It is pooled,
-// so that checking a code does not allocate, and cleared before it goes
-// back, so that the pool holds neither secrets nor references to a user.
-type scratch struct {
-	st      UserState
-	devices [2]DeviceRecord
-	secret  secretBuf
-}
+// secretBufs pools the buffers a code check opens a secret into, so that
+// it does not allocate one; putSecretBuf clears a buffer before it goes
+// back, so that the pool holds no secret.
+var secretBufs = sync.Pool{New: func() any { return new(secretBuf) }}
 
-var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+func getSecretBuf() *secretBuf { return secretBufs.Get().(*secretBuf) }
 
-func getScratch() *scratch {
-	s := scratchPool.Get().(*scratch)
-	s.st.Devices = s.devices[:0]
-	return s
-}
-
-func (s *scratch) put() {
-	*s = scratch{}
-	scratchPool.Put(s)
+func putSecretBuf(b *secretBuf) {
+	clear(b[:])
+	secretBufs.Put(b)
 }
 
 // AuthenticateDevice checks a TOTP code (RFC 6238) of the user's device.
@@ -102,22 +91,22 @@ func (m *MFA) AuthenticateDevice(ctx context.Context, userID string, req Authent
 		return nil, err
 	}
 	now := m.now()
-	sc := getScratch()
-	defer sc.put()
-	st := &sc.st
-	if err := m.store.LoadUser(ctx, userID, now, st); err != nil {
+	st, err := m.store.LoadUser(ctx, userID, now)
+	if err != nil {
 		return nil, storeError("load user", err)
 	}
+	buf := getSecretBuf()
+	defer putSecretBuf(buf)
 	d, err := pickDevice(st.Devices, req.DeviceID)
 	if err != nil {
-		m.decoyTOTP(ctx, userID, code, now, &sc.secret)
+		m.decoyTOTP(ctx, userID, code, now, buf)
 		return nil, err
 	}
 	a := &attempt{userID: userID, deviceID: d.ID, method: MethodTOTP, lk: st.Lockout, now: now}
 	if err := m.checkLock(ctx, a); err != nil {
 		return nil, err
 	}
-	secret, primary, err := m.openSecret(d, &sc.secret)
+	secret, primary, err := m.openSecret(d, buf)
 	if err != nil {
 		return nil, err
 	}

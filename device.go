@@ -45,13 +45,6 @@ func appendSecretAAD(b []byte, userID, deviceID string) []byte {
 	return append(b, deviceID...)
 }
 
-// loadUser reads the user's state into a new UserState.
-func (m *MFA) loadUser(ctx context.Context, userID string, now time.Time) (UserState, error) {
-	var st UserState
-	err := m.store.LoadUser(ctx, userID, now, &st)
-	return st, err
-}
-
 // openSecret decrypts a device's TOTP secret into buf, or into a new
 // buffer when it does not fit. The caller clears the secret after use, and
 // buf, which also holds the associated data, before reusing it.
@@ -101,7 +94,7 @@ func (m *MFA) GetUserDevices(ctx context.Context, userID string) ([]Device, erro
 	if err := validateUserID(userID); err != nil {
 		return nil, err
 	}
-	st, err := m.loadUser(ctx, userID, m.now())
+	st, err := m.store.LoadUser(ctx, userID, m.now())
 	if err != nil {
 		return nil, storeError("load user", err)
 	}
@@ -171,7 +164,7 @@ func (m *MFA) findDevice(ctx context.Context, userID, deviceID string) error {
 	if deviceID == "" || len(deviceID) > maxIDLen {
 		return invalidInput("deviceId", "device ID is required and at most 64 bytes")
 	}
-	st, err := m.loadUser(ctx, userID, m.now())
+	st, err := m.store.LoadUser(ctx, userID, m.now())
 	if err != nil {
 		return storeError("load user", err)
 	}

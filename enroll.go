@@ -117,7 +117,7 @@ func (m *MFA) PendingRegistration(ctx context.Context, userID string) (*Registra
 	if err := validateUserID(userID); err != nil {
 		return nil, err
 	}
-	st, err := m.loadUser(ctx, userID, m.now())
+	st, err := m.store.LoadUser(ctx, userID, m.now())
 	if err != nil {
 		return nil, storeError("load user", err)
 	}

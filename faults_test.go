@@ -855,8 +855,7 @@ func (e *faultEnv) login() error {
 }
 
 func (e *faultEnv) deleteDevice() error {
-	var devices mfa.UserState
-	err := e.inner.LoadUser(e.ctx, faultUserID, e.clock.Now(), &devices)
+	devices, err := e.inner.LoadUser(e.ctx, faultUserID, e.clock.Now())
 	if err != nil || len(devices.Devices) != 1 {
 		e.t.Fatalf("devices %+v, %v: want one", devices.Devices, err)
 	}
@@ -895,8 +894,7 @@ func (s faultSnap) clone() faultSnap {
 // snap reads the state from the inner store, around the faults.
 func (e *faultEnv) snap(t *testing.T) faultSnap {
 	t.Helper()
-	var st mfa.UserState
-	err := e.inner.LoadUser(e.ctx, faultUserID, e.clock.Now(), &st)
+	st, err := e.inner.LoadUser(e.ctx, faultUserID, e.clock.Now())
 	if err != nil {
 		t.Fatalf("LoadUser: %v", err)
 	}
@@ -912,7 +910,7 @@ func (e *faultEnv) snap(t *testing.T) faultSnap {
 	hashes := slices.Clone(e.inner.hashes)
 	e.inner.mu.Unlock()
 	for _, h := range hashes {
-		_, err := e.inner.Token(e.ctx, h)
+		_, err := e.inner.Token(e.ctx, faultUserID, h)
 		switch {
 		case err == nil:
 			s.tokens[h] = true

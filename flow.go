@@ -176,7 +176,7 @@ func (f *SyncFlow) phase(ctx context.Context) (phase, error) {
 		return 0, err
 	}
 	now := f.m.now()
-	st, err := f.m.loadUser(ctx, f.userID, now)
+	st, err := f.m.store.LoadUser(ctx, f.userID, now)
 	if err != nil {
 		return 0, storeError("load user", err)
 	}

@@ -77,8 +77,7 @@ func (e *env) enrol(t *testing.T, user string) (string, []string) {
 // and after a call that must change nothing.
 func (e *env) state(t *testing.T, user string) mfa.UserState {
 	t.Helper()
-	var st mfa.UserState
-	err := e.store.LoadUser(e.ctx, user, e.clock.Now(), &st)
+	st, err := e.store.LoadUser(e.ctx, user, e.clock.Now())
 	if err != nil {
 		t.Fatalf("LoadUser: %v", err)
 	}

@@ -65,8 +65,8 @@ func TestKeyRotation(t *testing.T) {
 	secretA, codesA := e1.enrol(t, "alice")
 	secretB, _ := e1.enrol(t, "bob")
 	sealedWith := func(user string) string {
-		var st mfa.UserState
-		mustOK(t, store.LoadUser(context.Background(), user, e1.clock.Now(), &st))
+		st, err := store.LoadUser(context.Background(), user, e1.clock.Now())
+		mustOK(t, err)
 		return string(st.Devices[0].Secret[2 : 2+st.Devices[0].Secret[1]])
 	}
 	if sealedWith("alice") != "k1" {

@@ -115,11 +115,11 @@ func (s *failingStore) fail(m string) error {
 	return nil
 }
 
-func (s *failingStore) LoadUser(ctx context.Context, u string, now time.Time, st *mfa.UserState) error {
+func (s *failingStore) LoadUser(ctx context.Context, u string, now time.Time) (mfa.UserState, error) {
 	if err := s.fail("LoadUser"); err != nil {
-		return err
+		return mfa.UserState{}, err
 	}
-	return s.Store.LoadUser(ctx, u, now, st)
+	return s.Store.LoadUser(ctx, u, now)
 }
 
 func (s *failingStore) AcceptStep(ctx context.Context, u, d string, step int64, at time.Time, lk mfa.Lockout) error {

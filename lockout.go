@@ -65,7 +65,7 @@ func (m *MFA) accept(ctx context.Context, a *attempt, tr *TokenRequest, op func(
 	if err == nil {
 		return tok, nil
 	}
-	m.discardToken(ctx, tok, a.now)
+	m.discardToken(ctx, a.userID, tok, a.now)
 	switch {
 	case errors.Is(err, ErrCodeReused):
 		return nil, m.failed(ctx, EventReplayRefused, a, err)

@@ -583,7 +583,7 @@ func (m *MFA) IsEnrolled(ctx context.Context, userID string) (bool, error) {
 	if err := validateUserID(userID); err != nil {
 		return false, err
 	}
-	st, err := m.loadUser(ctx, userID, m.now())
+	st, err := m.store.LoadUser(ctx, userID, m.now())
 	if err != nil {
 		return false, storeError("load user", err)
 	}

@@ -162,7 +162,7 @@ func (m *MFA) GetRecoveryCodes(ctx context.Context, userID string, generateNew b
 		return nil, err
 	}
 	now := m.now()
-	st, err := m.loadUser(ctx, userID, now)
+	st, err := m.store.LoadUser(ctx, userID, now)
 	if err != nil {
 		return nil, storeError("load user", err)
 	}
@@ -227,7 +227,7 @@ func (m *MFA) IsPendingRecoveryCodesAcknowledgment(ctx context.Context, userID s
 		return false, err
 	}
 	now := m.now()
-	st, err := m.loadUser(ctx, userID, now)
+	st, err := m.store.LoadUser(ctx, userID, now)
 	if err != nil {
 		return false, storeError("load user", err)
 	}
@@ -241,7 +241,7 @@ func (m *MFA) CompleteAcknowledgement(ctx context.Context, userID string) error 
 	if err := validateUserID(userID); err != nil {
 		return err
 	}
-	st, err := m.loadUser(ctx, userID, m.now())
+	st, err := m.store.LoadUser(ctx, userID, m.now())
 	if err != nil {
 		return storeError("load user", err)
 	}
@@ -278,7 +278,7 @@ func (m *MFA) AuthenticateRecoveryCode(ctx context.Context, userID string, req R
 		return nil, err
 	}
 	now := m.now()
-	st, err := m.loadUser(ctx, userID, now)
+	st, err := m.store.LoadUser(ctx, userID, now)
 	if err != nil {
 		return nil, storeError("load user", err)
 	}

@@ -286,13 +286,13 @@ type hookStore struct {
 	afterLoad func()
 }
 
-func (s *hookStore) LoadUser(ctx context.Context, userID string, now time.Time, st *mfa.UserState) error {
-	err := s.Store.LoadUser(ctx, userID, now, st)
+func (s *hookStore) LoadUser(ctx context.Context, userID string, now time.Time) (mfa.UserState, error) {
+	st, err := s.Store.LoadUser(ctx, userID, now)
 	if f := s.afterLoad; f != nil {
 		s.afterLoad = nil
 		f()
 	}
-	return err
+	return st, err
 }
 
 // TestAcknowledgementKeepsANewerSet: a set made between the

@@ -17,7 +17,7 @@ func (m *MFA) ReencryptUser(ctx context.Context, userID string) (int, error) {
 	if err := validateUserID(userID); err != nil {
 		return 0, err
 	}
-	st, err := m.loadUser(ctx, userID, m.now())
+	st, err := m.store.LoadUser(ctx, userID, m.now())
 	if err != nil {
 		return 0, storeError("load user", err)
 	}

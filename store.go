@@ -25,6 +25,10 @@ import (
 //     ones it returns may be shared with it: neither side modifies them.
 //   - Times are compared with the now or at passed in, never the store's
 //     own clock, so that tests can inject a clock.
+//   - Every operation names the user whose data it touches (a record's
+//     UserID counts), and touches no other user's, except Cleanup, which
+//     sweeps everything. So a store may be sharded by user ID: see
+//     docs/DESIGN.md.
 type Store interface {
 	UserStore
 	DeviceStore
@@ -35,18 +39,11 @@ type Store interface {
 
 // UserStore reads and removes all of one user's state.
 type UserStore interface {
-	// LoadUser sets *st to everything kept for userID as of now: the
-	// user's devices (verified ones, and pending ones whose ExpiresAt is
-	// after now), recovery code set and lockout state. An unknown user
-	// reads as no devices, the zero RecoveryCodeSet and the zero Lockout,
-	// with a nil error. The device records are copied into st.Devices,
-	// reusing its capacity, so that a caller can load without allocating;
-	// the records belong to the caller, and the store keeps no reference to
-	// st or st.Devices' backing array. The byte slices in them (Secret,
-	// RecoveryCodes.Hashes and Sealed) may be shared with the store, as
-	// below: neither side modifies them. After an error *st is not to be
-	// used.
-	LoadUser(ctx context.Context, userID string, now time.Time, st *UserState) error
+	// LoadUser returns everything kept for userID as of now: the user's
+	// devices (verified ones, and pending ones whose ExpiresAt is after
+	// now), recovery code set and lockout state. An unknown user reads as
+	// the zero UserState with a nil error.
+	LoadUser(ctx context.Context, userID string, now time.Time) (UserState, error)
 
 	// DeleteUser atomically removes the user's devices, recovery codes,
 	// MFA tokens and lockout state. Deleting an unknown user is a no-op.
@@ -126,20 +123,22 @@ type RecoveryCodeStore interface {
 	AcknowledgeRecoveryCodes(ctx context.Context, userID string, notAfter time.Time) error
 }
 
-// TokenStore keeps MFA tokens by the SHA-256 hash of their value.
+// TokenStore keeps MFA tokens by their user and the SHA-256 hash of their
+// value.
 type TokenStore interface {
-	// InsertToken stores t. Hashes are unique.
+	// InsertToken stores t for t.UserID. Hashes are unique.
 	InsertToken(ctx context.Context, t TokenRecord) error
 
-	// Token returns the token with that hash, expired or not (so that a
-	// caller can tell "expired" from "unknown"), or ErrTokenInvalid when
-	// there is none.
-	Token(ctx context.Context, hash [HashSize]byte) (TokenRecord, error)
+	// Token returns userID's token with that hash, expired or not (so that
+	// a caller can tell "expired" from "unknown"), or ErrTokenInvalid when
+	// the user has none: another user's token with that hash reads as
+	// none.
+	Token(ctx context.Context, userID string, hash [HashSize]byte) (TokenRecord, error)
 
-	// ConsumeToken atomically removes the token with that hash if it exists
-	// and its ExpiresAt is after now; otherwise it returns ErrTokenInvalid.
-	// Of concurrent callers exactly one succeeds.
-	ConsumeToken(ctx context.Context, hash [HashSize]byte, now time.Time) error
+	// ConsumeToken atomically removes userID's token with that hash if it
+	// exists and its ExpiresAt is after now; otherwise it returns
+	// ErrTokenInvalid. Of concurrent callers exactly one succeeds.
+	ConsumeToken(ctx context.Context, userID string, hash [HashSize]byte, now time.Time) error
 }
 
 // LockoutStore keeps the count of consecutive failed attempts per user,

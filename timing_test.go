@@ -24,9 +24,9 @@ func (s *countingStore) count() {
 	s.mu.Unlock()
 }
 
-func (s *countingStore) LoadUser(ctx context.Context, u string, now time.Time, st *mfa.UserState) error {
+func (s *countingStore) LoadUser(ctx context.Context, u string, now time.Time) (mfa.UserState, error) {
 	s.count()
-	return s.Store.LoadUser(ctx, u, now, st)
+	return s.Store.LoadUser(ctx, u, now)
 }
 
 func (s *countingStore) Lockout(ctx context.Context, u string) (mfa.Lockout, error) {

@@ -123,12 +123,12 @@ func (m *MFA) issueToken(ctx context.Context, userID string, r *TokenRequest, no
 // discardToken removes a token issued for an authentication that then
 // failed. Its value was never returned, so it could not be used anyway;
 // removing it only reclaims space, and a failure to do so is harmless.
-func (m *MFA) discardToken(ctx context.Context, t *Token, now time.Time) {
+func (m *MFA) discardToken(ctx context.Context, userID string, t *Token, now time.Time) {
 	if t == nil {
 		return
 	}
-	if err := m.store.ConsumeToken(ctx, sha256.Sum256([]byte(t.Value)), now); err != nil && !errors.Is(err, ErrTokenInvalid) {
-		m.emit(ctx, Event{Type: EventTokenRefused, ErrorCode: ErrorCode(storeError("discard token", err))})
+	if err := m.store.ConsumeToken(ctx, userID, sha256.Sum256([]byte(t.Value)), now); err != nil && !errors.Is(err, ErrTokenInvalid) {
+		m.emit(ctx, Event{Type: EventTokenRefused, UserID: userID, ErrorCode: ErrorCode(storeError("discard token", err))})
 	}
 }
 
@@ -217,7 +217,7 @@ func (m *MFA) checkToken(ctx context.Context, userID, token, scope string, now t
 	if !ok {
 		return TokenRecord{}, hash, m.tokenRefused(ctx, userID, newError(ErrTokenInvalid, "", "malformed MFA token"))
 	}
-	rec, err := m.store.Token(ctx, hash)
+	rec, err := m.store.Token(ctx, userID, hash)
 	switch {
 	case errors.Is(err, ErrTokenInvalid):
 		return rec, hash, m.tokenRefused(ctx, userID, newError(ErrTokenInvalid, "", ""))
@@ -238,7 +238,7 @@ func (m *MFA) checkToken(ctx context.Context, userID, token, scope string, now t
 func (m *MFA) useToken(ctx context.Context, rec TokenRecord, hash [HashSize]byte, consume bool, action string, now time.Time) (*Token, error) {
 	typ := EventTokenValidated
 	if consume {
-		if err := m.store.ConsumeToken(ctx, hash, now); err != nil {
+		if err := m.store.ConsumeToken(ctx, rec.UserID, hash, now); err != nil {
 			if errors.Is(err, ErrTokenInvalid) {
 				return nil, m.tokenRefused(ctx, rec.UserID, newError(ErrTokenInvalid, "", "MFA token already used"))
 			}
@@ -289,7 +289,7 @@ func (m *MFA) mfaRequired(ctx context.Context, userID string, p ActionPolicy, no
 	if !p.AllowUnenrolled {
 		return true, nil
 	}
-	st, err := m.loadUser(ctx, userID, now)
+	st, err := m.store.LoadUser(ctx, userID, now)
 	if err != nil {
 		return false, storeError("load user", err)
 	}

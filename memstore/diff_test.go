@@ -189,9 +189,9 @@ func (m *model) AcknowledgeRecoveryCodes(userID string, notAfter time.Time) {
 
 func (m *model) InsertToken(t mfa.TokenRecord) { m.tokens[t.Hash] = t }
 
-func (m *model) ConsumeToken(hash [mfa.HashSize]byte, now time.Time) error {
+func (m *model) ConsumeToken(userID string, hash [mfa.HashSize]byte, now time.Time) error {
 	t, ok := m.tokens[hash]
-	if !ok || !now.Before(t.ExpiresAt) {
+	if !ok || t.UserID != userID || !now.Before(t.ExpiresAt) {
 		return mfa.ErrTokenInvalid
 	}
 	delete(m.tokens, hash)
@@ -361,10 +361,9 @@ type differ struct {
 	now     time.Time
 	users   []string
 	devices []string
-	tokens  [][mfa.HashSize]byte
+	tokens  []mfa.TokenRecord // every token inserted
 	codes   [][mfa.HashSize]byte
 	seenLk  []mfa.Lockout
-	scratch mfa.UserState
 	kept    []mfa.UserState // handed out by LoadUser
 	copies  []mfa.UserState // deep copies of kept
 	trace   []string
@@ -567,18 +566,24 @@ func (d *differ) step() {
 		t := mfa.TokenRecord{UserID: uid, SingleUse: d.rng.IntN(2) == 0, Scopes: []string{"s"}[:d.rng.IntN(2)],
 			CreatedAt: d.now, ExpiresAt: d.at().Add(time.Duration(d.rng.IntN(8)) * time.Second)}
 		binary.LittleEndian.PutUint64(t.Hash[:], uint64(len(d.tokens))+1)
-		d.tokens = append(d.tokens, t.Hash)
+		d.tokens = append(d.tokens, t)
 		d.trace = append(d.trace, fmt.Sprintf("InsertToken(u%d, %d)", ui, len(d.tokens)))
 		d.m.InsertToken(t)
 		d.sameErr("InsertToken", d.s.InsertToken(ctx, t), nil)
 	case op < 88:
+		// A token of the user, or now and then another user's.
 		var h [mfa.HashSize]byte
+		owner := uid
 		if len(d.tokens) > 0 {
-			h = d.tokens[d.rng.IntN(len(d.tokens))]
+			t := d.tokens[d.rng.IntN(len(d.tokens))]
+			h = t.Hash
+			if d.rng.IntN(4) > 0 {
+				owner = t.UserID
+			}
 		}
 		at := d.at()
-		d.trace = append(d.trace, fmt.Sprintf("ConsumeToken(%x)", h[:2]))
-		d.sameErr("ConsumeToken", d.s.ConsumeToken(ctx, h, at), d.m.ConsumeToken(h, at))
+		d.trace = append(d.trace, fmt.Sprintf("ConsumeToken(%.20q, %x)", owner, h[:2]))
+		d.sameErr("ConsumeToken", d.s.ConsumeToken(ctx, owner, h, at), d.m.ConsumeToken(owner, h, at))
 	case op < 91:
 		at, sealedNotAfter := d.at(), d.at()
 		d.trace = append(d.trace, fmt.Sprintf("Cleanup(%v, %v)", at, sealedNotAfter))
@@ -600,13 +605,14 @@ func (d *differ) compare() {
 	d.t.Helper()
 	for i, uid := range d.users {
 		want := d.m.LoadUser(uid, d.now)
-		if err := d.s.LoadUser(d.ctx, uid, d.now, &d.scratch); err != nil {
+		got, err := d.s.LoadUser(d.ctx, uid, d.now)
+		if err != nil {
 			d.fail("LoadUser(u%d): %v", i, err)
 		}
-		if diff := diffState(d.scratch, want); diff != "" {
+		if diff := diffState(got, want); diff != "" {
 			d.fail("LoadUser(u%d): %s", i, diff)
 		}
-		for _, dev := range d.scratch.Devices {
+		for _, dev := range got.Devices {
 			if dev.UserID != uid {
 				d.fail("LoadUser(u%d): a device of user %.20q", i, dev.UserID)
 			}
@@ -615,15 +621,16 @@ func (d *differ) compare() {
 			d.fail("Lockout(u%d) = %v, %v; want %v", i, lk, err, want.Lockout)
 		}
 		if len(d.kept) < 6 && (len(want.Devices) > 0 || want.RecoveryCodes.Hashes != nil) && d.rng.IntN(30) == 0 {
-			var st mfa.UserState
-			if err := d.s.LoadUser(d.ctx, uid, d.now, &st); err != nil {
+			st, err := d.s.LoadUser(d.ctx, uid, d.now)
+			if err != nil {
 				d.fail("LoadUser(u%d): %v", i, err)
 			}
 			d.kept, d.copies = append(d.kept, st), append(d.copies, cloneState(st))
 		}
 	}
-	for _, h := range d.tokens {
-		got, err := d.s.Token(d.ctx, h)
+	for _, t := range d.tokens {
+		h := t.Hash
+		got, err := d.s.Token(d.ctx, t.UserID, h)
 		want, ok := d.m.tokens[h]
 		switch {
 		case ok && err == nil:
@@ -748,8 +755,8 @@ func TestHugeUserIDAndManyDevices(t *testing.T) {
 			if ok, err := s.SwapLockout(ctx, "after", mfa.Lockout{}, mfa.Lockout{Failures: 1, LastFailure: now}); !ok || err != nil {
 				t.Fatal(ok, err)
 			}
-			var st mfa.UserState
-			if err := s.LoadUser(ctx, huge, now, &st); err != nil {
+			st, err := s.LoadUser(ctx, huge, now)
+			if err != nil {
 				t.Fatal(err)
 			}
 			if len(st.Devices) != 1 || st.Devices[0].UserID != huge || st.Devices[0].ID != "huge-dev" || string(st.Devices[0].Secret) != "sealed" {
@@ -775,7 +782,7 @@ func TestHugeUserIDAndManyDevices(t *testing.T) {
 			if err := s.DeleteUser(ctx, huge); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.LoadUser(ctx, huge, now, &st); err != nil || len(st.Devices) != 0 || st.Lockout.Failures != 0 {
+			if st, err := s.LoadUser(ctx, huge, now); err != nil || len(st.Devices) != 0 || st.Lockout.Failures != 0 {
 				t.Fatalf("after DeleteUser: %d devices, %v, %v", len(st.Devices), st.Lockout, err)
 			}
 			cleanup(t, s, now)
@@ -810,8 +817,8 @@ func TestHugeUserIDAndManyDevices(t *testing.T) {
 				t.Fatalf("device %d: %v", i, err)
 			}
 		}
-		var st mfa.UserState
-		if err := s.LoadUser(ctx, "many", now, &st); err != nil {
+		st, err := s.LoadUser(ctx, "many", now)
+		if err != nil {
 			t.Fatal(err)
 		}
 		if len(st.Devices) != n {
@@ -829,7 +836,7 @@ func TestHugeUserIDAndManyDevices(t *testing.T) {
 		if err := s.DeleteDevice(ctx, "many", "d0"); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.LoadUser(ctx, "many", now, &st); err != nil || len(st.Devices) != n-1 || st.Devices[0].ID != "d1" || st.Devices[n-2].ID != fmt.Sprintf("d%d", n-1) {
+		if st, err := s.LoadUser(ctx, "many", now); err != nil || len(st.Devices) != n-1 || st.Devices[0].ID != "d1" || st.Devices[n-2].ID != fmt.Sprintf("d%d", n-1) {
 			t.Fatalf("after deleting the first: %d devices, %v", len(st.Devices), err)
 		}
 		if msg := checkInvariants(s); msg != "" {

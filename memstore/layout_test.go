@@ -71,8 +71,8 @@ func TestCompaction(t *testing.T) {
 	if err := s.VerifyDevice(ctx, churnUser, "d-0", 1, now, codeSet(0, now), mfa.Lockout{}); err != nil {
 		t.Fatal(err)
 	}
-	var first mfa.UserState
-	if err := s.LoadUser(ctx, churnUser, now, &first); err != nil {
+	first, err := s.LoadUser(ctx, churnUser, now)
+	if err != nil {
 		t.Fatal(err)
 	}
 	kept := bytes.Clone(first.Devices[0].Secret)
@@ -107,8 +107,8 @@ func TestCompaction(t *testing.T) {
 		t.Errorf("the text arena holds %d bytes for a few live strings", held)
 	}
 
-	var st mfa.UserState
-	if err := s.LoadUser(ctx, churnUser, now, &st); err != nil {
+	st, err := s.LoadUser(ctx, churnUser, now)
+	if err != nil {
 		t.Fatal(err)
 	}
 	want := codeSet(rounds, now)
@@ -116,8 +116,8 @@ func TestCompaction(t *testing.T) {
 		t.Fatalf("after compaction LoadUser = %+v", st)
 	}
 	for i := range 3 {
-		var o mfa.UserState
-		if err := s.LoadUser(ctx, fmt.Sprintf("other-%d", i), now, &o); err != nil || len(o.Devices) != 1 {
+		o, err := s.LoadUser(ctx, fmt.Sprintf("other-%d", i), now)
+		if err != nil || len(o.Devices) != 1 {
 			t.Fatalf("other-%d: %+v, %v", i, o.Devices, err)
 		}
 	}
@@ -154,14 +154,14 @@ func TestSlotReuse(t *testing.T) {
 	if len(s.free) != 0 {
 		t.Fatal("bob did not take alice's slot")
 	}
-	var st mfa.UserState
-	if err := s.LoadUser(ctx, "bob", now, &st); err != nil {
+	st, err := s.LoadUser(ctx, "bob", now)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if len(st.Devices) != 0 || st.RecoveryCodes.Hashes != nil || st.Lockout.Failures != 1 {
 		t.Fatalf("bob sees %+v", st)
 	}
-	if err := s.LoadUser(ctx, "alice", now, &st); err != nil || len(st.Devices) != 0 || st.Lockout.Failures != 0 {
+	if st, err := s.LoadUser(ctx, "alice", now); err != nil || len(st.Devices) != 0 || st.Lockout.Failures != 0 {
 		t.Fatalf("alice after deletion: %+v, %v", st, err)
 	}
 }

@@ -295,34 +295,27 @@ func (r *record) lockout() mfa.Lockout {
 }
 
 // LoadUser implements mfa.UserStore.
-func (s *Store) LoadUser(ctx context.Context, userID string, now time.Time, st *mfa.UserState) error {
+func (s *Store) LoadUser(ctx context.Context, userID string, now time.Time) (mfa.UserState, error) {
+	var st mfa.UserState
 	if err := ctx.Err(); err != nil {
-		return err
+		return st, err
 	}
-	devices := st.Devices[:0]
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	slot, r := s.find(userID)
-	for i := range r.deviceCount() {
-		d := s.deviceAt(slot, r, i)
-		if expired(d, now) {
-			continue
-		}
-		if len(devices) < cap(devices) {
-			devices = devices[:len(devices)+1]
-		} else {
-			devices = append(devices, mfa.DeviceRecord{})
-		}
-		s.loadDevice(&devices[len(devices)-1], userID, d)
-	}
-	st.Devices = devices
 	if r == nil {
-		st.RecoveryCodes, st.Lockout = mfa.RecoveryCodeSet{}, mfa.Lockout{}
-		return nil
+		return st, nil
+	}
+	st.Devices = make([]mfa.DeviceRecord, 0, r.deviceCount())
+	for i := range r.deviceCount() {
+		if d := s.deviceAt(slot, r, i); !expired(d, now) {
+			st.Devices = append(st.Devices, mfa.DeviceRecord{})
+			s.loadDevice(&st.Devices[len(st.Devices)-1], userID, d)
+		}
 	}
 	s.loadCodes(&st.RecoveryCodes, slot, r)
-	st.Lockout.Failures, st.Lockout.LastFailure = r.failures, r.lastFailure.time()
-	return nil
+	st.Lockout = r.lockout()
+	return st, nil
 }
 
 func expired(d *device, now time.Time) bool {
@@ -538,28 +531,28 @@ func (s *Store) InsertToken(ctx context.Context, t mfa.TokenRecord) error {
 }
 
 // Token implements mfa.TokenStore.
-func (s *Store) Token(ctx context.Context, hash [mfa.HashSize]byte) (mfa.TokenRecord, error) {
+func (s *Store) Token(ctx context.Context, userID string, hash [mfa.HashSize]byte) (mfa.TokenRecord, error) {
 	if err := ctx.Err(); err != nil {
 		return mfa.TokenRecord{}, err
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	t := s.tokens[hash]
-	if t == nil {
+	if t == nil || t.UserID != userID {
 		return mfa.TokenRecord{}, mfa.ErrTokenInvalid
 	}
 	return *t, nil
 }
 
 // ConsumeToken implements mfa.TokenStore.
-func (s *Store) ConsumeToken(ctx context.Context, hash [mfa.HashSize]byte, now time.Time) error {
+func (s *Store) ConsumeToken(ctx context.Context, userID string, hash [mfa.HashSize]byte, now time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t := s.tokens[hash]
-	if t == nil || !now.Before(t.ExpiresAt) {
+	if t == nil || t.UserID != userID || !now.Before(t.ExpiresAt) {
 		return mfa.ErrTokenInvalid
 	}
 	s.deleteTokenLocked(t)

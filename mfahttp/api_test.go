@@ -486,8 +486,8 @@ func TestServerErrorsHideDetail(t *testing.T) {
 
 type brokenStore struct{ *memstore.Store }
 
-func (brokenStore) LoadUser(context.Context, string, time.Time, *mfa.UserState) error {
-	return errString("dial tcp: secret database host unreachable")
+func (brokenStore) LoadUser(context.Context, string, time.Time) (mfa.UserState, error) {
+	return mfa.UserState{}, errString("dial tcp: secret database host unreachable")
 }
 
 type errString string

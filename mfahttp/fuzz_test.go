@@ -374,8 +374,7 @@ func (fx *fuzzFixture) build(tb testing.TB) {
 
 func (fx *fuzzFixture) load(tb testing.TB, user string) mfa.UserState {
 	tb.Helper()
-	var st mfa.UserState
-	err := fx.store.LoadUser(context.Background(), user, fx.now, &st)
+	st, err := fx.store.LoadUser(context.Background(), user, fx.now)
 	if err != nil {
 		tb.Fatalf("load %s: %v", user, err)
 	}

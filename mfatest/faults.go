@@ -200,8 +200,8 @@ func call0(f *FaultStore, ctx context.Context, method string, fn func(context.Co
 }
 
 // LoadUser implements mfa.UserStore.
-func (f *FaultStore) LoadUser(ctx context.Context, userID string, now time.Time, st *mfa.UserState) error {
-	return call0(f, ctx, "LoadUser", func(ctx context.Context) error { return f.inner.LoadUser(ctx, userID, now, st) })
+func (f *FaultStore) LoadUser(ctx context.Context, userID string, now time.Time) (mfa.UserState, error) {
+	return call(f, ctx, "LoadUser", func(ctx context.Context) (mfa.UserState, error) { return f.inner.LoadUser(ctx, userID, now) })
 }
 
 // DeleteUser implements mfa.UserStore.
@@ -263,13 +263,13 @@ func (f *FaultStore) InsertToken(ctx context.Context, t mfa.TokenRecord) error {
 }
 
 // Token implements mfa.TokenStore.
-func (f *FaultStore) Token(ctx context.Context, hash [mfa.HashSize]byte) (mfa.TokenRecord, error) {
-	return call(f, ctx, "Token", func(ctx context.Context) (mfa.TokenRecord, error) { return f.inner.Token(ctx, hash) })
+func (f *FaultStore) Token(ctx context.Context, userID string, hash [mfa.HashSize]byte) (mfa.TokenRecord, error) {
+	return call(f, ctx, "Token", func(ctx context.Context) (mfa.TokenRecord, error) { return f.inner.Token(ctx, userID, hash) })
 }
 
 // ConsumeToken implements mfa.TokenStore.
-func (f *FaultStore) ConsumeToken(ctx context.Context, hash [mfa.HashSize]byte, now time.Time) error {
-	return call0(f, ctx, "ConsumeToken", func(ctx context.Context) error { return f.inner.ConsumeToken(ctx, hash, now) })
+func (f *FaultStore) ConsumeToken(ctx context.Context, userID string, hash [mfa.HashSize]byte, now time.Time) error {
+	return call0(f, ctx, "ConsumeToken", func(ctx context.Context) error { return f.inner.ConsumeToken(ctx, userID, hash, now) })
 }
 
 // Lockout implements mfa.LockoutStore.

@@ -26,11 +26,11 @@ var faultT0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 // callEach makes one call of each of a few store methods, in this order,
 // and returns their errors.
 func callEach(ctx context.Context, s mfa.Store) []error {
-	e1 := s.LoadUser(ctx, "alice", faultT0, new(mfa.UserState))
-	_, e2 := s.Token(ctx, [mfa.HashSize]byte{1})
+	_, e1 := s.LoadUser(ctx, "alice", faultT0)
+	_, e2 := s.Token(ctx, "alice", [mfa.HashSize]byte{1})
 	_, e3 := s.Lockout(ctx, "alice")
-	_, e4 := s.Token(ctx, [mfa.HashSize]byte{2})
-	e5 := s.LoadUser(ctx, "alice", faultT0, new(mfa.UserState))
+	_, e4 := s.Token(ctx, "alice", [mfa.HashSize]byte{2})
+	_, e5 := s.LoadUser(ctx, "alice", faultT0)
 	return []error{e1, e2, e3, e4, e5}
 }
 
@@ -123,8 +123,8 @@ func TestFaultStoreCancel(t *testing.T) {
 	if err := fs.InsertPendingDevice(ctx, d); !errors.Is(err, context.Canceled) {
 		t.Fatalf("InsertPendingDevice: %v, want context.Canceled", err)
 	}
-	var st mfa.UserState
-	if err := inner.LoadUser(ctx, "alice", faultT0, &st); err != nil || len(st.Devices) != 0 {
+	st, err := inner.LoadUser(ctx, "alice", faultT0)
+	if err != nil || len(st.Devices) != 0 {
 		t.Fatalf("the cancelled call stored %+v (%v)", st.Devices, err)
 	}
 	if fs.Calls() != 1 || fs.Injected() != 1 {
@@ -165,7 +165,7 @@ func TestFaultStoreCleaner(t *testing.T) {
 		if err := fs.Cleanup(ctx, faultT0.Add(time.Hour), faultT0); err != nil {
 			t.Fatalf("second Cleanup: %v", err)
 		}
-		if _, err := inner.Token(ctx, tok.Hash); !errors.Is(err, mfa.ErrTokenInvalid) {
+		if _, err := inner.Token(ctx, tok.UserID, tok.Hash); !errors.Is(err, mfa.ErrTokenInvalid) {
 			t.Fatalf("the expired token is still there: %v", err)
 		}
 		if !slices.Equal(fs.Methods(), []string{"Cleanup", "Cleanup"}) {
@@ -203,7 +203,7 @@ func TestFaultStoreConcurrent(t *testing.T) {
 	)
 	for i := range n {
 		wg.Go(func() {
-			err := fs.LoadUser(context.Background(), fmt.Sprint("user", i), faultT0, new(mfa.UserState))
+			_, err := fs.LoadUser(context.Background(), fmt.Sprint("user", i), faultT0)
 			if errors.Is(err, mfatest.ErrInjected) {
 				mu.Lock()
 				failed++

@@ -58,7 +58,7 @@ var storeTests = []struct {
 	fn   func(*testing.T, *harness)
 }{
 	{"LoadUser/Unknown", testLoadUnknown},
-	{"LoadUser/Overwrites", testLoadOverwrites},
+	{"LoadUser/RecordsAreTheCallers", testLoadRecordsAreTheCallers},
 	{"Device/InsertAndLoad", testInsertAndLoad},
 	{"Device/InsertReplacesPending", testInsertReplacesPending},
 	{"Device/LimitOneVerified", testDeviceLimit},
@@ -150,8 +150,8 @@ func codeSet(n int, pending bool) mfa.RecoveryCodeSet {
 
 func (h *harness) load(t *testing.T, userID string, now time.Time) mfa.UserState {
 	t.Helper()
-	var st mfa.UserState
-	if err := h.s.LoadUser(h.ctx, userID, now, &st); err != nil {
+	st, err := h.s.LoadUser(h.ctx, userID, now)
+	if err != nil {
 		t.Fatalf("LoadUser: %v", err)
 	}
 	return st
@@ -209,32 +209,22 @@ func testLoadUnknown(t *testing.T, h *harness) {
 	}
 }
 
-// testLoadOverwrites checks that LoadUser replaces the whole of *st, copies
-// the device records into st.Devices' backing array, and that the records
-// it returns are the caller's to change.
-func testLoadOverwrites(t *testing.T, h *harness) {
+// testLoadRecordsAreTheCallers checks that LoadUser returns the whole
+// state, and records that the caller may change without changing the
+// store.
+func testLoadRecordsAreTheCallers(t *testing.T, h *harness) {
 	u, _, _ := h.enrolled(t, "alice")
 	_, err := h.s.SwapLockout(h.ctx, u, mfa.Lockout{}, mfa.Lockout{Failures: 3, LastFailure: base})
 	noErr(t, "SwapLockout", err)
 
-	backing := make([]mfa.DeviceRecord, 0, 4)
-	st := mfa.UserState{Devices: backing}
-	noErr(t, "LoadUser", h.s.LoadUser(h.ctx, u, base, &st))
+	st := h.load(t, u, base)
 	if len(st.Devices) != 1 || len(st.RecoveryCodes.Hashes) == 0 || st.Lockout.Failures != 3 {
 		t.Fatalf("LoadUser(alice) = %+v", st)
-	}
-	if &st.Devices[0] != &backing[:1][0] {
-		t.Errorf("LoadUser did not reuse the capacity of st.Devices")
 	}
 	want := st.Devices[0]
 	st.Devices[0].LastStep, st.Devices[0].ID = 1<<40, "changed"
 	if again := h.load(t, u, base); again.Devices[0].LastStep != want.LastStep || again.Devices[0].ID != want.ID {
 		t.Fatalf("changing a loaded record changed the store: %+v", again.Devices[0])
-	}
-
-	noErr(t, "LoadUser", h.s.LoadUser(h.ctx, h.user("nobody"), base, &st))
-	if len(st.Devices) != 0 || st.RecoveryCodes.Hashes != nil || st.RecoveryCodes.Sealed != nil || !st.Lockout.Equal(mfa.Lockout{}) {
-		t.Fatalf("loading an unknown user over alice's state left %+v", st)
 	}
 }
 
@@ -383,16 +373,16 @@ func testDeleteDevice(t *testing.T, h *harness) {
 	if st := h.load(t, u, base); len(st.Devices) != 1 {
 		t.Fatal("deleting another user's device ID removed alice's")
 	}
-	_, err := h.s.Token(h.ctx, mine.Hash)
+	_, err := h.s.Token(h.ctx, mine.UserID, mine.Hash)
 	noErr(t, "Token after deleting an absent device", err)
 	noErr(t, "DeleteDevice", h.s.DeleteDevice(h.ctx, u, d.ID))
 	st := h.load(t, u, base)
 	if len(st.Devices) != 0 || len(st.RecoveryCodes.Hashes) != 0 || st.RecoveryCodes.Pending() {
 		t.Fatalf("after deleting the verified device: %+v", st)
 	}
-	_, err = h.s.Token(h.ctx, mine.Hash)
+	_, err = h.s.Token(h.ctx, mine.UserID, mine.Hash)
 	wantErr(t, "Token after DeleteDevice (tokens are revoked with the device)", err, mfa.ErrTokenInvalid)
-	_, err = h.s.Token(h.ctx, theirs.Hash)
+	_, err = h.s.Token(h.ctx, theirs.UserID, theirs.Hash)
 	noErr(t, "another user's Token after DeleteDevice", err)
 	noErr(t, "DeleteDevice(again)", h.s.DeleteDevice(h.ctx, u, d.ID))
 
@@ -408,7 +398,7 @@ func testDeleteDevice(t *testing.T, h *harness) {
 	if st := h.load(t, w, base); len(st.Devices) != 0 {
 		t.Fatal("pending device not deleted")
 	}
-	_, err = h.s.Token(h.ctx, pendingTok.Hash)
+	_, err = h.s.Token(h.ctx, pendingTok.UserID, pendingTok.Hash)
 	wantErr(t, "Token after deleting a pending device", err, mfa.ErrTokenInvalid)
 	sameCodes(t, h.load(t, v, base).RecoveryCodes, codes)
 }
@@ -506,27 +496,31 @@ func token(userID string, singleUse bool, expires time.Time, scopes ...string) m
 
 func testTokens(t *testing.T, h *harness) {
 	u := h.user("alice")
-	_, err := h.s.Token(h.ctx, [mfa.HashSize]byte{1})
+	_, err := h.s.Token(h.ctx, u, [mfa.HashSize]byte{1})
 	wantErr(t, "Token(unknown)", err, mfa.ErrTokenInvalid)
 
 	tok := token(u, true, base.Add(5*time.Minute), "credential:unlink", "user:update")
 	noErr(t, "InsertToken", h.s.InsertToken(h.ctx, tok))
-	got, err := h.s.Token(h.ctx, tok.Hash)
+	got, err := h.s.Token(h.ctx, tok.UserID, tok.Hash)
 	noErr(t, "Token", err)
 	if got.Hash != tok.Hash || got.UserID != u || !got.SingleUse || !reflect.DeepEqual(got.Scopes, tok.Scopes) ||
 		!got.CreatedAt.Equal(tok.CreatedAt) || !got.ExpiresAt.Equal(tok.ExpiresAt) {
 		t.Fatalf("Token: got %+v, want %+v", got, tok)
 	}
-	wantErr(t, "ConsumeToken(at expiry)", h.s.ConsumeToken(h.ctx, tok.Hash, tok.ExpiresAt), mfa.ErrTokenInvalid)
-	noErr(t, "ConsumeToken", h.s.ConsumeToken(h.ctx, tok.Hash, base))
-	wantErr(t, "ConsumeToken(twice)", h.s.ConsumeToken(h.ctx, tok.Hash, base), mfa.ErrTokenInvalid)
-	_, err = h.s.Token(h.ctx, tok.Hash)
+	// A token is its user's: for anyone else it does not exist.
+	_, err = h.s.Token(h.ctx, h.user("bob"), tok.Hash)
+	wantErr(t, "Token(another user)", err, mfa.ErrTokenInvalid)
+	wantErr(t, "ConsumeToken(another user)", h.s.ConsumeToken(h.ctx, h.user("bob"), tok.Hash, base), mfa.ErrTokenInvalid)
+	wantErr(t, "ConsumeToken(at expiry)", h.s.ConsumeToken(h.ctx, tok.UserID, tok.Hash, tok.ExpiresAt), mfa.ErrTokenInvalid)
+	noErr(t, "ConsumeToken", h.s.ConsumeToken(h.ctx, tok.UserID, tok.Hash, base))
+	wantErr(t, "ConsumeToken(twice)", h.s.ConsumeToken(h.ctx, tok.UserID, tok.Hash, base), mfa.ErrTokenInvalid)
+	_, err = h.s.Token(h.ctx, tok.UserID, tok.Hash)
 	wantErr(t, "Token(consumed)", err, mfa.ErrTokenInvalid)
 
 	// Expired tokens still read, so that callers can say "expired".
 	old := token(u, false, base.Add(time.Second))
 	noErr(t, "InsertToken", h.s.InsertToken(h.ctx, old))
-	got, err = h.s.Token(h.ctx, old.Hash)
+	got, err = h.s.Token(h.ctx, old.UserID, old.Hash)
 	noErr(t, "Token(expired)", err)
 	if got.SingleUse || len(got.Scopes) != 0 {
 		t.Fatalf("persistent unscoped token read back as %+v", got)
@@ -586,9 +580,9 @@ func testDeleteUser(t *testing.T, h *harness) {
 	if len(st.Devices) != 0 || len(st.RecoveryCodes.Hashes) != 0 || st.Lockout.Failures != 0 {
 		t.Fatalf("after DeleteUser: %+v", st)
 	}
-	_, err := h.s.Token(h.ctx, tok.Hash)
+	_, err := h.s.Token(h.ctx, tok.UserID, tok.Hash)
 	wantErr(t, "Token after DeleteUser", err, mfa.ErrTokenInvalid)
-	_, err = h.s.Token(h.ctx, other.Hash)
+	_, err = h.s.Token(h.ctx, other.UserID, other.Hash)
 	noErr(t, "other user's token after DeleteUser", err)
 	noErr(t, "DeleteUser(again)", h.s.DeleteUser(h.ctx, u))
 }
@@ -603,7 +597,7 @@ func testCancelled(t *testing.T, h *harness) {
 	cancel()
 	s := h.s
 	calls := map[string]func() error{
-		"LoadUser":      func() error { return s.LoadUser(ctx, u, base, new(mfa.UserState)) },
+		"LoadUser":      func() error { _, err := s.LoadUser(ctx, u, base); return err },
 		"DeleteUser":    func() error { return s.DeleteUser(ctx, u) },
 		"InsertPending": func() error { return s.InsertPendingDevice(ctx, h.device(h.user("bob"), "b")) },
 		"VerifyDevice":  func() error { return s.VerifyDevice(ctx, u, d.ID, 500, base, codeSet(1, true), mfa.Lockout{}) },
@@ -617,8 +611,8 @@ func testCancelled(t *testing.T, h *harness) {
 		},
 		"Acknowledge":  func() error { return s.AcknowledgeRecoveryCodes(ctx, u, base) },
 		"InsertToken":  func() error { return s.InsertToken(ctx, token(u, true, base.Add(time.Hour))) },
-		"Token":        func() error { _, err := s.Token(ctx, tok.Hash); return err },
-		"ConsumeToken": func() error { return s.ConsumeToken(ctx, tok.Hash, base) },
+		"Token":        func() error { _, err := s.Token(ctx, tok.UserID, tok.Hash); return err },
+		"ConsumeToken": func() error { return s.ConsumeToken(ctx, tok.UserID, tok.Hash, base) },
 		"Lockout":      func() error { _, err := s.Lockout(ctx, u); return err },
 		"SwapLockout":  func() error { _, err := s.SwapLockout(ctx, u, before.Lockout, mfa.Lockout{Failures: 50}); return err },
 	}
@@ -636,7 +630,7 @@ func testCancelled(t *testing.T, h *harness) {
 	if after.Lockout.Failures != before.Lockout.Failures {
 		t.Fatal("cancelled calls changed lockout")
 	}
-	if _, err := s.Token(h.ctx, tok.Hash); err != nil {
+	if _, err := s.Token(h.ctx, tok.UserID, tok.Hash); err != nil {
 		t.Fatalf("cancelled calls changed tokens: %v", err)
 	}
 	if st := h.load(t, h.user("bob"), base); len(st.Devices) != 0 {
@@ -721,7 +715,7 @@ func testConcurrentConsumeCode(t *testing.T, h *harness) {
 func testConcurrentConsumeToken(t *testing.T, h *harness) {
 	tok := token(h.user("alice"), true, base.Add(time.Hour))
 	noErr(t, "InsertToken", h.s.InsertToken(h.ctx, tok))
-	exactlyOne(t, "ConsumeToken", race(t, mfa.ErrTokenInvalid, func() error { return h.s.ConsumeToken(h.ctx, tok.Hash, base) }))
+	exactlyOne(t, "ConsumeToken", race(t, mfa.ErrTokenInvalid, func() error { return h.s.ConsumeToken(h.ctx, tok.UserID, tok.Hash, base) }))
 }
 
 var errLost = errors.New("swap lost")
@@ -798,9 +792,9 @@ func testCleanup(t *testing.T, h *harness) {
 	for u, want := range lost {
 		sameCodes(t, h.load(t, u, now).RecoveryCodes, want)
 	}
-	_, err := h.s.Token(h.ctx, dead.Hash)
+	_, err := h.s.Token(h.ctx, dead.UserID, dead.Hash)
 	wantErr(t, "expired token after Cleanup", err, mfa.ErrTokenInvalid)
-	_, err = h.s.Token(h.ctx, live.Hash)
+	_, err = h.s.Token(h.ctx, live.UserID, live.Hash)
 	noErr(t, "live token after Cleanup", err)
 	// The expired pending device is gone even for a reader whose clock is
 	// behind: Cleanup removed it.

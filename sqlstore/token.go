@@ -45,10 +45,10 @@ func (s *Store) InsertToken(ctx context.Context, t mfa.TokenRecord) error {
 }
 
 // Token implements [mfa.TokenStore].
-func (s *Store) Token(ctx context.Context, hash [mfa.HashSize]byte) (mfa.TokenRecord, error) {
-	t := mfa.TokenRecord{Hash: hash}
+func (s *Store) Token(ctx context.Context, userID string, hash [mfa.HashSize]byte) (mfa.TokenRecord, error) {
+	t := mfa.TokenRecord{Hash: hash, UserID: userID}
 	var scopes string
-	err := s.db.QueryRowContext(ctx, s.q(queries.Token), hash[:]).Scan(&t.UserID, &t.SingleUse, &scopes, nullTime{&t.CreatedAt}, nullTime{&t.ExpiresAt})
+	err := s.db.QueryRowContext(ctx, s.q(queries.Token), hash[:], userID).Scan(&t.SingleUse, &scopes, nullTime{&t.CreatedAt}, nullTime{&t.ExpiresAt})
 	if errors.Is(err, sql.ErrNoRows) {
 		return mfa.TokenRecord{}, mfa.ErrTokenInvalid
 	}
@@ -66,8 +66,8 @@ func (s *Store) Token(ctx context.Context, hash [mfa.HashSize]byte) (mfa.TokenRe
 
 // ConsumeToken implements [mfa.TokenStore]: one conditional DELETE, so of
 // racing callers exactly one removes the row.
-func (s *Store) ConsumeToken(ctx context.Context, hash [mfa.HashSize]byte, now time.Time) error {
-	n, err := s.exec(ctx, s.db, queries.ConsumeToken, hash[:], s.timeArg(now))
+func (s *Store) ConsumeToken(ctx context.Context, userID string, hash [mfa.HashSize]byte, now time.Time) error {
+	n, err := s.exec(ctx, s.db, queries.ConsumeToken, hash[:], userID, s.timeArg(now))
 	if err != nil {
 		return wrap(ctx, "consume token", err)
 	}

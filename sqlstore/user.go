@@ -14,17 +14,17 @@ import (
 
 // LoadUser implements [mfa.UserStore] with one query, whose rows
 // [queries.LoadUserPostgreSQL] describes.
-func (s *Store) LoadUser(ctx context.Context, userID string, now time.Time, out *mfa.UserState) error {
+func (s *Store) LoadUser(ctx context.Context, userID string, now time.Time) (mfa.UserState, error) {
 	query := queries.LoadUserPostgreSQL
 	if s.dialect == SQLite {
 		query = queries.LoadUserSQLite
 	}
 	rows, err := s.db.QueryContext(ctx, s.q(query), userID, s.timeArg(now))
 	if err != nil {
-		return wrap(ctx, "load user", err)
+		return mfa.UserState{}, wrap(ctx, "load user", err)
 	}
 	defer rows.Close()
-	st := mfa.UserState{Devices: out.Devices[:0]}
+	var st mfa.UserState
 	for rows.Next() {
 		var (
 			kind                    string
@@ -36,7 +36,7 @@ func (s *Store) LoadUser(ctx context.Context, userID string, now time.Time, out 
 		)
 		if err := rows.Scan(&kind, &id, &typ, &alias, &account, &data, &verified,
 			nullTime{&t1}, nullTime{&t2}, nullTime{&t3}, nullTime{&t4}, &number); err != nil {
-			return wrap(ctx, "load user", err)
+			return mfa.UserState{}, wrap(ctx, "load user", err)
 		}
 		switch kind {
 		case "d":
@@ -61,7 +61,7 @@ func (s *Store) LoadUser(ctx context.Context, userID string, now time.Time, out 
 		case "c":
 			hashes, err := hashValues(data.V)
 			if err != nil {
-				return err
+				return mfa.UserState{}, err
 			}
 			st.RecoveryCodes.Hashes = append(st.RecoveryCodes.Hashes, hashes...)
 		case "l":
@@ -69,13 +69,12 @@ func (s *Store) LoadUser(ctx context.Context, userID string, now time.Time, out 
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return wrap(ctx, "load user", err)
+		return mfa.UserState{}, wrap(ctx, "load user", err)
 	}
 	slices.SortFunc(st.Devices, func(a, b mfa.DeviceRecord) int {
 		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), strings.Compare(a.ID, b.ID))
 	})
-	*out = st
-	return nil
+	return st, nil
 }
 
 // DeleteUser implements [mfa.UserStore].

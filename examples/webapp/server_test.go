@@ -439,8 +439,8 @@ func TestOpenStore(t *testing.T) {
 		t.Fatalf("reopening: %v", err)
 	}
 	defer closeStore()
-	var st mfa.UserState
-	if err := s.LoadUser(ctx, "u1", time.Now(), &st); err != nil || len(st.Devices) != 1 {
+	st, err := s.LoadUser(ctx, "u1", time.Now())
+	if err != nil || len(st.Devices) != 1 {
 		t.Fatalf("after reopening: %+v, %v", st, err)
 	}
 }

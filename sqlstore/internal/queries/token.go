@@ -17,9 +17,9 @@ INSERT INTO mfa_tokens (hash, user_id, single_use, scopes, created_at, expires_a
 	InsertToken = `INSERT INTO mfa_tokens (hash, user_id, single_use, scopes, created_at, expires_at)
 		VALUES ($1, $2, $3, $4, $5, $6)`
 
-	Token = "SELECT user_id, single_use, scopes, created_at, expires_at FROM mfa_tokens WHERE hash = $1"
+	Token = "SELECT single_use, scopes, created_at, expires_at FROM mfa_tokens WHERE hash = $1 AND user_id = $2"
 
-	ConsumeToken = "DELETE FROM mfa_tokens WHERE hash = $1 AND expires_at > $2"
+	ConsumeToken = "DELETE FROM mfa_tokens WHERE hash = $1 AND user_id = $2 AND expires_at > $3"
 
 	// DeleteUserTokens revokes every token of a user, when a device
 	// goes or the user is reset.

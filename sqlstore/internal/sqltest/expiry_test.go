@@ -49,7 +49,7 @@ func TestInsertTokenRemovesExpiredTokens(t *testing.T) {
 			{"another user's expired token", other, true},
 			{"the new token", fresh, true},
 		} {
-			_, err := s.Token(ctx, c.r.Hash)
+			_, err := s.Token(ctx, c.r.UserID, c.r.Hash)
 			switch {
 			case c.exist && err != nil:
 				t.Errorf("%s: %v, want it kept", c.name, err)

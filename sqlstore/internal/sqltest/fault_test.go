@@ -196,8 +196,8 @@ func TestFaultMidRegenerate(t *testing.T) {
 			if err := f.m.CompleteAcknowledgement(ctx, user); err != nil {
 				t.Fatal(err)
 			}
-			var before mfa.UserState
-			if err := f.store.LoadUser(ctx, user, f.clock.Now(), &before); err != nil {
+			before, err := f.store.LoadUser(ctx, user, f.clock.Now())
+			if err != nil {
 				t.Fatal(err)
 			}
 
@@ -211,8 +211,8 @@ func TestFaultMidRegenerate(t *testing.T) {
 			if newCodes != nil {
 				t.Fatalf("the failed call returned codes")
 			}
-			var after mfa.UserState
-			if err := f.store.LoadUser(ctx, user, f.clock.Now(), &after); err != nil {
+			after, err := f.store.LoadUser(ctx, user, f.clock.Now())
+			if err != nil {
 				t.Fatal(err)
 			}
 			sameState(t, after, before)
@@ -250,8 +250,8 @@ func TestFaultMidVerify(t *testing.T) {
 				t.Fatal(err)
 			}
 			code := mfatest.Code(t, reg.Secret, f.clock.Now())
-			var before mfa.UserState
-			if err := f.store.LoadUser(ctx, user, f.clock.Now(), &before); err != nil {
+			before, err := f.store.LoadUser(ctx, user, f.clock.Now())
+			if err != nil {
 				t.Fatal(err)
 			}
 
@@ -262,8 +262,8 @@ func TestFaultMidVerify(t *testing.T) {
 					_, err := f.m.AuthenticateDevice(ctx, user, mfa.AuthenticateRequest{Code: code})
 					return err
 				})
-			var after mfa.UserState
-			if err := f.store.LoadUser(ctx, user, f.clock.Now(), &after); err != nil {
+			after, err := f.store.LoadUser(ctx, user, f.clock.Now())
+			if err != nil {
 				t.Fatal(err)
 			}
 			// A correct code is written with the lockout reset in one

@@ -410,8 +410,7 @@ func testTwoProcesses(t *testing.T, h *processHarness) {
 		_, codes := h.enrol(t, "recovery-user")
 		spec := childSpec{role: "recovery", user: "recovery-user", arg: codes[0], calls: perChild, now: h.clock.Now()}
 		exactlyOneWin(t, "the same recovery code", runChildren(t, h.env, spec, spec), 2*perChild, code, rateLimited)
-		var st mfa.UserState
-		err := h.store.LoadUser(h.ctx, "recovery-user", h.clock.Now(), &st)
+		st, err := h.store.LoadUser(h.ctx, "recovery-user", h.clock.Now())
 		if err != nil || len(st.RecoveryCodes.Hashes) != 9 {
 			t.Fatalf("after the race: %d codes left (%v), want 9", len(st.RecoveryCodes.Hashes), err)
 		}
@@ -537,8 +536,7 @@ func TestSQLiteTwoWriters(t *testing.T) {
 			for _, prefix := range []string{"a", "b"} {
 				for i := range users {
 					u := prefix + "-" + strconv.Itoa(i)
-					var st mfa.UserState
-					err := h.store.LoadUser(h.ctx, u, h.clock.Now(), &st)
+					st, err := h.store.LoadUser(h.ctx, u, h.clock.Now())
 					if err != nil {
 						t.Fatal(err)
 					}

@@ -43,8 +43,7 @@ func TestTimesReadBackInUTC(t *testing.T) {
 		if err := s.InsertPendingDevice(ctx, dev); err != nil {
 			t.Fatal(err)
 		}
-		var st mfa.UserState
-		err := s.LoadUser(ctx, "tz", created, &st)
+		st, err := s.LoadUser(ctx, "tz", created)
 		if err != nil || len(st.Devices) != 1 {
 			t.Fatalf("LoadUser: %v %+v", err, st)
 		}
