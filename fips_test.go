@@ -2,6 +2,7 @@ package mfa_test
 
 import (
 	"crypto/fips140"
+	"crypto/rand"
 	"os"
 	"os/exec"
 	"strings"
@@ -18,6 +19,9 @@ import (
 // runs it under GODEBUG=fips140=only too, where every primitive mfakit
 // uses must be one the FIPS module approves, or the test panics.
 func TestFIPSEndToEnd(t *testing.T) {
+	if os.Getenv("MFA_FIPS_REQUIRED") != "" && !fips140.Enforced() {
+		t.Fatal("MFA_FIPS_REQUIRED is set, but FIPS 140-3 mode is not enforced: run with GODEBUG=fips140=only")
+	}
 	for _, p := range []mfatest.TOTP{
 		{Algorithm: mfa.SHA256, Digits: 6, Period: 30 * time.Second},
 		{Algorithm: mfa.SHA512, Digits: 8, Period: 60 * time.Second},
@@ -77,8 +81,9 @@ func TestFIPSEndToEnd(t *testing.T) {
 
 // TestFIPSRefusesSHA1 checks that New refuses SHA1, the default included,
 // in FIPS 140-3 mode with an error that names the field, rather than
-// panicking at the first code. Outside that mode it runs itself again
-// under GODEBUG=fips140=only.
+// panicking at the first code, and refuses a random source other than the
+// module's. Outside that mode it runs itself again under
+// GODEBUG=fips140=only.
 func TestFIPSRefusesSHA1(t *testing.T) {
 	if !fips140.Enforced() {
 		if testing.Short() {
@@ -103,4 +108,18 @@ func TestFIPSRefusesSHA1(t *testing.T) {
 		_, err := mfa.New(mfa.Config{Store: memstore.New(), Issuer: "Acme", Keys: mfatest.Keyring(t), TOTP: mfa.TOTPConfig{Algorithm: alg}})
 		mustOK(t, err)
 	}
+	cfg := mfa.Config{Store: memstore.New(), Issuer: "Acme", Keys: mfatest.Keyring(t), TOTP: mfa.TOTPConfig{Algorithm: mfa.SHA256}, Rand: zeros{}}
+	_, err := mfa.New(cfg)
+	mustField(t, err, mfa.ErrInvalidConfig, "Rand")
+	cfg.Rand = rand.Reader
+	_, err = mfa.New(cfg)
+	mustOK(t, err)
+}
+
+// zeros is a random source that is not one.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
 }

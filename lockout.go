@@ -61,19 +61,24 @@ func (m *MFA) accept(ctx context.Context, a *attempt, tr *TokenRequest, op func(
 	if err != nil {
 		return nil, err
 	}
-	err = m.succeed(ctx, a.userID, a.lk, a.now, op)
+	lk, err := m.succeed(ctx, a.userID, a.lk, a.now, op)
 	if err == nil {
 		return tok, nil
 	}
 	m.discardToken(ctx, a.userID, tok, a.now)
 	switch {
-	case errors.Is(err, ErrCodeReused):
+	case a.method == MethodTOTP && errors.Is(err, ErrCodeReused):
 		return nil, m.failed(ctx, EventReplayRefused, a, err)
-	case errors.Is(err, ErrInvalidCode):
+	case a.method == MethodRecoveryCode && errors.Is(err, ErrInvalidCode):
 		return nil, m.failed(ctx, EventAuthFailed, a, newError(ErrInvalidCode, "code", "recovery code already used"))
 	case errors.Is(err, ErrRateLimited):
-		m.emit(ctx, a.event(EventAuthFailed, err))
+		locked := *a
+		locked.lk = lk
+		m.emit(ctx, locked.event(EventAuthFailed, err))
 		return nil, err
+	}
+	if a.method == MethodRecoveryCode {
+		return nil, storeError("consume recovery code", err)
 	}
 	return nil, storeError("accept code", err)
 }
@@ -104,21 +109,21 @@ func (m *MFA) countFailure(ctx context.Context, userID string, lk Lockout, now t
 // succeed writes a successful attempt with op, a store operation that is
 // conditional on the lockout state it is given. When the state changed
 // since lk was read, it reads it again and, unless the user is now locked,
-// tries again.
-func (m *MFA) succeed(ctx context.Context, userID string, lk Lockout, now time.Time, op func(Lockout) error) error {
+// tries again. It returns the lockout state it last saw.
+func (m *MFA) succeed(ctx context.Context, userID string, lk Lockout, now time.Time, op func(Lockout) error) (Lockout, error) {
 	for range maxSwapRetries {
 		err := op(lk)
 		if !errors.Is(err, ErrLockoutChanged) {
-			return err
+			return lk, err
 		}
 		if lk, err = m.store.Lockout(ctx, userID); err != nil {
-			return storeError("read lockout", err)
+			return lk, storeError("read lockout", err)
 		}
 		if wait, locked := m.lockedFor(lk, now); locked {
-			return rateLimited(wait)
+			return lk, rateLimited(wait)
 		}
 	}
-	return rateLimited(m.lockout.BaseDelay)
+	return lk, rateLimited(m.lockout.BaseDelay)
 }
 
 // lockedFor reports whether lk locks the user at now, and for how long. A

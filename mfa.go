@@ -226,8 +226,13 @@ func New(cfg Config) (*MFA, error) {
 	if m.now == nil {
 		m.now = time.Now
 	}
-	if m.rand == nil {
+	switch {
+	case m.rand == nil:
 		m.rand = rand.Reader
+	case m.rand != rand.Reader && fips140.Enforced():
+		// The FIPS 140-3 module's generator is the only approved source of
+		// the secrets, codes and tokens.
+		return nil, invalidConfig("Rand", "FIPS 140-3 mode (GODEBUG=fips140=only) allows no random source but crypto/rand.Reader: leave Config.Rand nil")
 	}
 	for _, check := range []func() error{m.setTOTPDefaults, m.setRecoveryDefaults, m.setTokenDefaults, m.setLockoutDefaults, m.checkActions, m.newDecoy} {
 		if err := check(); err != nil {

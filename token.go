@@ -109,14 +109,14 @@ func (m *MFA) issueToken(ctx context.Context, userID string, r *TokenRequest, no
 		Hash:      sha256.Sum256([]byte(t.Value)),
 		UserID:    userID,
 		SingleUse: t.SingleUse,
-		Scopes:    t.Scopes,
+		Scopes:    slices.Clone(t.Scopes), // the caller may change t's
 		CreatedAt: now,
 		ExpiresAt: t.ExpiresAt,
 	}
 	if err := m.store.InsertToken(ctx, rec); err != nil {
 		return nil, storeError("issue token", err)
 	}
-	m.emit(ctx, Event{Type: EventTokenIssued, UserID: userID, Scopes: t.Scopes, SingleUse: t.SingleUse})
+	m.emit(ctx, Event{Type: EventTokenIssued, UserID: userID, Scopes: slices.Clone(t.Scopes), SingleUse: t.SingleUse})
 	return t, nil
 }
 
@@ -246,7 +246,9 @@ func (m *MFA) useToken(ctx context.Context, rec TokenRecord, hash [HashSize]byte
 		}
 		typ = EventTokenConsumed
 	}
-	m.emit(ctx, Event{Type: typ, UserID: rec.UserID, Scopes: rec.Scopes, SingleUse: rec.SingleUse, Action: action})
+	// The event and the result get copies: the record's scopes may be the
+	// store's own.
+	m.emit(ctx, Event{Type: typ, UserID: rec.UserID, Scopes: slices.Clone(rec.Scopes), SingleUse: rec.SingleUse, Action: action})
 	return &Token{SingleUse: rec.SingleUse, Scopes: slices.Clone(rec.Scopes), ExpiresAt: rec.ExpiresAt}, nil
 }
 

@@ -1,6 +1,7 @@
 package mfa_test
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"sync"
@@ -384,4 +385,45 @@ func TestDeviceRemovalRevokesTokens(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestTokenScopesCannotBeChanged: the scopes of an issued token are the
+// store's, not a slice the caller or an event handler can edit to widen
+// what the token allows.
+func TestTokenScopesCannotBeChanged(t *testing.T) {
+	var tamper func(mfa.Event)
+	e := newEnv(t, func(c *mfa.Config) {
+		rec := c.OnEvent
+		c.OnEvent = func(ctx context.Context, ev mfa.Event) {
+			if tamper != nil {
+				tamper(ev)
+			}
+			rec(ctx, ev)
+		}
+	})
+	secret, _ := e.enrol(t, "alice")
+	issue := func() *mfa.Token {
+		t.Helper()
+		res, err := e.m.AuthenticateDevice(e.ctx, "alice", mfa.AuthenticateRequest{Code: e.code(t, secret, 0), CreateMFAToken: &mfa.TokenRequest{Scopes: []string{"view-report"}}})
+		mustOK(t, err)
+		e.clock.Advance(30 * time.Second)
+		return res.MFAToken
+	}
+	devices, err := e.m.GetUserDevices(e.ctx, "alice")
+	mustOK(t, err)
+
+	tok := issue()
+	tok.Scopes[0] = mfa.ScopeCredentialUnlink
+	mustErr(t, e.m.DeleteDevice(e.ctx, "alice", devices[0].ID, tok.Value), mfa.ErrTokenInvalid)
+
+	tamper = func(ev mfa.Event) {
+		if len(ev.Scopes) > 0 {
+			ev.Scopes[0] = mfa.ScopeCredentialUnlink
+		}
+	}
+	tok = issue()
+	_, err = e.m.ValidateMFAToken(e.ctx, "alice", tok.Value, "view-report") // a use whose event is tampered with
+	mustOK(t, err)
+	tamper = nil
+	mustErr(t, e.m.DeleteDevice(e.ctx, "alice", devices[0].ID, tok.Value), mfa.ErrTokenInvalid)
 }
