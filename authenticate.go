@@ -2,6 +2,7 @@ package mfa
 
 import (
 	"context"
+	"crypto/fips140"
 	"crypto/subtle"
 	"fmt"
 	"sync"
@@ -80,9 +81,8 @@ func (m *MFA) AuthenticateDevice(ctx context.Context, userID string, req Authent
 	if err := validateUserID(userID); err != nil {
 		return nil, err
 	}
-	code, ok := parseDigits(req.Code, m.totp.Digits)
-	if !ok {
-		return nil, invalidInput("code", fmt.Sprintf("code must be %d digits", m.totp.Digits))
+	if !codeDigits(req.Code) {
+		return nil, invalidInput("code", "code must be 6 or 8 digits")
 	}
 	if len(req.DeviceID) > maxIDLen {
 		return nil, invalidInput("deviceId", "device ID is too long")
@@ -99,8 +99,18 @@ func (m *MFA) AuthenticateDevice(ctx context.Context, userID string, req Authent
 	defer putSecretBuf(buf)
 	d, err := pickDevice(st.Devices, req.DeviceID)
 	if err != nil {
+		code, _ := parseDigits(req.Code, m.totp.Digits)
 		m.decoyTOTP(ctx, userID, code, now, buf)
 		return nil, err
+	}
+	// The code's length is the device's.
+	p := m.deviceParams(d)
+	code, ok := parseDigits(req.Code, p.digits)
+	if !ok {
+		return nil, invalidInput("code", fmt.Sprintf("code must be %d digits", p.digits))
+	}
+	if p.alg == SHA1 && fips140.Enforced() {
+		return nil, newError(ErrInvalidConfig, "TOTP.Algorithm", "this device uses SHA1, which FIPS 140-3 mode (GODEBUG=fips140=only) does not allow: the user must enrol a new device")
 	}
 	a := &attempt{userID: userID, deviceID: d.ID, method: MethodTOTP, lk: st.Lockout, now: now}
 	if err := m.checkLock(ctx, a); err != nil {
@@ -111,7 +121,7 @@ func (m *MFA) AuthenticateDevice(ctx context.Context, userID string, req Authent
 		return nil, err
 	}
 	defer clear(secret)
-	step, found, fresh := m.matchStep(secret, code, now, d.LastStep)
+	step, found, fresh := m.matchStep(p, secret, code, now, d.LastStep)
 	switch {
 	case !found:
 		return nil, m.failed(ctx, EventAuthFailed, a, newError(ErrInvalidCode, "code", ""))
@@ -154,7 +164,7 @@ func (m *MFA) AuthenticateDevice(ctx context.Context, userID string, req Authent
 		r.RecoveryCodesPending = true
 		m.emit(ctx, Event{Type: EventDeviceVerified, UserID: userID, DeviceID: d.ID})
 	}
-	out.dev = deviceFromRecord(d, &out.times)
+	out.dev = m.device(d, &out.times)
 	r.Device = &out.dev
 	if !primary {
 		m.reseal(ctx, d, secret)
@@ -170,12 +180,12 @@ func (m *MFA) AuthenticateDevice(ctx context.Context, userID string, req Authent
 // a replay (RFC 6238 §5.2). Taking the latest step matters when a code
 // happens to match two steps of the window: accepting the earlier one
 // would leave the later one open for a second use of the same code.
-func (m *MFA) matchStep(secret []byte, code uint32, now time.Time, lastStep int64) (step int64, found, fresh bool) {
-	cur := now.Unix() / int64(m.totp.Period/time.Second)
+func (m *MFA) matchStep(p totpParams, secret []byte, code uint32, now time.Time, lastStep int64) (step int64, found, fresh bool) {
+	cur := now.Unix() / int64(p.period/time.Second)
 	skew := int64(m.totp.Skew)
 	var buf [2*maxSkew + 1]uint32
 	values := buf[:2*skew+1]
-	hotpRange(m.totp.Algorithm, secret, uint64(cur-skew), values, m.totp.Digits)
+	hotpRange(p.alg, secret, uint64(cur-skew), values, p.digits)
 	for i, v := range values {
 		if subtle.ConstantTimeEq(int32(v), int32(code)) != 1 {
 			continue

@@ -39,7 +39,7 @@ func (m *MFA) decoyTOTP(ctx context.Context, userID string, code uint32, now tim
 	}
 	secret, _, err := m.keys.open(dst, m.decoy, decoyAAD)
 	if err == nil {
-		m.matchStep(secret, code, now, 0)
+		m.matchStep(m.deviceParams(DeviceRecord{}), secret, code, now, 0)
 		clear(secret)
 	}
 	m.decoyLockoutWrite(ctx, userID)

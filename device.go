@@ -22,6 +22,9 @@ type Device struct {
 	CreatedAt  time.Time  `json:"createdAt"`
 	VerifiedAt *time.Time `json:"verifiedAt,omitempty"`
 	LastUsedAt *time.Time `json:"lastUsedAt,omitempty"`
+	// Digits is the length of the device's codes, for a UI to size its
+	// input.
+	Digits int `json:"digits"`
 }
 
 // maxIDLen bounds device IDs accepted as input.
@@ -100,15 +103,16 @@ func (m *MFA) GetUserDevices(ctx context.Context, userID string) ([]Device, erro
 	}
 	out := make([]Device, 0, len(st.Devices))
 	for _, d := range st.Devices {
-		out = append(out, deviceFromRecord(d, new([2]time.Time)))
+		out = append(out, m.device(d, new([2]time.Time)))
 	}
 	return out, nil
 }
 
-// deviceFromRecord returns d as a Device whose VerifiedAt and LastUsedAt
-// point into times.
-func deviceFromRecord(d DeviceRecord, times *[2]time.Time) Device {
+// device returns d as a Device whose VerifiedAt and LastUsedAt point into
+// times.
+func (m *MFA) device(d DeviceRecord, times *[2]time.Time) Device {
 	dev := Device{
+		Digits:    m.deviceParams(d).digits,
 		ID:        d.ID,
 		UserID:    d.UserID,
 		Alias:     d.Alias,

@@ -16,6 +16,9 @@ import (
 // the user and do not log or keep it. Its String method hides the secret.
 type Registration struct {
 	DeviceID string `json:"id"`
+	// Digits is the length of the device's codes, for a UI to size its
+	// input.
+	Digits int `json:"digits"`
 	// Secret is the TOTP secret in unpadded base32 (RFC 4648 §6).
 	Secret string `json:"secret"`
 	// URI is the otpauth://totp/Issuer:account?secret=...&issuer=... URI of
@@ -98,8 +101,11 @@ func (m *MFA) AddDevice(ctx context.Context, userID string, opts ...DeviceOption
 		Secret:      sealed,
 		CreatedAt:   now,
 		ExpiresAt:   now.Add(m.totp.PendingTTL),
+		Algorithm:   m.totp.Algorithm,
+		Digits:      m.totp.Digits,
+		Period:      m.totp.Period,
 	}
-	reg, err := m.registration(id, o.accountName, secret)
+	reg, err := m.registration(rec, secret)
 	if err != nil {
 		return nil, err
 	}
@@ -130,17 +136,19 @@ func (m *MFA) PendingRegistration(ctx context.Context, userID string) (*Registra
 			return nil, err
 		}
 		defer clear(secret)
-		return m.registration(d.ID, d.AccountName, secret)
+		return m.registration(d, secret)
 	}
 	return nil, newError(ErrNoDevice, "", "user has no pending device")
 }
 
-func (m *MFA) registration(deviceID, accountName string, secret []byte) (*Registration, error) {
+func (m *MFA) registration(d DeviceRecord, secret []byte) (*Registration, error) {
 	b32 := base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(secret)
+	p := m.deviceParams(d)
 	return &Registration{
-		DeviceID: deviceID,
+		DeviceID: d.ID,
+		Digits:   p.digits,
 		Secret:   b32,
-		URI:      m.otpauthURI(accountName, b32),
+		URI:      m.otpauthURI(d.AccountName, b32, p),
 	}, nil
 }
 
@@ -152,13 +160,13 @@ func (m *MFA) registration(deviceID, accountName string, secret []byte) (*Regist
 // rather than "+", which some show literally. pquerna/otp's totp.Generate
 // (v1.5.0) leaves '&', '+' and '=' unescaped in the query, so an issuer
 // "Acme & Co" read back as "Acme " and "C++" as "C  ".
-func (m *MFA) otpauthURI(accountName, secret string) string {
+func (m *MFA) otpauthURI(accountName, secret string, p totpParams) string {
 	esc := func(s string) string { return strings.ReplaceAll(url.QueryEscape(s), "+", "%20") }
 	issuer := esc(m.issuer)
 	return "otpauth://totp/" + issuer + ":" + esc(accountName) +
 		"?secret=" + secret +
 		"&issuer=" + issuer +
-		"&algorithm=" + string(m.totp.Algorithm) +
-		"&digits=" + strconv.Itoa(m.totp.Digits) +
-		"&period=" + strconv.Itoa(int(m.totp.Period/time.Second))
+		"&algorithm=" + string(p.alg) +
+		"&digits=" + strconv.Itoa(p.digits) +
+		"&period=" + strconv.Itoa(int(p.period/time.Second))
 }

@@ -108,8 +108,18 @@ func TestFIPSRefusesSHA1(t *testing.T) {
 		_, err := mfa.New(mfa.Config{Store: memstore.New(), Issuer: "Acme", Keys: mfatest.Keyring(t), TOTP: mfa.TOTPConfig{Algorithm: alg}})
 		mustOK(t, err)
 	}
+	// A SHA1 device stored before the switch to FIPS 140-3 mode gets a
+	// clear error, not a panic in crypto/hmac.
+	fx, ring := readCompat(t)
+	store := memstore.New()
+	_, at := storeCompat(t, store, fx, 0, true)
+	m, err := mfa.New(mfa.Config{Store: store, Issuer: "Acme", Keys: ring, Now: func() time.Time { return at }, TOTP: mfa.TOTPConfig{Algorithm: mfa.SHA256}})
+	mustOK(t, err)
+	_, err = m.AuthenticateDevice(t.Context(), fx.Devices[0].UserID, mfa.AuthenticateRequest{Code: "123456"})
+	mustField(t, err, mfa.ErrInvalidConfig, "TOTP.Algorithm")
+
 	cfg := mfa.Config{Store: memstore.New(), Issuer: "Acme", Keys: mfatest.Keyring(t), TOTP: mfa.TOTPConfig{Algorithm: mfa.SHA256}, Rand: zeros{}}
-	_, err := mfa.New(cfg)
+	_, err = mfa.New(cfg)
 	mustField(t, err, mfa.ErrInvalidConfig, "Rand")
 	cfg.Rand = rand.Reader
 	_, err = mfa.New(cfg)

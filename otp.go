@@ -7,6 +7,7 @@ import (
 	"crypto/sha512"
 	"encoding/binary"
 	"hash"
+	"time"
 )
 
 // Algorithm is the HMAC hash of a TOTP device (RFC 6238 §1.2).
@@ -26,6 +27,49 @@ var pow10 = [...]uint32{1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 1000
 
 // maxSkew is the largest TOTPConfig.Skew that New accepts.
 const maxSkew = 10
+
+// totpParams are the RFC 6238 parameters of one device: the HMAC hash,
+// the code length and the time step.
+type totpParams struct {
+	alg    Algorithm
+	digits int
+	period time.Duration
+}
+
+// deviceParams returns d's parameters, taking the running TOTPConfig's
+// where d has none, as devices stored by mfakit 0.1 do not.
+func (m *MFA) deviceParams(d DeviceRecord) totpParams {
+	p := totpParams{alg: d.Algorithm, digits: d.Digits, period: d.Period}
+	if p.alg == "" {
+		p.alg = m.totp.Algorithm
+	}
+	if p.digits == 0 {
+		p.digits = m.totp.Digits
+	}
+	if p.period == 0 {
+		p.period = m.totp.Period
+	}
+	return p
+}
+
+// codeDigits reports whether code has the form of a TOTP code of any
+// length mfakit accepts, 6 or 8 digits with spaces anywhere, so that
+// input can be refused before the device, and its length, is known.
+func codeDigits(code string) bool {
+	if len(code) > 2*8+2 {
+		return false
+	}
+	n := 0
+	for i := 0; i < len(code); i++ {
+		switch c := code[i]; {
+		case c >= '0' && c <= '9':
+			n++
+		case c != ' ':
+			return false
+		}
+	}
+	return n == 6 || n == 8
+}
 
 // hash returns the constructor of the algorithm's hash.
 func (a Algorithm) hash() func() hash.Hash {

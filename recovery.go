@@ -22,6 +22,21 @@ const (
 	maxRecoveryInput = 64
 )
 
+// RecoveryFormat is how a recovery code set reads a code typed in.
+type RecoveryFormat string
+
+// The recovery code formats.
+const (
+	// RecoveryFormatMFAKit is mfakit's own codes: 16 characters of
+	// Crockford's base32, where case, spaces and dashes do not matter and
+	// o, i and l read as 0, 1 and 1.
+	RecoveryFormatMFAKit RecoveryFormat = ""
+	// RecoveryFormatImported is codes imported from another system
+	// ([MFA.ImportTOTPDevice]), matched exactly after case folding and
+	// trimming spaces.
+	RecoveryFormatImported RecoveryFormat = "imported"
+)
+
 // RecoveryRequest is a recovery code to check.
 type RecoveryRequest struct {
 	Code string

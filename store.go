@@ -202,6 +202,14 @@ type DeviceRecord struct {
 	VerifiedAt  time.Time // zero while pending
 	LastUsedAt  time.Time // zero until the first accepted code
 	LastStep    int64     // the last accepted TOTP time step; 0 for none
+
+	// The TOTP parameters the device was enrolled with (RFC 6238): its
+	// algorithm, code length and time step, a whole number of seconds.
+	// Zero values, as in devices stored by mfakit 0.1, stand for the
+	// running TOTPConfig's.
+	Algorithm Algorithm
+	Digits    int
+	Period    time.Duration
 }
 
 // RecoveryCodeSet is a user's current recovery codes as stored: keyed hashes
@@ -212,6 +220,10 @@ type RecoveryCodeSet struct {
 	Hashes    [][HashSize]byte // HMAC-SHA256 of each unused code
 	Sealed    []byte           // sealed plaintext; nil once acknowledged
 	CreatedAt time.Time
+	// Format is how a code typed in is read before it is hashed:
+	// RecoveryFormatMFAKit for mfakit's own codes, RecoveryFormatImported
+	// for codes imported from another system.
+	Format RecoveryFormat
 }
 
 // Pending reports whether the set waits for acknowledgement.

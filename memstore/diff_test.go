@@ -239,6 +239,7 @@ func diffState(got, want mfa.UserState) string {
 		w := want.Devices[i]
 		if g.ID != w.ID || g.UserID != w.UserID || g.Type != w.Type || g.Alias != w.Alias || g.AccountName != w.AccountName ||
 			!bytes.Equal(g.Secret, w.Secret) || g.Verified != w.Verified || g.LastStep != w.LastStep ||
+			g.Algorithm != w.Algorithm || g.Digits != w.Digits || g.Period != w.Period ||
 			!g.CreatedAt.Equal(w.CreatedAt) || !g.ExpiresAt.Equal(w.ExpiresAt) || !g.VerifiedAt.Equal(w.VerifiedAt) || !g.LastUsedAt.Equal(w.LastUsedAt) {
 			return fmt.Sprintf("device %d is\n\t%+v, want\n\t%+v", i, g, w)
 		}
@@ -292,7 +293,7 @@ func checkInvariants(s *Store) string {
 		}
 		for i := range int(r.ndev) {
 			d := s.deviceAt(slot, r, i)
-			text += d.id.len() + d.typ.len() + d.alias.len() + d.account.len()
+			text += d.id.len() + d.typ.len() + d.alias.len() + d.account.len() + d.alg.len()
 			byts += d.secret.len()
 		}
 		text += r.codeKey.len()
@@ -507,6 +508,9 @@ func (d *differ) step() {
 			Secret:      d.secret(),
 			CreatedAt:   d.at(),
 			ExpiresAt:   d.at().Add(time.Duration(d.rng.IntN(16)) * time.Second),
+			Algorithm:   []mfa.Algorithm{"", mfa.SHA1, mfa.SHA256, mfa.SHA512}[d.rng.IntN(4)],
+			Digits:      []int{0, 6, 8}[d.rng.IntN(3)],
+			Period:      time.Duration(d.rng.IntN(3)) * 30 * time.Second,
 		}
 		d.devices = append(d.devices, dev.ID)
 		d.trace = append(d.trace, fmt.Sprintf("InsertPendingDevice(u%d, %s, %s)", ui, dev.ID, dev.Type))

@@ -57,6 +57,10 @@ type device struct {
 	expires    stamp
 	verifiedAt stamp
 	lastUsed   stamp
+
+	alg    ref // text
+	digits int32
+	period time.Duration
 }
 
 // stamp is a time.Time without its location or monotonic reading.
@@ -227,6 +231,9 @@ func (a *arenas) loadDevice(dst *mfa.DeviceRecord, userID string, d *device) {
 	dst.VerifiedAt = d.verifiedAt.time()
 	dst.LastUsedAt = d.lastUsed.time()
 	dst.LastStep = d.lastStep
+	dst.Algorithm = mfa.Algorithm(a.text.get(d.alg))
+	dst.Digits = int(d.digits)
+	dst.Period = d.period
 }
 
 // newDevice stores the values of r.
@@ -243,13 +250,16 @@ func (a *arenas) newDevice(r mfa.DeviceRecord) device {
 		expires:    stampOf(r.ExpiresAt),
 		verifiedAt: stampOf(r.VerifiedAt),
 		lastUsed:   stampOf(r.LastUsedAt),
+		alg:        a.text.add(string(r.Algorithm)),
+		digits:     int32(r.Digits),
+		period:     r.Period,
 	}
 }
 
 // dropDevice counts d's values as garbage.
 func (a *arenas) dropDevice(d *device) {
 	a.bytes.drop(d.secret)
-	for _, r := range [...]ref{d.id, d.typ, d.alias, d.account} {
+	for _, r := range [...]ref{d.id, d.typ, d.alias, d.account, d.alg} {
 		a.text.drop(r)
 	}
 }
@@ -261,6 +271,7 @@ func (a *arenas) moveDevice(b *arenas, d *device) {
 	d.typ = b.text.add(a.text.get(d.typ))
 	d.alias = b.text.add(a.text.get(d.alias))
 	d.account = b.text.add(a.text.get(d.account))
+	d.alg = b.text.add(a.text.get(d.alg))
 }
 
 // wasteful reports whether the garbage in the arenas outweighs the work

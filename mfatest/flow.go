@@ -24,6 +24,7 @@ var flowTests = []struct {
 	{"RaceOneTokenForAnAction", testFlowRaceAction},
 	{"DeleteDeviceRevokesTokens", testFlowDeleteRevokes},
 	{"KeyRotation", testFlowKeyRotation},
+	{"DeviceKeepsItsParameters", testFlowDeviceParameters},
 	{"LockoutSharedByInstances", testFlowLockout},
 }
 
@@ -235,6 +236,34 @@ func testFlowKeyRotation(t *testing.T, h *flowHarness) {
 	noErr(t, "GetNewRecoveryCodes", err)
 	_, err = h.instanceWith(t, newOnly).AuthenticateRecoveryCode(h.ctx, u, mfa.RecoveryRequest{Code: fresh[0]})
 	noErr(t, "a new recovery code without the old key", err)
+}
+
+// testFlowDeviceParameters enrols a device, then reads it through an
+// instance whose TOTPConfig differs: the device keeps the algorithm,
+// digits and period it was enrolled with, and a new device gets the new
+// ones.
+func testFlowDeviceParameters(t *testing.T, h *flowHarness) {
+	u, secret, _ := h.enrol(t, h.instance(t), "alice")
+	next := TOTP{Algorithm: mfa.SHA512, Digits: 8, Period: 60 * time.Second}
+	m, err := mfa.New(mfa.Config{Store: h.store, Issuer: "mfatest", Keys: h.keys, Now: h.clock.Now,
+		TOTP: mfa.TOTPConfig{Algorithm: next.Algorithm, Digits: next.Digits, Period: next.Period}})
+	noErr(t, "New", err)
+	_, err = m.AuthenticateDevice(h.ctx, u, mfa.AuthenticateRequest{Code: h.totp.Code(t, secret, h.clock.Now())})
+	noErr(t, "a code of the device's own parameters", err)
+	devices, err := m.GetUserDevices(h.ctx, u)
+	noErr(t, "GetUserDevices", err)
+	if len(devices) != 1 || devices[0].Digits != 6 {
+		t.Fatalf("devices %+v, want one of 6 digits", devices)
+	}
+
+	v := h.prefix + "bob"
+	reg, err := m.AddDevice(h.ctx, v)
+	noErr(t, "AddDevice", err)
+	if reg.Digits != 8 {
+		t.Fatalf("registration of %d digits, want 8", reg.Digits)
+	}
+	_, err = h.instance(t).AuthenticateDevice(h.ctx, v, mfa.AuthenticateRequest{Code: next.Code(t, reg.Secret, h.clock.Now())})
+	noErr(t, "a code of the new device's parameters, through an instance configured otherwise", err)
 }
 
 func testFlowLockout(t *testing.T, h *flowHarness) {

@@ -116,6 +116,9 @@ func (h *harness) device(userID, name string) mfa.DeviceRecord {
 		Secret:      []byte("sealed-secret-" + name),
 		CreatedAt:   base,
 		ExpiresAt:   base.Add(10 * time.Minute),
+		Algorithm:   mfa.SHA256,
+		Digits:      8,
+		Period:      60 * time.Second,
 	}
 	return d
 }
@@ -176,7 +179,8 @@ func sameDevice(t *testing.T, got, want mfa.DeviceRecord) {
 	if got.ID != want.ID || got.UserID != want.UserID || got.Type != want.Type || got.Alias != want.Alias ||
 		got.AccountName != want.AccountName || !bytes.Equal(got.Secret, want.Secret) || got.Verified != want.Verified ||
 		!got.CreatedAt.Equal(want.CreatedAt) || !got.ExpiresAt.Equal(want.ExpiresAt) || !got.VerifiedAt.Equal(want.VerifiedAt) ||
-		!got.LastUsedAt.Equal(want.LastUsedAt) || got.LastStep != want.LastStep {
+		!got.LastUsedAt.Equal(want.LastUsedAt) || got.LastStep != want.LastStep ||
+		got.Algorithm != want.Algorithm || got.Digits != want.Digits || got.Period != want.Period {
 		t.Fatalf("device differs:\n got  %+v\n want %+v", got, want)
 	}
 }
@@ -237,6 +241,14 @@ func testInsertAndLoad(t *testing.T, h *harness) {
 		t.Fatalf("got %d devices, want 1", len(st.Devices))
 	}
 	sameDevice(t, st.Devices[0], d)
+
+	// A device without TOTP parameters, as mfakit 0.1 stored them, reads
+	// back without them.
+	v := h.user("bob")
+	old := h.device(v, "d0")
+	old.Algorithm, old.Digits, old.Period = "", 0, 0
+	noErr(t, "InsertPendingDevice", h.s.InsertPendingDevice(h.ctx, old))
+	sameDevice(t, h.load(t, v, base).Devices[0], old)
 }
 
 func testInsertReplacesPending(t *testing.T, h *harness) {

@@ -35,7 +35,8 @@ func (s *Store) InsertPendingDevice(ctx context.Context, d mfa.DeviceRecord) err
 		}
 		_, err = s.exec(ctx, tx, queries.InsertDevice,
 			d.ID, d.UserID, string(d.Type), d.Alias, d.AccountName, notNull(d.Secret),
-			s.timeArg(d.CreatedAt), s.timeArg(d.ExpiresAt), s.timeArg(d.VerifiedAt), s.timeArg(d.LastUsedAt), d.LastStep)
+			s.timeArg(d.CreatedAt), s.timeArg(d.ExpiresAt), s.timeArg(d.VerifiedAt), s.timeArg(d.LastUsedAt), d.LastStep,
+			nullString(string(d.Algorithm)), nullInt(int64(d.Digits)), nullInt(int64(d.Period/time.Second)))
 		return err
 	})
 }

@@ -39,7 +39,7 @@ func (s *Store) ReplaceRecoveryCodes(ctx context.Context, userID string, set mfa
 // transaction, which holds the user's lock.
 func (s *Store) replaceCodes(ctx context.Context, tx *sql.Tx, userID string, set mfa.RecoveryCodeSet) error {
 	_, err := s.exec(ctx, tx, queries.UpsertCodeSet,
-		userID, set.KeyID, bytesArg(set.Sealed), s.timeArg(set.CreatedAt))
+		userID, set.KeyID, bytesArg(set.Sealed), s.timeArg(set.CreatedAt), nullString(string(set.Format)))
 	if err != nil {
 		return err
 	}

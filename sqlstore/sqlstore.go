@@ -301,3 +301,19 @@ func bytesArg(b []byte) any {
 	}
 	return b
 }
+
+// nullString is s as a query argument, NULL when s is empty.
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// nullInt is n as a query argument, NULL when n is zero.
+func nullInt(n int64) any {
+	if n == 0 {
+		return nil
+	}
+	return n
+}

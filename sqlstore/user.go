@@ -33,9 +33,11 @@ func (s *Store) LoadUser(ctx context.Context, userID string, now time.Time) (mfa
 			verified                sql.NullBool
 			t1, t2, t3, t4          time.Time
 			number                  sql.NullInt64
+			alg                     sql.NullString
+			digits, period          sql.NullInt64
 		)
 		if err := rows.Scan(&kind, &id, &typ, &alias, &account, &data, &verified,
-			nullTime{&t1}, nullTime{&t2}, nullTime{&t3}, nullTime{&t4}, &number); err != nil {
+			nullTime{&t1}, nullTime{&t2}, nullTime{&t3}, nullTime{&t4}, &number, &alg, &digits, &period); err != nil {
 			return mfa.UserState{}, wrap(ctx, "load user", err)
 		}
 		switch kind {
@@ -53,11 +55,15 @@ func (s *Store) LoadUser(ctx context.Context, userID string, now time.Time) (mfa
 				VerifiedAt:  t3,
 				LastUsedAt:  t4,
 				LastStep:    number.Int64,
+				Algorithm:   mfa.Algorithm(alg.String),
+				Digits:      int(digits.Int64),
+				Period:      time.Duration(period.Int64) * time.Second,
 			})
 		case "s":
 			st.RecoveryCodes.KeyID = id.String
 			st.RecoveryCodes.Sealed = nullBytes(data)
 			st.RecoveryCodes.CreatedAt = t1
+			st.RecoveryCodes.Format = mfa.RecoveryFormat(alg.String)
 		case "c":
 			hashes, err := hashValues(data.V)
 			if err != nil {

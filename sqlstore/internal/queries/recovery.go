@@ -12,9 +12,10 @@ const (
 
 	AnyVerifiedDevice = "SELECT EXISTS (SELECT 1 FROM mfa_devices WHERE user_id = $1 AND verified)"
 
-	UpsertCodeSet = `INSERT INTO mfa_recovery_code_sets (user_id, key_id, sealed, created_at)
-		VALUES ($1, $2, $3, $4)
-		ON CONFLICT (user_id) DO UPDATE SET key_id = excluded.key_id, sealed = excluded.sealed, created_at = excluded.created_at`
+	UpsertCodeSet = `INSERT INTO mfa_recovery_code_sets (user_id, key_id, sealed, created_at, format)
+		VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (user_id) DO UPDATE SET key_id = excluded.key_id, sealed = excluded.sealed, created_at = excluded.created_at,
+			format = excluded.format`
 
 	DeleteCodeSet = "DELETE FROM mfa_recovery_code_sets WHERE user_id = $1"
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -13,7 +14,7 @@ import (
 )
 
 // schemaVersion is the newest migration in migrations/.
-const schemaVersion = 1
+const schemaVersion = 2
 
 // migrationRows returns how many times each version was recorded.
 func migrationRows(t *testing.T, db *sql.DB) map[int]int {
@@ -105,7 +106,7 @@ func TestNewerSchemaIsRefused(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err := sqlstore.New(context.Background(), db, d)
-		want := "sqlstore: database schema version 9999 is newer than this code supports (1); upgrade mfakit"
+		want := fmt.Sprintf("sqlstore: database schema version 9999 is newer than this code supports (%d); upgrade mfakit", schemaVersion)
 		if err == nil || err.Error() != want {
 			t.Fatalf("New on a newer schema: got %v, want %q", err, want)
 		}
