@@ -146,6 +146,7 @@ type pendingDevice struct {
 	Type     mfa.DeviceType `json:"type"`
 	Verified bool           `json:"verified"`
 	Default  bool           `json:"default"`
+	Digits   int            `json:"digits"`
 }
 
 type pendingDevicesResponse struct {
@@ -154,9 +155,9 @@ type pendingDevicesResponse struct {
 
 // listDevices answers GET /api/devices with {"devices":[...]}, the user's
 // devices, pending ones too. A full session gets each mfa.Device whole:
-// id, type, verified, default, alias, createdAt, verifiedAt, lastUsedAt.
+// id, type, verified, default, digits, alias, createdAt, verifiedAt, lastUsedAt.
 // A session still waiting for its second factor (needsMFA) gets only what
-// the code prompt needs, a pendingDevice: id, type, verified and default,
+// the code prompt needs, a pendingDevice: id, type, verified, default and digits,
 // no alias and no dates, since whoever holds it has passed only the first
 // factor.
 func (h *Handler) listDevices(w http.ResponseWriter, r *http.Request, s Session) {
@@ -171,7 +172,7 @@ func (h *Handler) listDevices(w http.ResponseWriter, r *http.Request, s Session)
 	}
 	out := pendingDevicesResponse{Devices: make([]pendingDevice, 0, len(devices))}
 	for _, d := range devices {
-		out.Devices = append(out.Devices, pendingDevice{ID: d.ID, Type: d.Type, Verified: d.Verified, Default: d.Default})
+		out.Devices = append(out.Devices, pendingDevice{ID: d.ID, Type: d.Type, Verified: d.Verified, Default: d.Default, Digits: d.Digits})
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -182,6 +183,7 @@ type registerRequest struct {
 
 type registration struct {
 	ID     string `json:"id"`
+	Digits int    `json:"digits"` // the length of the device's codes
 	Secret string `json:"secret"`
 	URI    string `json:"uri"`
 	QRCode string `json:"qrCode"` // a data:image/png;base64 URI
@@ -195,7 +197,7 @@ func (h *Handler) registration(reg *mfa.Registration) (*registration, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &registration{ID: reg.DeviceID, Secret: reg.Secret, URI: reg.URI, QRCode: qr}, nil
+	return &registration{ID: reg.DeviceID, Digits: reg.Digits, Secret: reg.Secret, URI: reg.URI, QRCode: qr}, nil
 }
 
 func (h *Handler) registerDevice(w http.ResponseWriter, r *http.Request, s Session) {

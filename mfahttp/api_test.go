@@ -771,7 +771,7 @@ func TestListDevicesPendingSession(t *testing.T) {
 			t.Errorf("a pending session got %q: %s", key, v)
 		}
 	}
-	want := map[string]string{"id": `"` + id + `"`, "type": `"totp"`, "verified": "true", "default": "true"}
+	want := map[string]string{"id": `"` + id + `"`, "type": `"totp"`, "verified": "true", "default": "true", "digits": "6"}
 	if len(d) != len(want) {
 		t.Errorf("a pending session got keys %v, want only %v", slices.Sorted(maps.Keys(d)), slices.Sorted(maps.Keys(want)))
 	}
