@@ -14,8 +14,9 @@ type EventType string
 const (
 	EventDeviceAdded               EventType = "device.added"
 	EventDeviceVerified            EventType = "device.verified"
-	EventDeviceDeleted             EventType = "device.deleted" // by the user, with a token
-	EventDeviceRemoved             EventType = "device.removed" // by an operator, with RemoveDevice
+	EventDeviceDeleted             EventType = "device.deleted"  // by the user, with a token
+	EventDeviceRemoved             EventType = "device.removed"  // by an operator, with RemoveDevice
+	EventDeviceImported            EventType = "device.imported" // by an operator, with ImportTOTPDevice
 	EventDeviceReencrypted         EventType = "device.reencrypted"
 	EventAuthSucceeded             EventType = "auth.succeeded"
 	EventAuthFailed                EventType = "auth.failed"

@@ -118,6 +118,14 @@ func TestFIPSRefusesSHA1(t *testing.T) {
 	_, err = m.AuthenticateDevice(t.Context(), fx.Devices[0].UserID, mfa.AuthenticateRequest{Code: "123456"})
 	mustField(t, err, mfa.ErrInvalidConfig, "TOTP.Algorithm")
 
+	// Imports refuse SHA1 and secrets under 128 bits.
+	_, err = m.ImportTOTPDevice(t.Context(), "ann", mfa.TOTPImport{Secret: "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"})
+	mustField(t, err, mfa.ErrInvalidInput, "Algorithm")
+	_, err = m.ImportTOTPDevice(t.Context(), "ann", mfa.TOTPImport{Secret: "JBSWY3DPEHPK3PXP", Algorithm: mfa.SHA256})
+	mustField(t, err, mfa.ErrInvalidInput, "Secret")
+	_, err = m.ImportTOTPDevice(t.Context(), "ann", mfa.TOTPImport{Secret: "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", Algorithm: mfa.SHA256})
+	mustOK(t, err)
+
 	cfg := mfa.Config{Store: memstore.New(), Issuer: "Acme", Keys: mfatest.Keyring(t), TOTP: mfa.TOTPConfig{Algorithm: mfa.SHA256}, Rand: zeros{}}
 	_, err = mfa.New(cfg)
 	mustField(t, err, mfa.ErrInvalidConfig, "Rand")

@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"io"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -93,6 +94,41 @@ func formatRecoveryCode(code []byte) string {
 		out = append(out, code[i:i+4]...)
 	}
 	return string(out)
+}
+
+// readRecoveryCode turns user input into the bytes that a set of the given
+// format hashed, or refuses input that cannot be one of its codes.
+func readRecoveryCode(f RecoveryFormat, s string) ([]byte, error) {
+	if f == RecoveryFormatImported {
+		code, ok := importedCode(s)
+		if !ok {
+			return nil, invalidInput("code", "a recovery code is 1 to 64 letters, digits and punctuation")
+		}
+		return []byte(code), nil
+	}
+	code, ok := normalizeRecoveryCode(s)
+	if !ok {
+		return nil, invalidInput("code", "a recovery code is 16 letters and digits, like 7k2m-q9xd-4hcv-8tpa")
+	}
+	return code[:], nil
+}
+
+// importedCode is how an imported code is kept and read: lower case,
+// without the spaces around it. It reports whether s can be such a code:
+// 1 to 64 printable ASCII characters.
+func importedCode(s string) (string, bool) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	return s, s != "" && len(s) <= maxRecoveryInput && printableASCII(s)
+}
+
+// printableASCII reports whether s holds only printable ASCII and spaces.
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
 }
 
 // normalizeRecoveryCode turns user input into the 16 characters that were
@@ -284,11 +320,9 @@ func (m *MFA) AuthenticateRecoveryCode(ctx context.Context, userID string, req R
 	if err := validateUserID(userID); err != nil {
 		return nil, err
 	}
-	code, ok := normalizeRecoveryCode(req.Code)
-	if !ok {
-		return nil, invalidInput("code", "a recovery code is 16 letters and digits, like xxxx-xxxx-xxxx-xxxx")
+	if len(req.Code) > maxRecoveryInput || !printableASCII(req.Code) {
+		return nil, invalidInput("code", "a recovery code is letters and digits")
 	}
-	defer clear(code[:])
 	if err := m.checkTokenRequest(req.CreateMFAToken); err != nil {
 		return nil, err
 	}
@@ -297,11 +331,20 @@ func (m *MFA) AuthenticateRecoveryCode(ctx context.Context, userID string, req R
 	if err != nil {
 		return nil, storeError("load user", err)
 	}
+	// How the code reads depends on the set: mfakit's own or imported.
+	set := st.RecoveryCodes
 	if !hasVerifiedDevice(st) {
-		m.decoyRecoveryCode(ctx, userID, code[:])
+		set = RecoveryCodeSet{}
+	}
+	code, err := readRecoveryCode(set.Format, req.Code)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(code)
+	if !hasVerifiedDevice(st) {
+		m.decoyRecoveryCode(ctx, userID, code)
 		return nil, newError(ErrNoDevice, "", "")
 	}
-	set := st.RecoveryCodes
 	hashKey := m.keys.primary.hashKey
 	if len(set.Hashes) > 0 {
 		if hashKey, err = m.keys.hashKey(set.KeyID); err != nil {
@@ -312,7 +355,7 @@ func (m *MFA) AuthenticateRecoveryCode(ctx context.Context, userID string, req R
 	if err := m.checkLock(ctx, a); err != nil {
 		return nil, err
 	}
-	hash := recoveryHash(hashKey, userID, code[:])
+	hash := recoveryHash(hashKey, userID, code)
 	// Compare against every stored hash, without stopping at a match.
 	found := 0
 	for i := range set.Hashes {

@@ -58,6 +58,14 @@ type DeviceStore interface {
 	// ErrDeviceLimit. A device ID is unique across users.
 	InsertPendingDevice(ctx context.Context, d DeviceRecord) error
 
+	// ImportDevice atomically adds d, a verified device brought from
+	// another system, and makes codes the user's recovery code set (the
+	// user has none when codes holds no hashes). If the user already has a
+	// verified device of d.Type it changes nothing and returns
+	// ErrDeviceLimit. The user's pending devices stay. A device ID is
+	// unique across users.
+	ImportDevice(ctx context.Context, d DeviceRecord, codes RecoveryCodeSet) error
+
 	// VerifyDevice atomically turns a pending device into a verified one,
 	// provided the user's lockout state still equals lk: Verified set,
 	// VerifiedAt and LastUsedAt set to at, LastStep set to step, ExpiresAt

@@ -97,6 +97,23 @@ func (m *model) InsertPendingDevice(d mfa.DeviceRecord) error {
 	return nil
 }
 
+func (m *model) ImportDevice(d mfa.DeviceRecord, codes mfa.RecoveryCodeSet) error {
+	defer m.tidy(d.UserID)
+	u := m.user(d.UserID)
+	for _, x := range u.devices {
+		if x.Verified && x.Type == d.Type {
+			return mfa.ErrDeviceLimit
+		}
+	}
+	d.Verified = true
+	u.devices = append(u.devices, d)
+	u.codes = mfa.RecoveryCodeSet{}
+	if len(codes.Hashes) > 0 {
+		u.codes = codes
+	}
+	return nil
+}
+
 func (m *model) VerifyDevice(userID, deviceID string, step int64, at time.Time, codes mfa.RecoveryCodeSet, lk mfa.Lockout) error {
 	defer m.tidy(userID)
 	u := m.user(userID)
@@ -246,7 +263,7 @@ func diffState(got, want mfa.UserState) string {
 	}
 	g, w := got.RecoveryCodes, want.RecoveryCodes
 	if g.KeyID != w.KeyID || !slices.Equal(g.Hashes, w.Hashes) || (g.Hashes == nil) != (w.Hashes == nil) ||
-		!bytes.Equal(g.Sealed, w.Sealed) || (g.Sealed == nil) != (w.Sealed == nil) || !g.CreatedAt.Equal(w.CreatedAt) {
+		!bytes.Equal(g.Sealed, w.Sealed) || (g.Sealed == nil) != (w.Sealed == nil) || !g.CreatedAt.Equal(w.CreatedAt) || g.Format != w.Format {
 		return fmt.Sprintf("recovery codes are\n\t%+v, want\n\t%+v", g, w)
 	}
 	if !got.Lockout.Equal(want.Lockout) {
@@ -296,7 +313,7 @@ func checkInvariants(s *Store) string {
 			text += d.id.len() + d.typ.len() + d.alias.len() + d.account.len() + d.alg.len()
 			byts += d.secret.len()
 		}
-		text += r.codeKey.len()
+		text += r.codeKey.len() + r.codeFormat.len()
 		hashes += r.codeHashes.len()
 		if _, ok := s.sealed[slot]; ok != r.pending {
 			return fmt.Sprintf("slot %d: pending %v but sealed plaintext kept %v", slot, r.pending, ok)
@@ -400,7 +417,7 @@ func (d *differ) secret() []byte {
 }
 
 func (d *differ) codeSet() mfa.RecoveryCodeSet {
-	set := mfa.RecoveryCodeSet{CreatedAt: d.at()}
+	set := mfa.RecoveryCodeSet{CreatedAt: d.at(), Format: []mfa.RecoveryFormat{mfa.RecoveryFormatMFAKit, mfa.RecoveryFormatImported}[d.rng.IntN(2)]}
 	if d.rng.IntN(5) > 0 {
 		set.KeyID = fmt.Sprintf("key-%d", d.rng.IntN(1000))
 	}
@@ -513,6 +530,14 @@ func (d *differ) step() {
 			Period:      time.Duration(d.rng.IntN(3)) * 30 * time.Second,
 		}
 		d.devices = append(d.devices, dev.ID)
+		if d.rng.IntN(4) == 0 {
+			dev.ExpiresAt, dev.VerifiedAt = time.Time{}, d.at()
+			codes := d.codeSet()
+			codes.Sealed = nil
+			d.trace = append(d.trace, fmt.Sprintf("ImportDevice(u%d, %s, %s, %d codes)", ui, dev.ID, dev.Type, len(codes.Hashes)))
+			d.sameErr("ImportDevice", d.s.ImportDevice(ctx, dev, codes), d.m.ImportDevice(dev, codes))
+			break
+		}
 		d.trace = append(d.trace, fmt.Sprintf("InsertPendingDevice(u%d, %s, %s)", ui, dev.ID, dev.Type))
 		d.sameErr("InsertPendingDevice", d.s.InsertPendingDevice(ctx, dev), d.m.InsertPendingDevice(dev))
 	case op < 28:

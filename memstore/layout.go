@@ -39,6 +39,7 @@ type record struct {
 	dev         [1]device
 
 	codeKey     ref // text
+	codeFormat  ref // text
 	codeHashes  ref // hashes
 	codeCreated stamp
 }

@@ -253,6 +253,7 @@ func (s *Store) compactIfWasteful() {
 			s.moveDevice(&next, s.deviceAt(slot, r, i))
 		}
 		r.codeKey = next.text.add(s.text.get(r.codeKey))
+		r.codeFormat = next.text.add(s.text.get(r.codeFormat))
 		r.codeHashes = next.hashes.add(s.hashes.get(r.codeHashes))
 	}
 	s.arenas = next
@@ -268,11 +269,13 @@ func (s *Store) loadCodes(dst *mfa.RecoveryCodeSet, slot int32, r *record) {
 		dst.Sealed = s.sealed[slot]
 	}
 	dst.CreatedAt = r.codeCreated.time()
+	dst.Format = mfa.RecoveryFormat(s.text.get(r.codeFormat))
 }
 
 func (s *Store) setCodes(slot int32, r *record, set mfa.RecoveryCodeSet) {
 	s.dropCodes(slot, r)
 	r.codeKey = s.text.add(set.KeyID)
+	r.codeFormat = s.text.add(string(set.Format))
 	r.codeHashes = s.hashes.add(set.Hashes)
 	r.codeCreated = stampOf(set.CreatedAt)
 	if set.Sealed != nil {
@@ -282,9 +285,10 @@ func (s *Store) setCodes(slot int32, r *record, set mfa.RecoveryCodeSet) {
 
 func (s *Store) dropCodes(slot int32, r *record) {
 	s.text.drop(r.codeKey)
+	s.text.drop(r.codeFormat)
 	s.hashes.drop(r.codeHashes)
 	delete(s.sealed, slot)
-	r.codeKey, r.codeHashes, r.codeCreated, r.pending = ref{}, ref{}, stamp{}, false
+	r.codeKey, r.codeFormat, r.codeHashes, r.codeCreated, r.pending = ref{}, ref{}, ref{}, stamp{}, false
 }
 
 func (r *record) lockout() mfa.Lockout {
@@ -356,6 +360,33 @@ func (s *Store) InsertPendingDevice(ctx context.Context, d mfa.DeviceRecord) err
 		}
 	}
 	s.addDevice(slot, r, s.newDevice(d))
+	s.compactIfWasteful()
+	return nil
+}
+
+// ImportDevice implements mfa.DeviceStore.
+func (s *Store) ImportDevice(ctx context.Context, d mfa.DeviceRecord, codes mfa.RecoveryCodeSet) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if slot, r := s.find(d.UserID); r != nil {
+		for i := range r.deviceCount() {
+			if x := s.deviceAt(slot, r, i); x.verified && s.text.get(x.typ) == string(d.Type) {
+				return mfa.ErrDeviceLimit
+			}
+		}
+	}
+	slot, r := s.findOrAdd(d.UserID)
+	dev := s.newDevice(d)
+	dev.verified = true
+	s.addDevice(slot, r, dev)
+	if len(codes.Hashes) > 0 {
+		s.setCodes(slot, r, codes)
+	} else {
+		s.dropCodes(slot, r)
+	}
 	s.compactIfWasteful()
 	return nil
 }

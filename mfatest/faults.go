@@ -73,7 +73,7 @@ var (
 // storeMethods are the names a Fault may select.
 var storeMethods = []string{
 	"LoadUser", "DeleteUser",
-	"InsertPendingDevice", "VerifyDevice", "AcceptStep", "UpdateDeviceSecret", "DeleteDevice",
+	"InsertPendingDevice", "ImportDevice", "VerifyDevice", "AcceptStep", "UpdateDeviceSecret", "DeleteDevice",
 	"ReplaceRecoveryCodes", "ConsumeRecoveryCode", "AcknowledgeRecoveryCodes",
 	"InsertToken", "Token", "ConsumeToken",
 	"Lockout", "SwapLockout",
@@ -212,6 +212,11 @@ func (f *FaultStore) DeleteUser(ctx context.Context, userID string) error {
 // InsertPendingDevice implements mfa.DeviceStore.
 func (f *FaultStore) InsertPendingDevice(ctx context.Context, d mfa.DeviceRecord) error {
 	return call0(f, ctx, "InsertPendingDevice", func(ctx context.Context) error { return f.inner.InsertPendingDevice(ctx, d) })
+}
+
+// ImportDevice implements mfa.DeviceStore.
+func (f *FaultStore) ImportDevice(ctx context.Context, d mfa.DeviceRecord, codes mfa.RecoveryCodeSet) error {
+	return call0(f, ctx, "ImportDevice", func(ctx context.Context) error { return f.inner.ImportDevice(ctx, d, codes) })
 }
 
 // VerifyDevice implements mfa.DeviceStore.

@@ -73,6 +73,12 @@ func (p TOTP) withDefaults() TOTP {
 	return p
 }
 
+// Config returns p as the TOTPConfig of an mfa.Config, whose zero fields
+// take mfakit's defaults as p's do.
+func (p TOTP) Config() mfa.TOTPConfig {
+	return mfa.TOTPConfig{Algorithm: p.Algorithm, Digits: p.Digits, Period: p.Period}
+}
+
 // Code returns the code for a base32 secret, such as
 // Registration.Secret, at time at, as an authenticator app computes it.
 // It uses pquerna/otp, an implementation independent of mfakit's own.

@@ -64,6 +64,7 @@ var storeTests = []struct {
 	{"Device/LimitOneVerified", testDeviceLimit},
 	{"Device/PendingExpires", testPendingExpires},
 	{"Device/Verify", testVerify},
+	{"Device/Import", testImport},
 	{"Device/AcceptStep", testAcceptStep},
 	{"Device/UpdateSecret", testUpdateSecret},
 	{"Device/Delete", testDeleteDevice},
@@ -77,6 +78,7 @@ var storeTests = []struct {
 	{"CancelledContext", testCancelled},
 	{"Concurrent/AcceptStep", testConcurrentAcceptStep},
 	{"Concurrent/VerifyDevice", testConcurrentVerify},
+	{"Concurrent/ImportDevice", testConcurrentImport},
 	{"Concurrent/ConsumeRecoveryCode", testConcurrentConsumeCode},
 	{"Concurrent/ConsumeToken", testConcurrentConsumeToken},
 	{"Concurrent/SwapLockout", testConcurrentSwap},
@@ -328,6 +330,55 @@ func testVerify(t *testing.T, h *harness) {
 	}
 	wantErr(t, "VerifyDevice twice", h.s.VerifyDevice(h.ctx, u, d.ID, 8, at, codeSet(10, true), mfa.Lockout{}), mfa.ErrCodeReused)
 	sameCodes(t, h.load(t, u, at).RecoveryCodes, codes)
+}
+
+// imported returns d as an imported device: verified, with a last step.
+func imported(d mfa.DeviceRecord) mfa.DeviceRecord {
+	d.Verified, d.VerifiedAt, d.LastUsedAt, d.LastStep, d.ExpiresAt = true, base, base, 42, time.Time{}
+	return d
+}
+
+func testImport(t *testing.T, h *harness) {
+	u := h.user("alice")
+	pending := h.device(u, "pending")
+	noErr(t, "InsertPendingDevice", h.s.InsertPendingDevice(h.ctx, pending))
+	d := imported(h.device(u, "imported"))
+	codes := codeSet(3, false)
+	codes.Format = mfa.RecoveryFormatImported
+	noErr(t, "ImportDevice", h.s.ImportDevice(h.ctx, d, codes))
+	st := h.load(t, u, base)
+	if len(st.Devices) != 2 {
+		t.Fatalf("%d devices after the import, want the pending one and the imported one", len(st.Devices))
+	}
+	for _, got := range st.Devices {
+		if got.ID == d.ID {
+			sameDevice(t, got, d)
+		} else {
+			sameDevice(t, got, pending)
+		}
+	}
+	sameCodes(t, st.RecoveryCodes, codes)
+	if st.RecoveryCodes.Format != mfa.RecoveryFormatImported {
+		t.Fatalf("code set format %q, want %q", st.RecoveryCodes.Format, mfa.RecoveryFormatImported)
+	}
+
+	// A second device of the type is refused and changes nothing.
+	again := imported(h.device(u, "again"))
+	wantErr(t, "ImportDevice(second)", h.s.ImportDevice(h.ctx, again, codeSet(2, false)), mfa.ErrDeviceLimit)
+	after := h.load(t, u, base)
+	if len(after.Devices) != 2 {
+		t.Fatalf("a refused import left %d devices", len(after.Devices))
+	}
+	sameCodes(t, after.RecoveryCodes, codes)
+	v, _, _ := h.enrolled(t, "bob")
+	wantErr(t, "ImportDevice(enrolled user)", h.s.ImportDevice(h.ctx, imported(h.device(v, "x")), mfa.RecoveryCodeSet{}), mfa.ErrDeviceLimit)
+
+	// Without codes, the user has no code set.
+	w := h.user("carol")
+	noErr(t, "ImportDevice(no codes)", h.s.ImportDevice(h.ctx, imported(h.device(w, "c")), mfa.RecoveryCodeSet{}))
+	if st := h.load(t, w, base); len(st.Devices) != 1 || len(st.RecoveryCodes.Hashes) != 0 || st.RecoveryCodes.KeyID != "" {
+		t.Fatalf("import without codes: %+v", st)
+	}
 }
 
 func testAcceptStep(t *testing.T, h *harness) {
@@ -710,6 +761,18 @@ func testConcurrentVerify(t *testing.T, h *harness) {
 	exactlyOne(t, "VerifyDevice", race(t, mfa.ErrCodeReused, func() error { return h.s.VerifyDevice(h.ctx, u, d.ID, 5, base, codeSet(10, true), mfa.Lockout{}) }))
 	if st := h.load(t, u, base); len(st.RecoveryCodes.Hashes) != 10 {
 		t.Fatalf("after racing verifications: %d codes", len(st.RecoveryCodes.Hashes))
+	}
+}
+
+func testConcurrentImport(t *testing.T, h *harness) {
+	u := h.user("alice")
+	var n atomic.Int32
+	exactlyOne(t, "ImportDevice", race(t, mfa.ErrDeviceLimit, func() error {
+		d := imported(h.device(u, fmt.Sprintf("d%d", n.Add(1))))
+		return h.s.ImportDevice(h.ctx, d, codeSet(2, false))
+	}))
+	if st := h.load(t, u, base); len(st.Devices) != 1 || len(st.RecoveryCodes.Hashes) != 2 {
+		t.Fatalf("after the race: %d devices, %d codes", len(st.Devices), len(st.RecoveryCodes.Hashes))
 	}
 }
 

@@ -33,11 +33,49 @@ func (s *Store) InsertPendingDevice(ctx context.Context, d mfa.DeviceRecord) err
 		if limit {
 			return mfa.ErrDeviceLimit
 		}
-		_, err = s.exec(ctx, tx, queries.InsertDevice,
-			d.ID, d.UserID, string(d.Type), d.Alias, d.AccountName, notNull(d.Secret),
-			s.timeArg(d.CreatedAt), s.timeArg(d.ExpiresAt), s.timeArg(d.VerifiedAt), s.timeArg(d.LastUsedAt), d.LastStep,
-			nullString(string(d.Algorithm)), nullInt(int64(d.Digits)), nullInt(int64(d.Period/time.Second)))
-		return err
+		return s.insertDevice(ctx, tx, d, false)
+	})
+}
+
+// insertDevice inserts d, pending or verified, in the caller's
+// transaction.
+func (s *Store) insertDevice(ctx context.Context, tx *sql.Tx, d mfa.DeviceRecord, verified bool) error {
+	_, err := s.exec(ctx, tx, queries.InsertDevice,
+		d.ID, d.UserID, string(d.Type), d.Alias, d.AccountName, notNull(d.Secret), verified,
+		s.timeArg(d.CreatedAt), s.timeArg(d.ExpiresAt), s.timeArg(d.VerifiedAt), s.timeArg(d.LastUsedAt), d.LastStep,
+		nullString(string(d.Algorithm)), nullInt(int64(d.Digits)), nullInt(int64(d.Period/time.Second)))
+	return err
+}
+
+// ImportDevice implements [mfa.DeviceStore]. Under the user's lock it
+// removes the user's recovery codes, refuses when a verified device of the
+// type exists (rolling the removal back), inserts d verified and stores
+// codes.
+func (s *Store) ImportDevice(ctx context.Context, d mfa.DeviceRecord, codes mfa.RecoveryCodeSet) error {
+	return s.inTx(ctx, "import device", func(tx *sql.Tx) error {
+		if err := s.lockUser(ctx, tx, d.UserID); err != nil {
+			return err
+		}
+		// The removal comes first so that on SQLite the transaction's first
+		// statement is a write; see lockUser.
+		if err := s.deleteCodes(ctx, tx, d.UserID); err != nil {
+			return err
+		}
+		var limit bool
+		err := tx.QueryRowContext(ctx, s.q(queries.VerifiedDeviceExists), d.UserID, string(d.Type)).Scan(&limit)
+		if err != nil {
+			return err
+		}
+		if limit {
+			return mfa.ErrDeviceLimit
+		}
+		if err := s.insertDevice(ctx, tx, d, true); err != nil {
+			return err
+		}
+		if len(codes.Hashes) == 0 {
+			return nil
+		}
+		return s.replaceCodes(ctx, tx, d.UserID, codes)
 	})
 }
 

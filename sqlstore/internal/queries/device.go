@@ -9,7 +9,7 @@ const (
 	InsertDevice = `INSERT INTO mfa_devices
 		(id, user_id, type, alias, account_name, secret, verified, created_at, expires_at, verified_at, last_used_at, last_step,
 		algorithm, digits, period_seconds)
-		VALUES ($1, $2, $3, $4, $5, $6, FALSE, $7, $8, $9, $10, $11, $12, $13, $14)`
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`
 
 	VerifyDevice = `UPDATE mfa_devices
 		SET verified = TRUE, verified_at = $3, last_used_at = $3, last_step = $4, expires_at = NULL

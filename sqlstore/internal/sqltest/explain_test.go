@@ -44,7 +44,7 @@ func TestQueriesUseIndexes(t *testing.T) {
 		"LoadUser":             {user, now},
 		"DeletePendingDevices": {user},
 		"VerifiedDeviceExists": {user, "totp"},
-		"InsertDevice":         {"new-dev", user, "totp", "", user, []byte("sealed"), now, now.Add(10 * time.Minute), nil, nil, 0, "SHA256", 8, 30},
+		"InsertDevice":         {"new-dev", user, "totp", "", user, []byte("sealed"), false, now, now.Add(10 * time.Minute), nil, nil, 0, "SHA256", 8, 30},
 		"VerifyDevice":         {user, dev, now, int64(59_000_000)},
 		"DeviceVerified":       {user, dev},
 		"AcceptStep":           {user, dev, int64(59_000_000), now, 0, nil},
