@@ -32,12 +32,13 @@ import (
 	"time"
 
 	"github.com/mfakit/mfa"
+	"github.com/mfakit/mfa/examples/internal/storeflag"
 )
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
 	keyFlag := flag.String("key", "", "MFA encryption key as ID:base64url (see -new-key); default $MFA_KEY, else a new key that vanishes on exit")
-	storeSpec := flag.String("store", "memory", "where MFA state lives: memory, sqlite:PATH or postgres:DSN")
+	storeSpec := flag.String("store", "memory", storeflag.Usage)
 	requireMFA := flag.Bool("require-mfa", false, "make users without an authenticator app set one up when they log in")
 	insecureCookies := flag.Bool("insecure-cookies", false, "for plain-HTTP runs on hosts other than localhost: make the session cookie \"session\", not Secure, instead of the Secure __Host-session, which browsers take over plain HTTP only from localhost")
 	newKey := flag.Bool("new-key", false, "print a new encryption key for -key or MFA_KEY, and exit")
@@ -106,7 +107,7 @@ func run(ctx context.Context, addr, keyFlag, storeSpec string, requireMFA, insec
 	if err != nil {
 		return err
 	}
-	store, closeStore, err := openStore(storeSpec)
+	store, closeStore, err := storeflag.Open(storeSpec)
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/mfakit/mfa"
+	"github.com/mfakit/mfa/examples/internal/storeflag"
 	"github.com/mfakit/mfa/memstore"
 	"github.com/mfakit/mfa/mfatest"
 	"golang.org/x/crypto/bcrypt"
@@ -409,22 +410,22 @@ func TestRequireMFA(t *testing.T) {
 }
 
 func TestOpenStore(t *testing.T) {
-	s, closeStore, err := openStore("memory")
+	s, closeStore, err := storeflag.Open("memory")
 	if err != nil || s == nil {
-		t.Fatalf("openStore(memory) = %v, %v", s, err)
+		t.Fatalf("storeflag.Open(memory) = %v, %v", s, err)
 	}
 	closeStore()
 	for _, bad := range []string{"mongodb://", "sqlite:", "postgres:", ""} {
-		if _, _, err := openStore(bad); err == nil {
-			t.Errorf("openStore accepted %q", bad)
+		if _, _, err := storeflag.Open(bad); err == nil {
+			t.Errorf("storeflag.Open accepted %q", bad)
 		}
 	}
 	// An SQLite file keeps MFA state across a restart of the example.
 	path := filepath.Join(t.TempDir(), "mfa.db")
 	ctx := context.Background()
-	s, closeStore, err = openStore("sqlite:" + path)
+	s, closeStore, err = storeflag.Open("sqlite:" + path)
 	if err != nil {
-		t.Fatalf("openStore(sqlite) = %v", err)
+		t.Fatalf("storeflag.Open(sqlite) = %v", err)
 	}
 	m, err := mfa.New(mfa.Config{Store: s, Issuer: "mfakit demo", Keys: mfatest.Keyring(t)})
 	if err != nil {
@@ -434,7 +435,7 @@ func TestOpenStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	closeStore()
-	s, closeStore, err = openStore("sqlite:" + path)
+	s, closeStore, err = storeflag.Open("sqlite:" + path)
 	if err != nil {
 		t.Fatalf("reopening: %v", err)
 	}

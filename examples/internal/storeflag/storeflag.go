@@ -1,4 +1,6 @@
-package main
+// Package storeflag opens the mfa.Store that an example's -store flag
+// names, so that every example takes the same specs.
+package storeflag
 
 import (
 	"context"
@@ -15,13 +17,16 @@ import (
 	"github.com/mfakit/mfa/sqlstore"
 )
 
-// openStore opens the MFA store that the -store flag names, and returns it
-// with a function that releases it. Specs:
+// Usage is the help text of a -store flag.
+const Usage = "where MFA state lives: memory, sqlite:PATH or postgres:DSN"
+
+// Open opens the MFA store that a -store flag names, and returns it with a
+// function that releases it. Specs:
 //
 //	memory             the in-memory store (memstore): MFA state vanishes on restart
 //	sqlite:PATH        an SQLite file, created if missing (one process)
 //	postgres:DSN       a PostgreSQL database, e.g. postgres://user@host/db (many instances)
-func openStore(spec string) (mfa.Store, func(), error) {
+func Open(spec string) (mfa.Store, func(), error) {
 	kind, arg, _ := strings.Cut(spec, ":")
 	var db *sql.DB
 	var dialect sqlstore.Dialect
