@@ -93,7 +93,7 @@ func (m *MFA) AuthenticateDevice(ctx context.Context, userID string, req Authent
 	now := m.now()
 	st, err := m.store.LoadUser(ctx, userID, now)
 	if err != nil {
-		return nil, storeError("load user", err)
+		return nil, m.storeErr(ctx, "load user", err)
 	}
 	buf := getSecretBuf()
 	defer putSecretBuf(buf)

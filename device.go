@@ -99,7 +99,7 @@ func (m *MFA) GetUserDevices(ctx context.Context, userID string) ([]Device, erro
 	}
 	st, err := m.store.LoadUser(ctx, userID, m.now())
 	if err != nil {
-		return nil, storeError("load user", err)
+		return nil, m.storeErr(ctx, "load user", err)
 	}
 	out := make([]Device, 0, len(st.Devices))
 	for _, d := range st.Devices {
@@ -170,7 +170,7 @@ func (m *MFA) findDevice(ctx context.Context, userID, deviceID string) error {
 	}
 	st, err := m.store.LoadUser(ctx, userID, m.now())
 	if err != nil {
-		return storeError("load user", err)
+		return m.storeErr(ctx, "load user", err)
 	}
 	_, err = pickDevice(st.Devices, deviceID)
 	return err
@@ -180,7 +180,7 @@ func (m *MFA) findDevice(ctx context.Context, userID, deviceID string) error {
 // reports it with an event of type typ and EventTokensRevoked.
 func (m *MFA) deleteDevice(ctx context.Context, userID, deviceID string, typ EventType) error {
 	if err := m.store.DeleteDevice(ctx, userID, deviceID); err != nil {
-		return storeError("delete device", err)
+		return m.storeErr(ctx, "delete device", err)
 	}
 	m.emit(ctx, Event{Type: typ, UserID: userID, DeviceID: deviceID})
 	m.emit(ctx, Event{Type: EventTokensRevoked, UserID: userID, DeviceID: deviceID})

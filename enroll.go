@@ -110,7 +110,7 @@ func (m *MFA) AddDevice(ctx context.Context, userID string, opts ...DeviceOption
 		return nil, err
 	}
 	if err := m.store.InsertPendingDevice(ctx, rec); err != nil {
-		return nil, storeError("add device", err)
+		return nil, m.storeErr(ctx, "add device", err)
 	}
 	m.emit(ctx, Event{Type: EventDeviceAdded, UserID: userID, DeviceID: id})
 	return reg, nil
@@ -125,7 +125,7 @@ func (m *MFA) PendingRegistration(ctx context.Context, userID string) (*Registra
 	}
 	st, err := m.store.LoadUser(ctx, userID, m.now())
 	if err != nil {
-		return nil, storeError("load user", err)
+		return nil, m.storeErr(ctx, "load user", err)
 	}
 	for _, d := range st.Devices {
 		if d.Verified {

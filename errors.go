@@ -1,8 +1,10 @@
 package mfa
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 )
 
@@ -103,6 +105,19 @@ func storeError(op string, err error) error {
 	// for users, and "accept code" versus "count failure" would tell them
 	// whether the code was right.
 	return &Error{Code: ErrStore.Code, Message: ErrStore.Message, kind: ErrStore, cause: fmt.Errorf("%s: %w", op, err)}
+}
+
+// storeErr is storeError that also logs a store failure to Config.Logger:
+// the caller gets the generic ErrStore, the operator the cause.
+func (m *MFA) storeErr(ctx context.Context, op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	e := storeError(op, err)
+	if errors.Is(e, ErrStore) {
+		m.log.ErrorContext(ctx, "mfa: store failure", slog.String("op", op), slog.Any("error", err))
+	}
+	return e
 }
 
 func keyError(msg string, cause error) *Error {

@@ -178,7 +178,7 @@ func (f *SyncFlow) phase(ctx context.Context) (phase, error) {
 	now := f.m.now()
 	st, err := f.m.store.LoadUser(ctx, f.userID, now)
 	if err != nil {
-		return 0, storeError("load user", err)
+		return 0, f.m.storeErr(ctx, "load user", err)
 	}
 	verified, pending := false, false
 	for _, d := range st.Devices {

@@ -85,7 +85,7 @@ func (m *MFA) ImportTOTPDevice(ctx context.Context, userID string, in TOTPImport
 	d.CreatedAt, d.VerifiedAt, d.Verified = now, now, true
 	codes.CreatedAt = now
 	if err := m.store.ImportDevice(ctx, d, codes); err != nil {
-		return nil, storeError("import device", err)
+		return nil, m.storeErr(ctx, "import device", err)
 	}
 	m.emit(ctx, Event{Type: EventDeviceImported, UserID: userID, DeviceID: d.ID, Remaining: len(codes.Hashes)})
 	dev := m.device(d, new([2]time.Time))

@@ -28,6 +28,7 @@ func TestNoSecretsInEventsErrorsOrJSON(t *testing.T) {
 			rec(ctx, ev)
 			logger.Info("mfa event", "event", ev)
 		}
+		c.Logger = logger
 	})
 	var secrets []string
 	var texts []string

@@ -78,9 +78,9 @@ func (m *MFA) accept(ctx context.Context, a *attempt, tr *TokenRequest, op func(
 		return nil, err
 	}
 	if a.method == MethodRecoveryCode {
-		return nil, storeError("consume recovery code", err)
+		return nil, m.storeErr(ctx, "consume recovery code", err)
 	}
-	return nil, storeError("accept code", err)
+	return nil, m.storeErr(ctx, "accept code", err)
 }
 
 // countFailure records one failed attempt, starting from the state lk that
@@ -94,13 +94,13 @@ func (m *MFA) countFailure(ctx context.Context, userID string, lk Lockout, now t
 		next := Lockout{Failures: lk.Failures + 1, LastFailure: now}
 		ok, err := m.store.SwapLockout(ctx, userID, lk, next)
 		if err != nil {
-			return lk, storeError("count failure", err)
+			return lk, m.storeErr(ctx, "count failure", err)
 		}
 		if ok {
 			return next, nil
 		}
 		if lk, err = m.store.Lockout(ctx, userID); err != nil {
-			return lk, storeError("read lockout", err)
+			return lk, m.storeErr(ctx, "read lockout", err)
 		}
 	}
 	return lk, rateLimited(m.lockout.BaseDelay)
@@ -117,7 +117,7 @@ func (m *MFA) succeed(ctx context.Context, userID string, lk Lockout, now time.T
 			return lk, err
 		}
 		if lk, err = m.store.Lockout(ctx, userID); err != nil {
-			return lk, storeError("read lockout", err)
+			return lk, m.storeErr(ctx, "read lockout", err)
 		}
 		if wait, locked := m.lockedFor(lk, now); locked {
 			return lk, rateLimited(wait)

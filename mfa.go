@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"strings"
 	"time"
@@ -29,6 +30,7 @@ type MFA struct {
 	now      func() time.Time
 	rand     io.Reader
 	onEvent  func(context.Context, Event)
+	log      *slog.Logger
 	decoy    []byte // a sealed random secret; see decoy.go
 }
 
@@ -67,6 +69,11 @@ type Config struct {
 	// OnEvent, if set, receives audit events. It runs synchronously in the
 	// calling goroutine; events never carry secrets, codes or tokens.
 	OnEvent func(context.Context, Event)
+	// Logger, if set, receives what mfakit logs: store failures (at
+	// Error, with their cause, which the caller's error hides), failures it
+	// works around (Warn) and key rotation (Info). Nothing is logged by
+	// default, and no record carries a secret, a code or a token.
+	Logger *slog.Logger
 }
 
 // TOTPConfig sets the parameters of new TOTP devices (RFC 6238). Changing
@@ -222,6 +229,10 @@ func New(cfg Config) (*MFA, error) {
 		now:      cfg.Now,
 		rand:     cfg.Rand,
 		onEvent:  cfg.OnEvent,
+		log:      cfg.Logger,
+	}
+	if m.log == nil {
+		m.log = slog.New(slog.DiscardHandler)
 	}
 	if m.now == nil {
 		m.now = time.Now
@@ -514,7 +525,7 @@ func (m *MFA) Cleanup(ctx context.Context) error {
 		return nil
 	}
 	now := m.now()
-	return storeError("cleanup", c.Cleanup(ctx, now, now.Add(-m.recovery.RevealFor)))
+	return m.storeErr(ctx, "cleanup", c.Cleanup(ctx, now, now.Add(-m.recovery.RevealFor)))
 }
 
 // ResetUser removes all of the user's MFA state (devices, recovery codes,
@@ -527,7 +538,7 @@ func (m *MFA) ResetUser(ctx context.Context, userID string) error {
 		return err
 	}
 	if err := m.store.DeleteUser(ctx, userID); err != nil {
-		return storeError("reset user", err)
+		return m.storeErr(ctx, "reset user", err)
 	}
 	m.emit(ctx, Event{Type: EventUserReset, UserID: userID})
 	return nil
@@ -544,7 +555,7 @@ func (m *MFA) UnlockUser(ctx context.Context, userID string) error {
 	}
 	lk, err := m.store.Lockout(ctx, userID)
 	if err != nil {
-		return storeError("read lockout", err)
+		return m.storeErr(ctx, "read lockout", err)
 	}
 	failures := lk.Failures
 	for range maxSwapRetries {
@@ -554,18 +565,18 @@ func (m *MFA) UnlockUser(ctx context.Context, userID string) error {
 		}
 		ok, err := m.store.SwapLockout(ctx, userID, lk, Lockout{})
 		if err != nil {
-			return storeError("unlock user", err)
+			return m.storeErr(ctx, "unlock user", err)
 		}
 		if ok {
 			lk = Lockout{}
 			continue
 		}
 		if lk, err = m.store.Lockout(ctx, userID); err != nil {
-			return storeError("read lockout", err)
+			return m.storeErr(ctx, "read lockout", err)
 		}
 		failures = max(failures, lk.Failures)
 	}
-	return storeError("unlock user", ErrLockoutChanged)
+	return m.storeErr(ctx, "unlock user", ErrLockoutChanged)
 }
 
 // RemoveDevice deletes one of the user's devices without an MFA token. It
@@ -590,7 +601,7 @@ func (m *MFA) IsEnrolled(ctx context.Context, userID string) (bool, error) {
 	}
 	st, err := m.store.LoadUser(ctx, userID, m.now())
 	if err != nil {
-		return false, storeError("load user", err)
+		return false, m.storeErr(ctx, "load user", err)
 	}
 	enrolled := hasVerifiedDevice(st)
 	m.emit(ctx, Event{Type: EventEnrollmentChecked, UserID: userID, Enrolled: enrolled})

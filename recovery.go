@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"io"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -215,7 +216,7 @@ func (m *MFA) GetRecoveryCodes(ctx context.Context, userID string, generateNew b
 	now := m.now()
 	st, err := m.store.LoadUser(ctx, userID, now)
 	if err != nil {
-		return nil, storeError("load user", err)
+		return nil, m.storeErr(ctx, "load user", err)
 	}
 	if !hasVerifiedDevice(st) {
 		return nil, newError(ErrNoDevice, "", "")
@@ -264,7 +265,7 @@ func (m *MFA) GetNewRecoveryCodes(ctx context.Context, userID string) ([]string,
 		return nil, err
 	}
 	if err := m.store.ReplaceRecoveryCodes(ctx, userID, set); err != nil {
-		return nil, storeError("replace recovery codes", err)
+		return nil, m.storeErr(ctx, "replace recovery codes", err)
 	}
 	m.emit(ctx, Event{Type: EventRecoveryCodesRegenerated, UserID: userID, Remaining: len(codes)})
 	return codes, nil
@@ -280,7 +281,7 @@ func (m *MFA) IsPendingRecoveryCodesAcknowledgment(ctx context.Context, userID s
 	now := m.now()
 	st, err := m.store.LoadUser(ctx, userID, now)
 	if err != nil {
-		return false, storeError("load user", err)
+		return false, m.storeErr(ctx, "load user", err)
 	}
 	return hasVerifiedDevice(st) && m.revealable(st.RecoveryCodes, now), nil
 }
@@ -294,7 +295,7 @@ func (m *MFA) CompleteAcknowledgement(ctx context.Context, userID string) error 
 	}
 	st, err := m.store.LoadUser(ctx, userID, m.now())
 	if err != nil {
-		return storeError("load user", err)
+		return m.storeErr(ctx, "load user", err)
 	}
 	if !hasVerifiedDevice(st) {
 		return newError(ErrNoDevice, "", "")
@@ -305,7 +306,7 @@ func (m *MFA) CompleteAcknowledgement(ctx context.Context, userID string) error 
 	// Only the set read above, or an older one: a set made since keeps
 	// its plaintext until the user has seen it.
 	if err := m.store.AcknowledgeRecoveryCodes(ctx, userID, st.RecoveryCodes.CreatedAt); err != nil {
-		return storeError("acknowledge recovery codes", err)
+		return m.storeErr(ctx, "acknowledge recovery codes", err)
 	}
 	m.emit(ctx, Event{Type: EventRecoveryCodesAcknowledged, UserID: userID, Remaining: len(st.RecoveryCodes.Hashes)})
 	return nil
@@ -329,7 +330,7 @@ func (m *MFA) AuthenticateRecoveryCode(ctx context.Context, userID string, req R
 	now := m.now()
 	st, err := m.store.LoadUser(ctx, userID, now)
 	if err != nil {
-		return nil, storeError("load user", err)
+		return nil, m.storeErr(ctx, "load user", err)
 	}
 	// How the code reads depends on the set: mfakit's own or imported.
 	set := st.RecoveryCodes
@@ -375,7 +376,9 @@ func (m *MFA) AuthenticateRecoveryCode(ctx context.Context, userID string, req R
 	if set.Pending() && !m.revealable(set, now) {
 		// This write to the set drops the plaintext that can no longer be
 		// shown. A failure leaves it for Cleanup; it is never shown again.
-		_ = m.store.AcknowledgeRecoveryCodes(ctx, userID, set.CreatedAt)
+		if err := m.store.AcknowledgeRecoveryCodes(ctx, userID, set.CreatedAt); err != nil {
+			m.log.WarnContext(ctx, "mfa: could not drop recovery codes past their reveal time; Cleanup will", slog.String("userId", userID), slog.Any("error", err))
+		}
 	}
 	m.emit(ctx, Event{Type: EventRecoveryCodeUsed, UserID: userID, Method: MethodRecoveryCode, Remaining: remaining})
 	if remaining <= LowRecoveryCodes {

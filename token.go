@@ -114,7 +114,7 @@ func (m *MFA) issueToken(ctx context.Context, userID string, r *TokenRequest, no
 		ExpiresAt: t.ExpiresAt,
 	}
 	if err := m.store.InsertToken(ctx, rec); err != nil {
-		return nil, storeError("issue token", err)
+		return nil, m.storeErr(ctx, "issue token", err)
 	}
 	m.emit(ctx, Event{Type: EventTokenIssued, UserID: userID, Scopes: slices.Clone(t.Scopes), SingleUse: t.SingleUse})
 	return t, nil
@@ -128,7 +128,7 @@ func (m *MFA) discardToken(ctx context.Context, userID string, t *Token, now tim
 		return
 	}
 	if err := m.store.ConsumeToken(ctx, userID, sha256.Sum256([]byte(t.Value)), now); err != nil && !errors.Is(err, ErrTokenInvalid) {
-		m.emit(ctx, Event{Type: EventTokenRefused, UserID: userID, ErrorCode: ErrorCode(storeError("discard token", err))})
+		m.emit(ctx, Event{Type: EventTokenRefused, UserID: userID, ErrorCode: ErrorCode(m.storeErr(ctx, "discard token", err))})
 	}
 }
 
@@ -222,7 +222,7 @@ func (m *MFA) checkToken(ctx context.Context, userID, token, scope string, now t
 	case errors.Is(err, ErrTokenInvalid):
 		return rec, hash, m.tokenRefused(ctx, userID, newError(ErrTokenInvalid, "", ""))
 	case err != nil:
-		return rec, hash, storeError("read token", err)
+		return rec, hash, m.storeErr(ctx, "read token", err)
 	case rec.UserID != userID:
 		return rec, hash, m.tokenRefused(ctx, userID, newError(ErrTokenInvalid, "", ""))
 	case !now.Before(rec.ExpiresAt):
@@ -242,7 +242,7 @@ func (m *MFA) useToken(ctx context.Context, rec TokenRecord, hash [HashSize]byte
 			if errors.Is(err, ErrTokenInvalid) {
 				return nil, m.tokenRefused(ctx, rec.UserID, newError(ErrTokenInvalid, "", "MFA token already used"))
 			}
-			return nil, storeError("consume token", err)
+			return nil, m.storeErr(ctx, "consume token", err)
 		}
 		typ = EventTokenConsumed
 	}
@@ -293,7 +293,7 @@ func (m *MFA) mfaRequired(ctx context.Context, userID string, p ActionPolicy, no
 	}
 	st, err := m.store.LoadUser(ctx, userID, now)
 	if err != nil {
-		return false, storeError("load user", err)
+		return false, m.storeErr(ctx, "load user", err)
 	}
 	return hasVerifiedDevice(st), nil
 }
