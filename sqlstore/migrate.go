@@ -102,7 +102,20 @@ func (s *Store) migratePostgreSQL(ctx context.Context, ms []migration) error {
 		return wrap(ctx, "migrate: commit", err)
 	}
 	_ = tx.Rollback() // the error that made us roll back is the one to report
+	if sqlState(err) == "3F000" {
+		return fmt.Errorf("sqlstore: PostgreSQL has no schema to create mfakit's tables in: the connection's search_path names no schema that exists; create it (CREATE SCHEMA name) or change search_path: %w", err)
+	}
 	return err
+}
+
+// sqlState returns the SQLSTATE of a driver's error, for drivers whose
+// errors have an SQLState method (pgx's *pgconn.PgError), else "".
+func sqlState(err error) string {
+	var e interface{ SQLState() string }
+	if errors.As(err, &e) {
+		return e.SQLState()
+	}
+	return ""
 }
 
 // migrateSQLite runs the migrations in a BEGIN IMMEDIATE transaction, which

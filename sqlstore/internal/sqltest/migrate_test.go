@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
 	"github.com/mfakit/mfa"
+	"github.com/mfakit/mfa/internal/pgtest"
 	"github.com/mfakit/mfa/sqlstore"
 )
 
@@ -136,4 +138,14 @@ func TestNewWithCancelledContext(t *testing.T) {
 			t.Fatalf("New with a cancelled context: got %v, want an error wrapping context.Canceled", err)
 		}
 	})
+}
+
+// TestMissingSchemaIsExplained: a search_path whose schema does not exist
+// gets an error that says what to create, not PostgreSQL's bare 3F000.
+func TestMissingSchemaIsExplained(t *testing.T) {
+	dsn := pgtest.WithSearchPath(t, postgresBase(t), "mfa_no_such_schema")
+	_, err := sqlstore.New(context.Background(), openDB(t, "pgx", dsn), sqlstore.PostgreSQL)
+	if err == nil || !strings.Contains(err.Error(), "CREATE SCHEMA") || !strings.Contains(err.Error(), "3F000") {
+		t.Fatalf("New with a missing schema: %v", err)
+	}
 }
