@@ -48,7 +48,24 @@ var (
 	ErrStore                     = sentinel("mfa_store_error", "store failure")
 )
 
-func sentinel(code, msg string) *Error { return &Error{Code: code, Message: msg} }
+// sentinels is every sentinel, in the order of their declaration.
+var sentinels []*Error
+
+func sentinel(code, msg string) *Error {
+	e := &Error{Code: code, Message: msg}
+	sentinels = append(sentinels, e)
+	return e
+}
+
+// ErrorCodes returns the stable code of every sentinel error, e.g. for a
+// metrics adapter that keeps its labels to a known set.
+func ErrorCodes() []string {
+	codes := make([]string, len(sentinels))
+	for i, e := range sentinels {
+		codes[i] = e.Code
+	}
+	return codes
+}
 
 // Error implements error. The text is "mfa: " followed by the message, the
 // field and the cause where they exist.

@@ -2,6 +2,7 @@ package mfa
 
 import (
 	"context"
+	"slices"
 	"time"
 )
 
@@ -35,6 +36,36 @@ const (
 	EventUserUnlocked              EventType = "user.unlocked"
 	EventEnrollmentChecked         EventType = "user.enrollment_checked"
 )
+
+// eventTypes is every EventType; EventTypes returns a copy.
+var eventTypes = []EventType{
+	EventDeviceAdded,
+	EventDeviceVerified,
+	EventDeviceDeleted,
+	EventDeviceRemoved,
+	EventDeviceImported,
+	EventDeviceReencrypted,
+	EventAuthSucceeded,
+	EventAuthFailed,
+	EventReplayRefused,
+	EventLockedOut,
+	EventRecoveryCodeUsed,
+	EventRecoveryCodesRegenerated,
+	EventRecoveryCodesLow,
+	EventRecoveryCodesAcknowledged,
+	EventTokenIssued,
+	EventTokenConsumed,
+	EventTokenValidated,
+	EventTokenRefused,
+	EventTokensRevoked,
+	EventUserReset,
+	EventUserUnlocked,
+	EventEnrollmentChecked,
+}
+
+// EventTypes returns every type of event mfakit emits, e.g. for a metrics
+// adapter that keeps its labels to a known set.
+func EventTypes() []EventType { return slices.Clone(eventTypes) }
 
 // LowRecoveryCodes is the number of remaining recovery codes at or below
 // which EventRecoveryCodesLow fires.

@@ -30,42 +30,6 @@ const (
 // code that this package does not know.
 const other = "other"
 
-// eventTypes are the values of mfa.event.type on the counter: every
-// mfa.EventType. A test checks the list against event.go.
-var eventTypes = []mfa.EventType{
-	mfa.EventDeviceAdded,
-	mfa.EventDeviceVerified,
-	mfa.EventDeviceDeleted,
-	mfa.EventDeviceRemoved,
-	mfa.EventDeviceImported,
-	mfa.EventDeviceReencrypted,
-	mfa.EventAuthSucceeded,
-	mfa.EventAuthFailed,
-	mfa.EventReplayRefused,
-	mfa.EventLockedOut,
-	mfa.EventRecoveryCodeUsed,
-	mfa.EventRecoveryCodesRegenerated,
-	mfa.EventRecoveryCodesLow,
-	mfa.EventRecoveryCodesAcknowledged,
-	mfa.EventTokenIssued,
-	mfa.EventTokenConsumed,
-	mfa.EventTokenValidated,
-	mfa.EventTokenRefused,
-	mfa.EventTokensRevoked,
-	mfa.EventUserReset,
-	mfa.EventUserUnlocked,
-	mfa.EventEnrollmentChecked,
-}
-
-// errorKinds give the values of mfa.error_code on the counter: the code of
-// every mfakit error. A test checks the list against errors.go.
-var errorKinds = []*mfa.Error{
-	mfa.ErrInvalidCode, mfa.ErrCodeReused, mfa.ErrRateLimited, mfa.ErrDeviceLimit,
-	mfa.ErrNoDevice, mfa.ErrDeviceNotFound, mfa.ErrRecoveryCodesAcknowledged,
-	mfa.ErrTokenRequired, mfa.ErrTokenInvalid, mfa.ErrTokenExpired,
-	mfa.ErrInvalidInput, mfa.ErrInvalidStep, mfa.ErrInvalidConfig, mfa.ErrKey, mfa.ErrStore,
-}
-
 // known is the set of attribute values the counter takes as they are.
 var known = map[attribute.Key]map[string]bool{
 	eventTypeKey:  {},
@@ -74,11 +38,11 @@ var known = map[attribute.Key]map[string]bool{
 }
 
 func init() {
-	for _, t := range eventTypes {
+	for _, t := range mfa.EventTypes() {
 		known[eventTypeKey][string(t)] = true
 	}
-	for _, e := range errorKinds {
-		known[errorCodeKey][e.Code] = true
+	for _, code := range mfa.ErrorCodes() {
+		known[errorCodeKey][code] = true
 	}
 }
 

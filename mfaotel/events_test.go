@@ -4,12 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"go/ast"
-	"go/parser"
-	"go/token"
-	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -252,18 +247,9 @@ func TestThroughMFA(t *testing.T) {
 	}
 }
 
-// TestKnowsEveryValue checks that every event type declared in event.go
-// and every error code declared in errors.go is counted as itself rather
-// than as "other".
+// TestKnowsEveryValue checks that every mfa.EventType and error code is
+// counted as itself rather than as "other".
 func TestKnowsEveryValue(t *testing.T) {
-	types := stringConsts(t, "../event.go", func(vs *ast.ValueSpec) bool {
-		id, ok := vs.Type.(*ast.Ident)
-		return ok && id.Name == "EventType"
-	})
-	codes := sentinelCodes(t, "../errors.go")
-	if len(types) < 20 || len(codes) < 15 {
-		t.Fatalf("found %d event types and %d error codes: has the layout of event.go or errors.go changed?", len(types), len(codes))
-	}
 	check := func(what string, e mfa.Event) {
 		mp, reader := newMetering(t)
 		onEvent, err := mfaotel.EventHandler(mp)
@@ -277,77 +263,10 @@ func TestKnowsEveryValue(t *testing.T) {
 			}
 		}
 	}
-	for _, typ := range types {
-		check("event type "+typ, mfa.Event{Type: mfa.EventType(typ)})
+	for _, typ := range mfa.EventTypes() {
+		check("event type "+string(typ), mfa.Event{Type: typ})
 	}
-	for _, code := range codes {
+	for _, code := range mfa.ErrorCodes() {
 		check("error code "+code, mfa.Event{Type: mfa.EventTokenRefused, ErrorCode: code})
 	}
-}
-
-// stringConsts returns the values of the string constants of a Go file
-// whose spec match selects.
-func stringConsts(t *testing.T, path string, match func(*ast.ValueSpec) bool) []string {
-	t.Helper()
-	f := parseFile(t, path)
-	var values []string
-	for _, d := range f.Decls {
-		gd, ok := d.(*ast.GenDecl)
-		if !ok || gd.Tok != token.CONST {
-			continue
-		}
-		for _, spec := range gd.Specs {
-			vs := spec.(*ast.ValueSpec)
-			if !match(vs) {
-				continue
-			}
-			for _, v := range vs.Values {
-				values = append(values, unquote(t, v))
-			}
-		}
-	}
-	return values
-}
-
-// sentinelCodes returns the codes of the calls sentinel("code", ...) in a
-// Go file.
-func sentinelCodes(t *testing.T, path string) []string {
-	t.Helper()
-	var codes []string
-	ast.Inspect(parseFile(t, path), func(n ast.Node) bool {
-		call, ok := n.(*ast.CallExpr)
-		if !ok {
-			return true
-		}
-		if id, ok := call.Fun.(*ast.Ident); ok && id.Name == "sentinel" && len(call.Args) > 0 {
-			codes = append(codes, unquote(t, call.Args[0]))
-		}
-		return true
-	})
-	return codes
-}
-
-func parseFile(t *testing.T, path string) *ast.File {
-	t.Helper()
-	if _, err := os.Stat(path); err != nil {
-		t.Skipf("the mfa package's source is not beside this module: %v", err)
-	}
-	f, err := parser.ParseFile(token.NewFileSet(), path, nil, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return f
-}
-
-func unquote(t *testing.T, e ast.Expr) string {
-	t.Helper()
-	lit, ok := e.(*ast.BasicLit)
-	if !ok || lit.Kind != token.STRING {
-		t.Fatalf("%#v is not a string literal", e)
-	}
-	s, err := strconv.Unquote(lit.Value)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
 }

@@ -13,33 +13,6 @@ import (
 // not know, so that a label never takes an unbounded set of values.
 const other = "other"
 
-// eventTypes are the values of the type label: every mfa.EventType. A test
-// checks the list against event.go.
-var eventTypes = []mfa.EventType{
-	mfa.EventDeviceAdded,
-	mfa.EventDeviceVerified,
-	mfa.EventDeviceDeleted,
-	mfa.EventDeviceRemoved,
-	mfa.EventDeviceImported,
-	mfa.EventDeviceReencrypted,
-	mfa.EventAuthSucceeded,
-	mfa.EventAuthFailed,
-	mfa.EventReplayRefused,
-	mfa.EventLockedOut,
-	mfa.EventRecoveryCodeUsed,
-	mfa.EventRecoveryCodesRegenerated,
-	mfa.EventRecoveryCodesLow,
-	mfa.EventRecoveryCodesAcknowledged,
-	mfa.EventTokenIssued,
-	mfa.EventTokenConsumed,
-	mfa.EventTokenValidated,
-	mfa.EventTokenRefused,
-	mfa.EventTokensRevoked,
-	mfa.EventUserReset,
-	mfa.EventUserUnlocked,
-	mfa.EventEnrollmentChecked,
-}
-
 // methods are the values of the method label.
 var methods = []mfa.Method{mfa.MethodTOTP, mfa.MethodRecoveryCode}
 
@@ -107,9 +80,9 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "mfa_recovery_codes_low_total",
 			Help: fmt.Sprintf("Recovery codes used that left the user %d or fewer.", mfa.LowRecoveryCodes),
 		}),
-		known: make(map[mfa.EventType]bool, len(eventTypes)),
+		known: make(map[mfa.EventType]bool),
 	}
-	for _, t := range eventTypes {
+	for _, t := range mfa.EventTypes() {
 		m.known[t] = true
 		m.events.WithLabelValues(string(t))
 	}
