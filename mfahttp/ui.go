@@ -43,6 +43,40 @@ type ReturnLinker interface {
 	ReturnLink(r *http.Request) (url, label string)
 }
 
+// SiteProvider is implemented by an [App] whose pages share a site
+// header: the UI page then shows the same header, so that it fits in with
+// the application's own pages, and the application's icon.
+type SiteProvider interface {
+	// Site describes the application around the UI page.
+	Site(r *http.Request) Site
+}
+
+// Site is the application around the UI page, as a [SiteProvider] gives
+// it. The page shows a site header when Name, BackURL or LogoutURL is set,
+// styled by the UI's own style sheet. URLs go into the page as they are:
+// give paths of the application, not values taken from the request.
+type Site struct {
+	// Name is the application's name: the start of the header, as a link
+	// to HomeURL, and the end of the page's title.
+	Name string
+	// HomeURL is where the name links to; "/" when empty.
+	HomeURL string
+	// IconURL is the application's icon (favicon), e.g.
+	// "/static/favicon.svg". Without one, browsers ask for /favicon.ico.
+	IconURL string
+	// BackURL and BackLabel make a link in the header back into the
+	// application, e.g. "/account" and "Your account" ("Back" when empty).
+	// The page shows it only while the session needs no second factor:
+	// during a login's, the application would send the user straight back
+	// to the UI.
+	BackURL, BackLabel string
+	// LogoutURL is where the header's "Log out" button posts an empty form
+	// to, e.g. "/logout". The page shows the button whenever the user is
+	// signed in, on a login's code prompt too, so that a user without a
+	// code has a way out.
+	LogoutURL string
+}
+
 // uiAsset is one embedded asset with the headers it is served with.
 type uiAsset struct {
 	body        []byte
@@ -62,6 +96,10 @@ type uiPageData struct {
 	ReturnURL   string
 	ReturnLabel string
 	CSS, JS     assetRef
+	// Site is the application's, from a SiteProvider; Header is whether
+	// the page shows a site header.
+	Site   Site
+	Header bool
 	// Digits is the length of a TOTP code, PeriodSeconds how often the app
 	// shows a new one, as the MFA is configured.
 	Digits        int
@@ -125,12 +163,30 @@ func (h *Handler) uiRoutes() {
 
 // serveUI serves the UI page. It needs no session: the page asks the API,
 // which answers 401 without one, and the page then says so.
+//
+// A link to the page with the fragment #add-device, e.g. from a "Set up
+// two-factor authentication" button, opens it on the QR code of a new
+// device (the flow's add-device step) when the user has no verified
+// device, instead of on the empty device list; otherwise the fragment
+// changes nothing. The page then drops the fragment from its URL, so that
+// reloading it shows the same QR code.
 func (h *Handler) serveUI(w http.ResponseWriter, r *http.Request) {
 	data := uiPageData{
 		CSS:           embeddedUI.ref("ui.css"),
 		JS:            embeddedUI.ref("ui.js"),
 		Digits:        h.m.TOTPDigits(),
 		PeriodSeconds: int(h.m.TOTPPeriod() / time.Second),
+	}
+	if sp, ok := h.app.(SiteProvider); ok {
+		s := sp.Site(r)
+		if s.HomeURL == "" {
+			s.HomeURL = "/"
+		}
+		if s.BackLabel == "" {
+			s.BackLabel = "Back"
+		}
+		data.Site = s
+		data.Header = s.Name != "" || s.BackURL != "" || s.LogoutURL != ""
 	}
 	if rl, ok := h.app.(ReturnLinker); ok {
 		data.ReturnURL, data.ReturnLabel = rl.ReturnLink(r)

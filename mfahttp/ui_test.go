@@ -141,6 +141,156 @@ func TestUIPage(t *testing.T) {
 	if strings.Contains(body, "data-return-url=\"/") || strings.Contains(body, `id="return"`) {
 		t.Error("page links back although the app is no ReturnLinker")
 	}
+	// Nor a site header or icon without a SiteProvider.
+	for _, bad := range []string{"<header", `rel="icon"`, `id="site-`, "has-site"} {
+		if strings.Contains(body, bad) {
+			t.Errorf("page has %s although the app is no SiteProvider", bad)
+		}
+	}
+}
+
+// recoveryCode is how mfakit shows a recovery code: 16 characters of
+// Crockford's base32 in lower case (no i, l, o or u), in groups of four.
+var recoveryCode = regexp.MustCompile(`^[0-9a-hjkmnp-tv-z]{4}(-[0-9a-hjkmnp-tv-z]{4}){3}$`)
+
+// TestUIRecoveryMode: the code prompt has a heading and help of its own
+// for recovery codes, which ui.js shows in their place, and its example
+// is a code mfakit could make.
+func TestUIRecoveryMode(t *testing.T) {
+	_, body := get(t, uiServer(t, uiApp{}).URL+"/mfa/")
+	otp := body[strings.Index(body, `<section id="view-otp"`):]
+	otp = otp[:strings.Index(otp, "</section>")]
+	for _, want := range []string{
+		`<h1 id="otp-title" tabindex="-1"><span data-for-mode="totp">Enter your code</span><span data-for-mode="recovery" hidden>Enter a recovery code</span></h1>`,
+		`<p id="otp-help" data-for-mode="totp">Open your authenticator app`,
+		`<p id="otp-recovery-help" data-for-mode="recovery" hidden>`,
+		`aria-describedby="otp-recovery-help recovery-help"`,
+	} {
+		if !strings.Contains(otp, want) {
+			t.Errorf("the OTP view lacks %s", want)
+		}
+	}
+	if help := regexp.MustCompile(`<p id="otp-recovery-help"[^>]*>([^<]*)</p>`).FindStringSubmatch(otp); help == nil ||
+		!strings.Contains(help[1], "recovery codes") || strings.Contains(help[1], "Open your authenticator app") {
+		t.Errorf("recovery-code help %q: want it about recovery codes", help)
+	}
+	examples := regexp.MustCompile(`<span class="mono">([^<]*)</span>`).FindAllStringSubmatch(otp, -1)
+	if len(examples) == 0 {
+		t.Fatal("the OTP view shows no example recovery code")
+	}
+	for _, ex := range examples {
+		if !recoveryCode.MatchString(ex[1]) {
+			t.Errorf("example recovery code %q is not one mfakit could make", ex[1])
+		}
+	}
+
+	// The example has the form of real codes.
+	m, err := mfa.New(mfa.Config{Store: memstore.New(), Issuer: "Acme", Keys: mfatest.Keyring(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := m.AddDevice(t.Context(), "u1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.AuthenticateDevice(t.Context(), "u1", mfa.AuthenticateRequest{Code: mfatest.Code(t, reg.Secret, time.Now())}); err != nil {
+		t.Fatal(err)
+	}
+	codes, err := m.GetNewRecoveryCodes(t.Context(), "u1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range codes {
+		if !recoveryCode.MatchString(c) {
+			t.Fatalf("mfakit made the recovery code %q, which the test's pattern does not take", c)
+		}
+	}
+}
+
+// siteApp is a SiteProvider.
+type siteApp struct {
+	uiApp
+	site mfahttp.Site
+}
+
+func (a siteApp) Site(*http.Request) mfahttp.Site { return a.site }
+
+// TestUISite: a SiteProvider puts its header and icon on the page, as
+// given and escaped; the links that depend on the session start hidden for
+// ui.js to show.
+func TestUISite(t *testing.T) {
+	srv := uiServer(t, siteApp{site: mfahttp.Site{
+		Name:      "Acme <Shop>",
+		HomeURL:   "/home",
+		IconURL:   "/static/icon.svg",
+		BackURL:   "/account",
+		BackLabel: "Your account",
+		LogoutURL: "/logout",
+	}})
+	_, body := get(t, srv.URL+"/mfa/")
+	for _, want := range []string{
+		`<title>Two-factor authentication · Acme &lt;Shop&gt;</title>`,
+		`<link rel="icon" href="/static/icon.svg">`,
+		`<body class="has-site">`,
+		`<a class="brand" href="/home">Acme &lt;Shop&gt;</a>`,
+		`<a id="site-back" href="/account" hidden>Your account</a>`,
+		`<form id="site-logout" method="post" action="/logout"><button type="submit" class="link">Log out</button></form>`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page lacks %s", want)
+		}
+	}
+	if strings.Index(body, `<header class="site">`) > strings.Index(body, `<main id="mfa"`) {
+		t.Error("the site header is not above the card")
+	}
+
+	// Defaults: home is /, the back link reads "Back"; no header without a
+	// name or links, but the icon.
+	_, body = get(t, uiServer(t, siteApp{site: mfahttp.Site{Name: "Acme", BackURL: "/account"}}).URL+"/mfa/")
+	for _, want := range []string{`<a class="brand" href="/">Acme</a>`, `<a id="site-back" href="/account" hidden>Back</a>`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page lacks %s", want)
+		}
+	}
+	if strings.Contains(body, "site-logout") {
+		t.Error("a Log out button without a LogoutURL")
+	}
+	_, body = get(t, uiServer(t, siteApp{site: mfahttp.Site{IconURL: "/icon.svg"}}).URL+"/mfa/")
+	if strings.Contains(body, "<header") || !strings.Contains(body, `<link rel="icon" href="/icon.svg">`) {
+		t.Error("want the icon and no header for a Site with an icon only")
+	}
+
+	// html/template keeps dangerous URLs out of the page.
+	_, body = get(t, uiServer(t, siteApp{site: mfahttp.Site{
+		Name: "x", HomeURL: "javascript:alert(1)", IconURL: "javascript:alert(2)", BackURL: "javascript:alert(3)", LogoutURL: "javascript:alert(4)",
+	}}).URL+"/mfa/")
+	if strings.Contains(body, "javascript:") {
+		t.Error("a javascript: URL reached the page")
+	}
+}
+
+// TestUIScript checks what ui.js promises around the page: the set-up link
+// (#add-device), the site header's links, dates in the browser's locale.
+// TestBrowser in examples/webapp drives them.
+func TestUIScript(t *testing.T) {
+	srv := uiServer(t, uiApp{})
+	_, js := get(t, srv.URL+"/mfa/assets/ui.js")
+	for _, want := range []string{
+		`window.location.hash !== '#add-device'`,
+		`step('add-device')`,
+		`history.replaceState(`,
+		`$('site-back')`,
+		`$('site-logout')`,
+		`const dateOptions = { year: 'numeric', month: 'short', day: 'numeric' };`,
+		`new Intl.DateTimeFormat(undefined, dateOptions)`,
+	} {
+		if !strings.Contains(js, want) {
+			t.Errorf("ui.js lacks %s", want)
+		}
+	}
+	if strings.Contains(js, "' · '") || strings.Contains(js, `" · "`) {
+		t.Error("ui.js writes a dot between a device's dates; the style sheet draws them")
+	}
 }
 
 // TestUICodeLength: the page describes and takes codes of the length and

@@ -147,6 +147,7 @@
   function failed(e, opts) {
     if (e.status === 401 && e.code === 'unauthenticated') {
       state = null;
+      updateSite(false, false);
       showView('signed-out');
       setError('');
       $('signed-out-title').focus();
@@ -164,6 +165,7 @@
     else if (st.view !== 'otp') enrolling = false;
     const changed = !prev || prev.view !== st.view;
 
+    updateSite(true, st.complete);
     switch (st.view) {
       case 'devices':
         renderDevices(st.devices || [], st.complete);
@@ -206,6 +208,18 @@
     for (const v of views) $('view-' + v).hidden = v !== view;
   }
 
+  // updateSite shows the site header's links (when the application has a
+  // header) that fit the session: Log out while signed in, also on a
+  // login's code prompt, and the link back into the application only once
+  // no second factor is pending, since before that the application would
+  // send the user straight back here.
+  function updateSite(signedIn, complete) {
+    const back = $('site-back');
+    if (back) back.hidden = !(signedIn && complete);
+    const logout = $('site-logout');
+    if (logout) logout.hidden = !signedIn;
+  }
+
   function focusView(view) {
     if (view === 'otp') {
       activeInput($('otp-form')).focus();
@@ -224,9 +238,15 @@
     return e;
   }
 
+  // Dates are in the browser's locale and time zone, e.g. "Nov 30, 2026"
+  // or "30 Nov 2026". An application that shows dates on its own pages can
+  // format them with the same options to match.
+  const dateOptions = { year: 'numeric', month: 'short', day: 'numeric' };
+  const dateFormat = new Intl.DateTimeFormat(undefined, dateOptions);
+
   function formatDate(iso) {
     const d = new Date(iso);
-    return isNaN(d) ? iso : d.toLocaleDateString(undefined, { year: 'numeric', month: 'short', day: 'numeric' });
+    return isNaN(d) ? iso : dateFormat.format(d);
   }
 
   function timeEl(iso) {
@@ -249,6 +269,18 @@
     $('new-codes').hidden = verified.length === 0;
     const ret = $('return');
     if (ret) ret.hidden = !complete;
+    updateReturnLink();
+  }
+
+  // updateReturnLink keeps one primary action in the device list: the way
+  // back into the application leads only when neither "Add device" nor a
+  // form that confirms an action is showing.
+  function updateReturnLink() {
+    const link = $('return-link');
+    if (!link) return;
+    const lead = $('add-device-actions').hidden && !confirming;
+    link.classList.toggle('primary', lead);
+    link.classList.toggle('secondary', !lead);
   }
 
   function deviceItem(d) {
@@ -257,15 +289,19 @@
     const name = d.alias || 'Authenticator app';
     info.append(el('span', 'device-name', name));
     info.append(el('span', 'badge', 'Verified'));
+    // The dates, each whole on a line; the style sheet draws the dots
+    // between them, so that no line ends (or starts) with one.
     const meta = el('span', 'device-meta');
-    const added = el('span', 'nowrap', 'Added ');
+    const dates = el('span', 'device-dates');
+    const added = el('span', '', 'Added ');
     added.append(timeEl(d.createdAt));
-    meta.append(added);
+    dates.append(added);
     if (d.lastUsedAt) {
-      const used = el('span', 'nowrap', 'Last used ');
+      const used = el('span', '', 'Last used ');
       used.append(timeEl(d.lastUsedAt));
-      meta.append(' · ', used);
+      dates.append(used);
     }
+    meta.append(dates);
     info.append(meta);
     li.append(info);
     const del = el('button', 'danger-outline', 'Delete');
@@ -287,6 +323,7 @@
     if (panel) panel.hidden = true;
     resetCodeForm(form);
     form.hidden = false;
+    updateReturnLink();
     setError('');
     activeInput(form).focus();
   }
@@ -297,6 +334,7 @@
     confirming = null;
     form.hidden = true;
     if (panel) panel.hidden = false;
+    updateReturnLink();
     if (refocus && opener.isConnected) opener.focus();
   }
 
@@ -376,6 +414,9 @@
   const mode = (form) => form.dataset.mode || 'totp';
   const activeInput = (form) => form.querySelector(`.field[data-mode="${mode(form)}"] input`);
 
+  // setMode switches form between a TOTP code and a recovery code: its
+  // input, and the texts of its view marked data-for-mode (the OTP view's
+  // heading and help).
   function setMode(form, m) {
     form.dataset.mode = m;
     for (const f of form.querySelectorAll('.field[data-mode]')) {
@@ -383,6 +424,7 @@
       f.hidden = !on;
       f.querySelector('input').disabled = !on;
     }
+    for (const t of form.closest('.view').querySelectorAll('[data-for-mode]')) t.hidden = t.dataset.forMode !== m;
     form.querySelector('[data-toggle]').textContent =
       m === 'recovery' ? 'Use your authenticator app instead' : 'Use a recovery code instead';
   }
@@ -547,5 +589,30 @@
     i.addEventListener('paste', onCodePaste);
   }
 
-  run(() => step(''));
+  // start shows where the flow stands. Opened as #add-device (from a
+  // "Set up two-factor authentication" link), the page goes on to a new
+  // device's QR code when the user has no verified device, rather than
+  // stopping at the empty device list. The fragment goes at once, so that
+  // a reload shows the same QR code instead of making another.
+  async function start() {
+    if (window.location.hash !== '#add-device') {
+      await step('');
+      return;
+    }
+    history.replaceState(null, '', window.location.pathname + window.location.search);
+    let st;
+    try {
+      st = await api('POST', 'api/flow');
+    } catch (e) {
+      failed(e);
+      return;
+    }
+    if (st.view === 'devices' && !st.error && !(st.devices || []).some((d) => d.verified)) {
+      await step('add-device');
+      return;
+    }
+    show(st);
+  }
+
+  run(start);
 })();
