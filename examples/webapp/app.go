@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/mail"
 	"strings"
@@ -43,10 +44,11 @@ const (
 )
 
 var (
-	errEmailTaken  = errors.New("an account with this email address exists already")
-	errBadLogin    = errors.New("wrong email address or password")
-	errBadEmail    = errors.New("enter a valid email address, like ann@example.com")
-	errBadPassword = errors.New("choose a password of 8 to 72 characters")
+	errEmailTaken    = errors.New("an account with this email address exists already")
+	errBadLogin      = errors.New("wrong email address or password")
+	errBadEmail      = errors.New("enter a valid email address, like ann@example.com")
+	errShortPassword = fmt.Errorf("this password is too short: use at least %d characters", minPassword)
+	errLongPassword  = fmt.Errorf("this password is too long: use at most %d characters", maxPassword)
 )
 
 type user struct {
@@ -64,7 +66,7 @@ type session struct {
 }
 
 // app holds users and sessions. It implements mfahttp.App (and
-// mfahttp.ReturnLinker) for the MFA handler.
+// mfahttp.ReturnLinker and mfahttp.SiteProvider) for the MFA handler.
 type app struct {
 	mu       sync.Mutex
 	users    map[string]*user    // by ID
@@ -84,6 +86,7 @@ type app struct {
 var (
 	_ mfahttp.App          = (*app)(nil)
 	_ mfahttp.ReturnLinker = (*app)(nil)
+	_ mfahttp.SiteProvider = (*app)(nil)
 )
 
 // newApp returns an app that hashes passwords with bcrypt at cost (0:
@@ -124,13 +127,18 @@ func normalizeEmail(s string) (email, key string, err error) {
 	return s, strings.ToLower(s), nil
 }
 
+// signUp makes an account. A bad email address and a bad password are
+// both reported, joined in one error.
 func (a *app) signUp(email, password string) (*user, error) {
 	email, key, err := normalizeEmail(email)
+	switch {
+	case len(password) < minPassword:
+		err = errors.Join(err, errShortPassword)
+	case len(password) > maxPassword:
+		err = errors.Join(err, errLongPassword)
+	}
 	if err != nil {
 		return nil, err
-	}
-	if len(password) < minPassword || len(password) > maxPassword {
-		return nil, errBadPassword
 	}
 	hash, err := bcrypt.GenerateFromPassword([]byte(password), a.cost)
 	if err != nil {
@@ -285,6 +293,20 @@ func (a *app) CompleteMFA(w http.ResponseWriter, r *http.Request, userID string)
 // account page.
 func (a *app) ReturnLink(*http.Request) (string, string) {
 	return "/account", "Continue to your account"
+}
+
+// Site implements mfahttp.SiteProvider: the MFA UI's pages have the site
+// header of the example's own pages (layout.html), with a link back to the
+// account page and a log-out button, and the site's icon.
+func (a *app) Site(*http.Request) mfahttp.Site {
+	return mfahttp.Site{
+		Name:      siteName,
+		HomeURL:   "/",
+		IconURL:   faviconURL,
+		BackURL:   "/account",
+		BackLabel: "Your account",
+		LogoutURL: "/logout",
+	}
 }
 
 // randomToken returns 256 random bits, base64url-encoded.

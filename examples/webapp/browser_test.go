@@ -1,10 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -39,12 +41,15 @@ func needChromium(t *testing.T) {
 	}
 }
 
-// TestBrowser drives headless Chromium through the example: sign-up,
-// enrolment in the MFA UI (device list, QR code, code, recovery codes),
-// logins with a TOTP code and with recovery codes, the change-email action
-// with and without an MFA token, replacing the recovery codes, and
-// deleting the device. It uses the real
-// clock, as a user's authenticator app does.
+// TestBrowser drives headless Chromium through the example: sign-up (a
+// too-short password first), enrolment in the MFA UI (QR code, device
+// list, code, recovery codes), logins with a TOTP code and with recovery
+// codes, logging out from the code prompt, the change-email action with
+// and without an MFA token, replacing the recovery codes, and deleting the
+// device. On the way it checks the site header on the MFA UI's pages, one
+// primary action per view, dates that read the same on the account page
+// and in the MFA UI, and that no page asks for anything missing (such as
+// a favicon). It uses the real clock, as a user's authenticator app does.
 //
 // The server has the default session cookie, Secure with the __Host-
 // prefix, and speaks plain HTTP, as `go run ./examples/webapp` does; the
@@ -68,7 +73,8 @@ func TestBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(h)
+	missing := &notFoundLog{}
+	srv := httptest.NewServer(missing.wrap(h))
 	defer srv.Close()
 
 	b := newBrowser(t, localhostURL(t, srv))
@@ -77,13 +83,30 @@ func TestBrowser(t *testing.T) {
 		password = "correct horse battery"
 	)
 
-	// Sign up: no device yet, so the account page offers enrolment.
+	// Sign up with a too-short password: the page says so under the
+	// field, and so does the server when the browser does not check.
 	b.goTo("/signup")
 	b.do(
 		chromedp.SendKeys(chromedp.ID("email"), email),
-		chromedp.SendKeys(chromedp.ID("password"), password+"\r"),
+		chromedp.SendKeys(chromedp.ID("password"), "short\r"),
 	)
+	b.waitFor("the page's message under the password", shown("password-error")+` && document.getElementById("password-error").textContent === "This password is too short: use at least 8 characters."`)
+	b.expectTrue("still on the sign-up page, the password marked invalid", `location.pathname === "/signup" && document.getElementById("password").getAttribute("aria-invalid") === "true"`)
+	b.expectFocus("password")
+	b.do(chromedp.SendKeys(chromedp.ID("password"), "-and-long-enough"))
+	b.expectTrue("no message once the password is long enough", `!`+shown("password-error")+` && !document.getElementById("password").hasAttribute("aria-invalid")`)
+	b.clear("password")
+	b.do(chromedp.SendKeys(chromedp.ID("password"), "short"))
+	evaluate[chromedp.Void](b, `(() => { const f = document.querySelector("form"); f.noValidate = true; f.requestSubmit(); })()`)
+	// The server's page has the password field take the focus.
+	b.waitFor("the server's message under the password", `location.pathname === "/signup" && document.getElementById("password").autofocus && `+shown("password-error")+` && document.getElementById("password-error").textContent === "This password is too short: use at least 8 characters."`)
+	b.expectTrue("the address kept, the password marked invalid", `document.getElementById("email").value === `+fmt.Sprintf("%q", email)+` && document.getElementById("password").getAttribute("aria-invalid") === "true"`)
+	b.waitFor("the focus on the password", `document.activeElement && document.activeElement.id === "password"`)
+
+	// Sign up: no device yet, so the account page offers enrolment.
+	b.do(chromedp.SendKeys(chromedp.ID("password"), password+"\r"))
 	b.waitFor("the account page with the enrolment button", `location.pathname === "/account" && !!document.getElementById("enrol")`)
+	b.expectSiteHeader("the account page", true)
 	// The browser keeps the session cookie as the server set it, out of
 	// reach of scripts.
 	c := b.sessionCookie()
@@ -93,20 +116,27 @@ func TestBrowser(t *testing.T) {
 	b.expectTrue("no cookie for scripts", `document.cookie === ""`)
 	b.do(chromedp.Click(chromedp.ID("enrol")))
 
-	// Devices view: no device, an "Add device" button.
-	b.waitFor("the devices view", shown("view-devices"))
-	b.expectFocus("devices-title")
-	b.expectTrue("the empty device list", shown("no-devices")+` && `+shown("add-device")+` && document.querySelectorAll("#device-list li").length === 0`)
-	b.do(chromedp.Click(chromedp.ID("add-device")))
+	// "Set up two-factor authentication" lands on a new device's QR code,
+	// with the site header, and a URL that shows the same QR code again
+	// when reloaded.
+	b.waitFor("the QR code view", `location.pathname === "/mfa/" && `+shown("view-qr-code")+` && `+shown("cancel-add")+` && document.getElementById("secret").textContent !== ""`)
+	b.expectFocus("qr-title")
+	b.expectTrue("no #add-device left in the URL", `location.hash === ""`)
+	b.expectOnePrimary("the QR code view", "continue")
+	b.expectSiteHeader("the QR code view", true)
+	b.expectTrue("the site header's link back to the account", shown("site-back")+` && document.getElementById("site-back").getAttribute("href") === "/account"`)
+	cancelled := evaluate[string](b, `document.getElementById("secret").textContent`)
+	b.do(chromedp.Reload())
+	b.waitFor("the same QR code after a reload", shown("view-qr-code")+fmt.Sprintf(` && document.getElementById("secret").textContent === %q`, cancelled))
 
 	// QR view: Cancel goes back to the device list. The new device stays
 	// pending, not listed, until it expires or Add device replaces it.
-	b.waitFor("the QR code view", shown("view-qr-code")+` && `+shown("cancel-add")+` && document.getElementById("secret").textContent !== ""`)
-	cancelled := evaluate[string](b, `document.getElementById("secret").textContent`)
 	b.do(chromedp.Click(chromedp.ID("cancel-add")))
-	b.waitFor("the devices view again", shown("view-devices")+` && document.querySelectorAll("#device-list li").length === 0`)
+	b.waitFor("the devices view", shown("view-devices")+` && document.querySelectorAll("#device-list li").length === 0`)
 	b.expectFocus("devices-title")
 	b.expectTrue("Add device after Cancel", shown("no-devices")+` && `+shown("add-device"))
+	b.expectOnePrimary("the empty devices view", "add-device")
+	b.expectTrue("the link back to the account, not primary", shown("return-link")+` && document.getElementById("return-link").classList.contains("secondary")`)
 	if pending := evaluate[[]bool](b, `fetch("/mfa/api/devices").then(r => r.json()).then(b => b.devices.map(d => d.verified))`, chromedp.EvalAwaitPromise); !slices.Equal(pending, []bool{false}) {
 		t.Errorf("after Cancel the user's devices are verified=%v, want one pending device", pending)
 	}
@@ -124,6 +154,7 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("setup key %q: want base32 in groups of four", grouped)
 	}
 	app := &authenticator{secret: strings.Join(strings.Fields(grouped), ""), last: -1}
+	b.expectOnePrimary("the QR code view", "continue")
 	b.shoot("qr-code")
 	// Keyboard only: Tab to Copy, Tab to Continue, Enter.
 	b.do(chromedp.KeyEvent("\t"))
@@ -136,6 +167,7 @@ func TestBrowser(t *testing.T) {
 	b.waitFor("the OTP view", shown("view-otp"))
 	b.expectFocus("otp-code")
 	b.expectTrue("no recovery code option while enrolling", `!`+shown("otp-form")+` || document.querySelector("#otp-form [data-toggle]").hidden`)
+	b.expectOnePrimary("the OTP view while enrolling", "")
 	b.do(chromedp.SendKeys(chromedp.ID("otp-code"), app.next(t)+"\r"))
 
 	// Backup codes view: ten codes, Download and Copy.
@@ -146,7 +178,7 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("%d recovery codes shown, want 10: %q", len(codes), codes)
 	}
 	for _, c := range codes {
-		if !regexp.MustCompile(`^[0-9a-z]{4}(-[0-9a-z]{4}){3}$`).MatchString(c) {
+		if !recoveryCodeFormat.MatchString(c) {
 			t.Errorf("recovery code %q: want xxxx-xxxx-xxxx-xxxx", c)
 		}
 	}
@@ -154,6 +186,7 @@ func TestBrowser(t *testing.T) {
 	if !strings.Contains(family, "monospace") {
 		t.Errorf("recovery codes in font %q, want a monospace one", family)
 	}
+	b.expectOnePrimary("the backup codes view", "acknowledge")
 	b.shoot("backup-codes")
 	b.do(chromedp.Click(chromedp.ID("download-codes")))
 	saved := b.downloaded("recovery-codes.txt")
@@ -178,17 +211,32 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("devices view: want a verified device and neither secret nor codes:\n%s", page)
 	}
 	b.expectTrue("no Add device button next to a verified device", `!`+shown("add-device"))
+	b.expectOnePrimary("the devices view", "return-link")
+	b.expectDates("the devices view")
+	added := evaluate[string](b, `document.querySelector("#device-list time").textContent`)
+	b.expectDateSeparators()
 	b.shoot("devices")
 
-	// Log in again: the OTP view; a wrong code, then the right one.
+	// The account page writes the date as the MFA UI does.
 	b.do(chromedp.Click(chromedp.ID("return-link")))
-	b.waitFor("the account page", `location.pathname === "/account"`)
+	b.waitFor("the account page, its script run", `location.pathname === "/account" && document.readyState === "complete"`)
+	b.expectDates("the account page")
+	if since := evaluate[string](b, `document.getElementById("mfa-since").textContent`); since != added {
+		t.Errorf("the account page says two-factor authentication is on since %q, the device list that the device was added %q: want the same date, written the same way", since, added)
+	}
+
+	// Log in again: the OTP view; a wrong code, then the right one.
 	b.logOut()
 	b.logIn(email, password)
 	b.waitFor("the OTP view after login", `location.pathname === "/mfa/" && `+shown("view-otp"))
 	b.expectFocus("otp-code")
 	b.expectTrue("the recovery code option", shown("otp-form")+` && !document.querySelector("#otp-form [data-toggle]").hidden`)
 	b.expectStatus("/account", 303, "before the second factor, /account redirects")
+	b.expectOnePrimary("the OTP view", "")
+	// The way out of the code prompt is the header's Log out; a link back
+	// to the account would only lead here again.
+	b.expectSiteHeader("the OTP view", true)
+	b.expectTrue("no link back to the account before the second factor", `!`+shown("site-back"))
 	b.shoot("otp")
 	// A code pasted with a space keeps all its digits, though the input
 	// takes only six characters.
@@ -210,8 +258,33 @@ func TestBrowser(t *testing.T) {
 	b.do(chromedp.SendKeys(chromedp.ID("otp-code"), app.next(t)+"\r"))
 	b.waitFor("the account page after a code", `location.pathname === "/account"`)
 
-	// A recovery code works once.
+	// In recovery-code mode the code prompt speaks of recovery codes, and
+	// its example is one that could be a recovery code. Log out leaves it.
 	b.logOut()
+	b.logIn(email, password)
+	b.waitFor("the OTP view", shown("view-otp"))
+	b.do(chromedp.Click(chromedp.CSS("#otp-form [data-toggle]")))
+	b.expectFocus("otp-recovery")
+	if h := evaluate[string](b, `document.getElementById("otp-title").innerText`); h != "Enter a recovery code" {
+		t.Errorf("recovery-code mode: heading %q, want \"Enter a recovery code\"", h)
+	}
+	help := evaluate[string](b, `document.getElementById("view-otp").innerText`)
+	if !strings.Contains(help, "recovery codes you saved") || strings.Contains(help, "Open your authenticator app") {
+		t.Errorf("recovery-code mode: the view says\n%s\nwant help about recovery codes, not the authenticator app", help)
+	}
+	example := evaluate[string](b, `document.querySelector("#recovery-help .mono").textContent`)
+	if !recoveryCodeFormat.MatchString(example) {
+		t.Errorf("recovery-code mode: example code %q is not one mfakit could make", example)
+	}
+	b.do(chromedp.Click(chromedp.CSS("#otp-form [data-toggle]")))
+	if h := evaluate[string](b, `document.getElementById("otp-title").innerText`); h != "Enter your code" {
+		t.Errorf("back to app codes: heading %q, want \"Enter your code\"", h)
+	}
+	b.do(chromedp.Click(chromedp.CSS("#site-logout button")))
+	b.waitFor("the login page after logging out from the code prompt", `location.pathname === "/" && !!document.querySelector('form[action="/login"]')`)
+	b.expectStatus("/account", 303, "after logging out from the code prompt, /account redirects")
+
+	// A recovery code works once.
 	b.logIn(email, password)
 	b.waitFor("the OTP view", shown("view-otp"))
 	b.useRecoveryCode(codes[0])
@@ -261,9 +334,11 @@ func TestBrowser(t *testing.T) {
 	b.waitFor("the changed email", `document.getElementById("email").textContent === "ann@example.net"`)
 
 	// Replace the recovery codes, confirmed with one of them; Cancel
-	// first.
-	b.goTo("/mfa/")
+	// first. The set-up link's #add-device changes nothing for a user with
+	// an authenticator app.
+	b.goTo("/mfa/#add-device")
 	b.waitFor("the devices view", shown("view-devices")+` && document.querySelectorAll("#device-list li").length === 1`)
+	b.expectTrue("no error", `document.getElementById("error").textContent === ""`)
 	b.do(chromedp.Click(chromedp.ID("replace-codes")))
 	b.expectFocus("replace-code")
 	b.do(chromedp.Click(chromedp.ID("replace-cancel")))
@@ -272,9 +347,10 @@ func TestBrowser(t *testing.T) {
 	b.do(chromedp.Click(chromedp.ID("replace-codes")))
 	b.expectFocus("replace-code")
 	b.do(chromedp.SendKeys(chromedp.ID("replace-code"), "12\r"))
-	b.waitFor("the error of a short code", `document.querySelector("[role=alert]").textContent.includes("all 6 digits")`)
+	b.waitFor("the error of a short code", `document.querySelector("[role=alert]").textContent.includes("all " + document.getElementById("replace-code").maxLength + " digits")`)
 	b.do(chromedp.Click(chromedp.CSS("#replace-form [data-toggle]")))
 	b.expectFocus("replace-recovery")
+	b.expectOnePrimary("the devices view with the replace form", "")
 	b.shoot("devices-replace-codes")
 	b.do(chromedp.SendKeys(chromedp.ID("replace-recovery"), codes[5]+"\r"))
 	b.waitFor("the backup codes view with new codes", shown("view-backup-codes")+` && document.querySelectorAll("#codes li").length === 10`)
@@ -303,6 +379,9 @@ func TestBrowser(t *testing.T) {
 	b.waitFor("the account page without MFA", `!!document.getElementById("enrol")`)
 
 	b.checkConsole()
+	for _, p := range missing.paths() {
+		t.Errorf("the browser asked for %s, which is not there", p)
+	}
 	t.Logf("browser test took %s", time.Since(start).Round(time.Millisecond))
 }
 
@@ -367,6 +446,48 @@ func TestBrowserCookieHosts(t *testing.T) {
 	b.checkConsole()
 }
 
+// recoveryCodeFormat is how mfakit shows a recovery code: 16 characters
+// of Crockford's base32 in lower case, in groups of four.
+var recoveryCodeFormat = regexp.MustCompile(`^[0-9a-hjkmnp-tv-z]{4}(-[0-9a-hjkmnp-tv-z]{4}){3}$`)
+
+// notFoundLog records the paths that a handler answers 404, such as a
+// favicon that a page asks for and the server lacks.
+type notFoundLog struct {
+	mu      sync.Mutex
+	missing []string
+}
+
+func (l *notFoundLog) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		h.ServeHTTP(sw, r)
+		if sw.status == http.StatusNotFound {
+			l.mu.Lock()
+			l.missing = append(l.missing, r.Method+" "+r.URL.Path)
+			l.mu.Unlock()
+		}
+	})
+}
+
+func (l *notFoundLog) paths() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.missing)
+}
+
+// statusWriter remembers the status of a response.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 // localhostURL returns the URL of the test server with localhost for the
 // host, where httptest gives 127.0.0.1.
 func localhostURL(t *testing.T, srv *httptest.Server) string {
@@ -421,6 +542,7 @@ type browserTest struct {
 	base     string
 	download string // the download directory
 	shots    string // the screenshot directory; "" for none
+	header   string // how the site header looked where first checked
 
 	mu       sync.Mutex
 	problems []string // console errors, exceptions, CSP violations
@@ -595,6 +717,121 @@ func (b *browserTest) sessionCookie() *network.Cookie {
 	return nil
 }
 
+// expectOnePrimary checks that the page shows one primary button, with
+// the id unless it is "".
+func (b *browserTest) expectOnePrimary(what, id string) {
+	b.t.Helper()
+	ids := evaluate[[]string](b, `Array.from(document.querySelectorAll("main .primary")).filter(e => e.getClientRects().length > 0).map(e => e.id || e.textContent)`)
+	if len(ids) != 1 || (id != "" && ids[0] != id) {
+		b.t.Errorf("%s: primary buttons %q, want one (%s)", what, ids, cmp.Or(id, "any"))
+	}
+}
+
+// expectSiteHeader checks the site header: the example's name linking
+// home, a Log out button while signedIn, the site's icon, and that it
+// looks as on the first page it was checked on.
+func (b *browserTest) expectSiteHeader(what string, signedIn bool) {
+	b.t.Helper()
+	b.expectTrue(what+": the site header", `(() => {
+		const brand = document.querySelector("header.site a.brand");
+		return !!brand && brand.textContent === "`+siteName+`" && brand.getAttribute("href") === "/" &&
+			document.querySelector('link[rel="icon"]').getAttribute("href") === "`+faviconURL+`";
+	})()`)
+	logout := evaluate[bool](b, `(() => {
+		const button = document.querySelector('header.site form[method="post"][action="/logout"] button');
+		return !!button && button.getClientRects().length > 0 && button.textContent === "Log out";
+	})()`)
+	if logout != signedIn {
+		b.t.Errorf("%s: a Log out button in the site header: %v, want %v", what, logout, signedIn)
+	}
+	// Its size and type, for comparing the example's pages and the MFA
+	// UI's; the header's width would count a scroll bar.
+	look := evaluate[string](b, `(() => {
+		const h = document.querySelector("header.site"), brand = h.querySelector("a.brand"), s = getComputedStyle(brand);
+		return [h.getBoundingClientRect().height, brand.getBoundingClientRect().height, s.fontFamily, s.fontSize, s.fontWeight, s.color].join(" | ");
+	})()`)
+	switch {
+	case b.header == "":
+		b.header = look
+	case look != b.header:
+		b.t.Errorf("%s: the site header looks like %q, on the first page %q", what, look, b.header)
+	}
+}
+
+// expectDates checks that each date on the page reads as in the browser's
+// locale with the options that the example's account.js and the MFA UI's
+// ui.js share.
+func (b *browserTest) expectDates(what string) {
+	b.t.Helper()
+	dates := evaluate[[]string](b, `(() => {
+		const f = new Intl.DateTimeFormat(undefined, {year: "numeric", month: "short", day: "numeric"});
+		return Array.from(document.querySelectorAll("time[datetime]"), t => t.textContent + " | " + f.format(new Date(t.dateTime)));
+	})()`)
+	if len(dates) == 0 {
+		b.t.Errorf("%s: no dates", what)
+	}
+	for _, d := range dates {
+		if got, want, _ := strings.Cut(d, " | "); got != want {
+			b.t.Errorf("%s: date %q, want %q", what, got, want)
+		}
+	}
+}
+
+// expectDateSeparators checks the dots between a device's dates, which
+// the style sheet draws: at phone and desktop widths, and on a card wide
+// enough for the dates to share a line, no line of dates starts or ends
+// with one.
+func (b *browserTest) expectDateSeparators() {
+	b.t.Helper()
+	if text := evaluate[string](b, `document.querySelector("#device-list .device-meta").textContent`); strings.Contains(text, "·") {
+		b.t.Errorf("device dates %q: want the dots drawn by the style sheet, not in the text", text)
+	}
+	var wrapped, shared bool
+	for _, c := range []struct {
+		name  string
+		width int64
+		card  string // the card's max-width, "" for the style sheet's
+	}{
+		{"phone", 375, ""},
+		{"desktop", 1280, ""},
+		{"wide card", 1280, "60rem"},
+	} {
+		b.do(chromedp.EmulateViewport(c.width, 800))
+		evaluate[chromedp.Void](b, fmt.Sprintf(`document.getElementById("mfa").style.maxWidth = %q`, c.card))
+		evaluate[chromedp.Void](b, `new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))`, chromedp.EvalAwaitPromise)
+		// A date at the start of a line has its dot left of the box that
+		// clips it; any other date has it inside, after the date before.
+		lines := evaluate[[]string](b, `(() => {
+			const box = document.querySelector("#device-list .device-meta").getBoundingClientRect();
+			const out = [];
+			let top = null;
+			for (const d of document.querySelectorAll("#device-list .device-dates > *")) {
+				const r = d.getBoundingClientRect();
+				const starts = top === null || r.top > top + 1;
+				const hidden = r.right - r.width < box.left - 1;
+				out.push((starts ? "new line" : "same line") + ", dot " + (hidden ? "clipped" : "shown") + ": " + d.textContent);
+				top = r.top;
+			}
+			return out;
+		})()`)
+		b.t.Logf("device dates, %s: %q", c.name, lines)
+		for i, l := range lines {
+			if !strings.HasPrefix(l, "new line, dot clipped") && !strings.HasPrefix(l, "same line, dot shown") {
+				b.t.Errorf("device dates, %s: %s", c.name, l)
+			}
+			wrapped = wrapped || (i > 0 && strings.HasPrefix(l, "new line"))
+			shared = shared || strings.HasPrefix(l, "same line")
+		}
+		if dot := evaluate[string](b, `getComputedStyle(document.querySelector("#device-list .device-dates > *"), "::before").content`); !strings.Contains(dot, "·") {
+			b.t.Errorf("device dates, %s: the dot before a date is %s", c.name, dot)
+		}
+	}
+	evaluate[chromedp.Void](b, `document.getElementById("mfa").style.maxWidth = ""`)
+	if n := evaluate[int](b, `document.querySelectorAll("#device-list .device-dates > *").length`); n > 1 && (!wrapped || !shared) {
+		b.t.Errorf("device dates: wrapped at some width %v, on one line at another %v: want both checked", wrapped, shared)
+	}
+}
+
 // useRecoveryCode switches the OTP view to a recovery code and sends it.
 func (b *browserTest) useRecoveryCode(code string) {
 	b.t.Helper()
@@ -634,8 +871,10 @@ func (b *browserTest) shoot(name string) {
 		{"desktop", 1280, 800},
 	} {
 		b.do(chromedp.EmulateViewport(size.width, size.height))
-		// Let the page lay itself out at the new size.
-		evaluate[chromedp.Void](b, `new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))`, chromedp.EvalAwaitPromise)
+		// Let the page lay itself out at the new size, and finish its
+		// transitions (a button that just changed its colour).
+		evaluate[chromedp.Void](b, `Promise.all(document.getAnimations().map(a => a.finished.catch(() => {})))
+			.then(() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r))))`, chromedp.EvalAwaitPromise)
 		png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
 		if err != nil {
 			b.t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/mfakit/mfa"
@@ -23,6 +24,15 @@ var files embed.FS
 // no inline script or style, nothing from other origins, no framing.
 const pagePolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; " +
 	"connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+
+const (
+	// siteName is the example's name in the site header of every page,
+	// the MFA UI's too (app.Site).
+	siteName = "mfakit demo"
+	// faviconURL is the site's icon, which every page names; GET
+	// /favicon.ico, which browsers ask for without one, redirects there.
+	faviconURL = "/static/favicon.svg"
+)
 
 // config is what the server needs; main fills it from flags.
 type config struct {
@@ -78,7 +88,15 @@ func newServer(cfg config) (http.Handler, error) {
 	s.mfa = mfahttp.New(m, a, mfahttp.WithLogger(cfg.Logger))
 	for _, name := range []string{"login.html", "signup.html", "account.html"} {
 		s.pages[name] = template.Must(template.New(name).Funcs(template.FuncMap{
-			"date": func(t time.Time) string { return t.Format("2 Jan 2006") },
+			// A date is a <time> element: account.js writes it in the
+			// browser's locale as the MFA UI does, over this fallback.
+			"datetime": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+			"date":     func(t time.Time) string { return t.UTC().Format(time.DateOnly) },
+			"site":     func() string { return siteName },
+			"favicon":  func() string { return faviconURL },
+			// The password's length, as app.signUp checks it.
+			"minPassword": func() int { return minPassword },
+			"maxPassword": func() int { return maxPassword },
 		}).ParseFS(files, "templates/layout.html", "templates/"+name))
 	}
 	static, err := fs.Sub(files, "static")
@@ -99,6 +117,9 @@ func newServer(cfg config) (http.Handler, error) {
 	mux.HandleFunc("GET /static/{file}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		http.ServeFileFS(w, r, static, r.PathValue("file"))
+	})
+	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, faviconURL, http.StatusMovedPermanently)
 	})
 	// Every form and fetch that changes state must come from this site.
 	return http.NewCrossOriginProtection().Handler(mux), nil
@@ -140,7 +161,19 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 type formPage struct {
 	Title string
 	Email string
-	Error string
+	// Error is about the whole form and shows above it; EmailError and
+	// PasswordError are about one field and show under it.
+	Error, EmailError, PasswordError string
+	SignedIn                         bool // the site header offers to log out
+}
+
+// sentence makes an error message a sentence for a page.
+func sentence(err error) string {
+	m := err.Error()
+	if m == "" {
+		return ""
+	}
+	return strings.ToUpper(m[:1]) + m[1:] + "."
 }
 
 func (s *server) home(w http.ResponseWriter, r *http.Request) {
@@ -184,9 +217,21 @@ func (s *server) afterPassword(w http.ResponseWriter, r *http.Request, u *user) 
 func (s *server) signup(w http.ResponseWriter, r *http.Request) {
 	email, password := r.PostFormValue("email"), r.PostFormValue("password")
 	u, err := s.app.signUp(email, password)
+	// Each field's problem shows under it.
+	page := formPage{Title: "Create an account", Email: email}
+	for _, e := range []error{errBadEmail, errEmailTaken} {
+		if errors.Is(err, e) {
+			page.EmailError = sentence(e)
+		}
+	}
+	for _, e := range []error{errShortPassword, errLongPassword} {
+		if errors.Is(err, e) {
+			page.PasswordError = sentence(e)
+		}
+	}
 	switch {
-	case errors.Is(err, errBadEmail), errors.Is(err, errBadPassword), errors.Is(err, errEmailTaken):
-		s.render(w, http.StatusBadRequest, "signup.html", formPage{Title: "Create an account", Email: email, Error: err.Error()})
+	case page.EmailError != "" || page.PasswordError != "":
+		s.render(w, http.StatusBadRequest, "signup.html", page)
 		return
 	case err != nil:
 		s.fail(w, r, err)
@@ -199,7 +244,7 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 	email := r.PostFormValue("email")
 	u, err := s.app.logIn(email, r.PostFormValue("password"))
 	if err != nil {
-		s.render(w, http.StatusUnauthorized, "login.html", formPage{Title: "Log in", Email: email, Error: err.Error()})
+		s.render(w, http.StatusUnauthorized, "login.html", formPage{Title: "Log in", Email: email, Error: sentence(err)})
 		return
 	}
 	s.afterPassword(w, r, u)
@@ -212,6 +257,7 @@ func (s *server) logout(w http.ResponseWriter, r *http.Request) {
 
 type accountPage struct {
 	Title    string
+	SignedIn bool
 	Email    string
 	Enrolled bool      // the user has a verified authenticator app
 	Since    time.Time // when it was verified
@@ -242,7 +288,7 @@ func (s *server) account(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	page := accountPage{Title: "Your account", Email: u.email, Enrolled: enrolled, Digits: s.m.TOTPDigits()}
+	page := accountPage{Title: "Your account", SignedIn: true, Email: u.email, Enrolled: enrolled, Digits: s.m.TOTPDigits()}
 	if d.VerifiedAt != nil {
 		page.Since = *d.VerifiedAt
 	}

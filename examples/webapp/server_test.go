@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"html"
 	"io"
 	"log/slog"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"net/netip"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -156,8 +158,11 @@ func testAccountAndActionMFA(c *client, clock *mfatest.Clock) {
 	want(t, "sign-up", c.form("/signup", credentials("ann@example.com")), 303, "/account")
 	r := c.do("GET", "/account", "", "")
 	want(t, "account page", r, 200, "")
-	if !strings.Contains(r.body, "Set up two-factor authentication") {
-		t.Error("the account page offers no enrolment")
+	// The set-up link opens the MFA UI on a new device's QR code (ui.js
+	// takes the flow's add-device step for #add-device), not on the empty
+	// device list.
+	if !strings.Contains(r.body, `href="/mfa/#add-device">Set up two-factor authentication</a>`) {
+		t.Error("the account page offers no enrolment that goes straight to the QR code")
 	}
 	if csp := r.header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") {
 		t.Errorf("account page CSP %q", csp)
@@ -250,13 +255,153 @@ func TestLogin(t *testing.T) {
 	unknown := c.form("/login", credentials("nobody@example.com"))
 	want(t, "wrong password", wrong, 401, "")
 	want(t, "unknown address", unknown, 401, "")
-	if !strings.Contains(wrong.body, "wrong email address or password") || !strings.Contains(unknown.body, "wrong email address or password") {
+	if !strings.Contains(wrong.body, "Wrong email address or password.") || !strings.Contains(unknown.body, "Wrong email address or password.") {
 		t.Error("wrong password and unknown address must read the same")
 	}
 
 	// State changes from another site are refused.
 	want(t, "cross-site logout", c.do("POST", "/logout", "", "", "Sec-Fetch-Site", "cross-site"), 403, "")
 	want(t, "account still logged in", c.do("GET", "/account", "", ""), 200, "")
+}
+
+// TestSignUpErrors: the server says what is wrong with a field under it,
+// as the page does before sending (forms.js), so that a too-short password
+// is not only the browser's bubble.
+func TestSignUpErrors(t *testing.T) {
+	c, _ := newClient(t, config{})
+	want(t, "sign-up", c.form("/signup", credentials("ann@example.com")), 303, "/account")
+	c.do("POST", "/logout", "", "")
+
+	const (
+		short = "This password is too short: use at least 8 characters."
+		long  = "This password is too long: use at most 72 characters."
+		email = "Enter a valid email address, like ann@example.com."
+		taken = "An account with this email address exists already."
+	)
+	for _, tc := range []struct {
+		name, email, password string
+		emailErr, passwordErr string
+	}{
+		{"short password", "bob@example.com", "hunter2", "", short},
+		{"empty password", "bob@example.com", "", "", short},
+		{"long password", "bob@example.com", strings.Repeat("x", 73), "", long},
+		{"bad address", "bob", "long enough", email, ""},
+		{"address taken", "ANN@example.com", "long enough", taken, ""},
+		{"bad address and short password", "bob@", "hunter2", email, short},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := c.form("/signup", url.Values{"email": {tc.email}, "password": {tc.password}})
+			want(t, "sign-up", r, 400, "")
+			for _, f := range []struct{ id, msg string }{{"email", tc.emailErr}, {"password", tc.passwordErr}} {
+				input := regexp.MustCompile(`(?s)<input id="` + f.id + `"[^>]*>`).FindString(r.body)
+				box := regexp.MustCompile(`<p id="` + f.id + `-error" class="field-error"( hidden)?>([^<]*)</p>`).FindStringSubmatch(r.body)
+				switch {
+				case input == "" || box == nil:
+					t.Fatalf("no %s field with its error element:\n%s", f.id, r.body)
+				case !strings.Contains(input, f.id+"-error"):
+					t.Errorf("%s input %s: not described by its error", f.id, input)
+				case f.msg == "" && (box[1] == "" || box[2] != "" || strings.Contains(input, "aria-invalid")):
+					t.Errorf("%s: error %q, input %s: want none", f.id, box[0], input)
+				case f.msg != "" && (box[1] != "" || html.UnescapeString(box[2]) != f.msg || !strings.Contains(input, `aria-invalid="true"`)):
+					t.Errorf("%s: error %q, input %s: want %q shown and the input marked invalid", f.id, box[0], input, f.msg)
+				}
+			}
+			if tc.email != "" && !strings.Contains(r.body, `value="`+html.EscapeString(tc.email)+`"`) {
+				t.Errorf("the form lost the address %q", tc.email)
+			}
+			if strings.Contains(r.body, tc.password) && tc.password != "" {
+				t.Error("the form shows the password again")
+			}
+		})
+	}
+
+	// The page's own messages (forms.js) match the server's.
+	r := c.do("GET", "/signup", "", "")
+	for _, attr := range []string{`data-too-short="` + short + `"`, `data-type-mismatch="` + email + `"`, `minlength="8"`, `maxlength="72"`, `src="/static/forms.js"`, "data-inline-errors"} {
+		if !strings.Contains(r.body, attr) {
+			t.Errorf("the sign-up page lacks %s", attr)
+		}
+	}
+	if r := c.do("GET", "/static/forms.js", "", ""); r.status != 200 {
+		t.Errorf("GET /static/forms.js: %d", r.status)
+	}
+}
+
+// TestSite: every page, the MFA UI's too, has the site's icon and the same
+// site header; the icon is there.
+func TestSite(t *testing.T) {
+	c, clock := newClient(t, config{})
+	r := c.do("GET", faviconURL, "", "")
+	if ct := r.header.Get("Content-Type"); r.status != 200 || ct != "image/svg+xml" || !strings.HasPrefix(r.body, "<svg ") {
+		t.Errorf("GET %s: %d, Content-Type %q, body %.40q: want 200, an SVG image", faviconURL, r.status, ct, r.body)
+	}
+	want(t, "GET /favicon.ico", c.do("GET", "/favicon.ico", "", ""), 301, faviconURL)
+
+	icon := `<link rel="icon" href="` + faviconURL + `">`
+	brand := `<header class="site">` + "\n" + `  <a class="brand" href="/">mfakit demo</a>`
+	logout := `<form class="logout" method="post" action="/logout"><button type="submit" class="link">Log out</button></form>`
+	page := func(what, path string, signedIn bool) string {
+		t.Helper()
+		r := c.do("GET", path, "", "")
+		want(t, what, r, 200, "")
+		for _, w := range []string{icon, brand} {
+			if !strings.Contains(r.body, w) {
+				t.Errorf("%s lacks %s", what, w)
+			}
+		}
+		if strings.Contains(r.body, "Log out") != signedIn {
+			t.Errorf("%s: a Log out button %v, want %v", what, !signedIn, signedIn)
+		}
+		return r.body
+	}
+	page("the login page", "/login", false)
+	page("the sign-up page", "/signup", false)
+	want(t, "sign-up", c.form("/signup", credentials("ann@example.com")), 303, "/account")
+	if body := page("the account page", "/account", true); !strings.Contains(body, logout) {
+		t.Errorf("the account page's header lacks %s", logout)
+	}
+
+	// The MFA UI shows the same header from app.Site: Log out and the link
+	// back to the account, which ui.js shows only when they fit.
+	body := page("the MFA UI", "/mfa/", true)
+	for _, w := range []string{
+		`<title>Two-factor authentication · mfakit demo</title>`,
+		`<a id="site-back" href="/account" hidden>Your account</a>`,
+		`<form id="site-logout" method="post" action="/logout"><button type="submit" class="link">Log out</button></form>`,
+	} {
+		if !strings.Contains(body, w) {
+			t.Errorf("the MFA UI lacks %s", w)
+		}
+	}
+
+	// A login's code prompt has the header too, and Log out works from it.
+	secret := decode[struct{ Registration struct{ Secret string } }](t, c.do("POST", "/mfa/api/flow/add-device", "", "")).Registration.Secret
+	want(t, "continue", c.do("POST", "/mfa/api/flow/continue", "", ""), 200, "")
+	want(t, "first code", c.json("POST", "/mfa/api/flow/otp", map[string]string{"code": mfatest.Code(t, secret, clock.Now())}), 200, "")
+	want(t, "log out", c.do("POST", "/logout", "", ""), 303, "/")
+	want(t, "log in", c.form("/login", credentials("ann@example.com")), 303, "/mfa/")
+	page("the code prompt", "/mfa/", true)
+	want(t, "log out from the code prompt", c.form("/logout", nil), 303, "/")
+	want(t, "the account after that", c.do("GET", "/account", "", ""), 303, "/login")
+}
+
+// TestDates: the account page and the MFA UI write dates with the same
+// Intl.DateTimeFormat options; the browser test checks the text.
+func TestDates(t *testing.T) {
+	c, _ := newClient(t, config{})
+	options := regexp.MustCompile(`const dateOptions = (\{[^}]*\});`)
+	var found []string
+	for _, path := range []string{"/static/account.js", "/mfa/assets/ui.js"} {
+		r := c.do("GET", path, "", "")
+		m := options.FindStringSubmatch(r.body)
+		if r.status != 200 || m == nil || !strings.Contains(r.body, "new Intl.DateTimeFormat(undefined, dateOptions)") {
+			t.Fatalf("GET %s: %d, no dateOptions for Intl.DateTimeFormat", path, r.status)
+		}
+		found = append(found, m[1])
+	}
+	if found[0] != found[1] {
+		t.Errorf("date options: account.js %s, ui.js %s: want the same", found[0], found[1])
+	}
 }
 
 // setCookies returns the cookies a response sets.

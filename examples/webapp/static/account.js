@@ -1,8 +1,21 @@
-// The account page's sensitive action: changing the email address needs a
-// single-use MFA token with scope "change-email". The page gets one from
-// the MFA API with a code, then sends the change with the token in the
-// X-Mfa-Auth-Token header.
+// The account page: its dates, and its sensitive action. Changing the
+// email address needs a single-use MFA token with scope "change-email".
+// The page gets one from the MFA API with a code, then sends the change
+// with the token in the X-Mfa-Auth-Token header.
 'use strict';
+
+// Dates read as in the MFA UI (mfahttp's ui.js), which formats them with
+// the same options: in the browser's locale and time zone, e.g.
+// "Nov 30, 2026" or "30 Nov 2026". The server writes each as a <time>
+// element with its instant, and a plain date until this runs.
+(function () {
+  const dateOptions = { year: 'numeric', month: 'short', day: 'numeric' };
+  const dateFormat = new Intl.DateTimeFormat(undefined, dateOptions);
+  for (const t of document.querySelectorAll('time[datetime]')) {
+    const d = new Date(t.dateTime);
+    if (!isNaN(d)) t.textContent = dateFormat.format(d);
+  }
+})();
 
 (function () {
   const form = document.getElementById('change-email');
