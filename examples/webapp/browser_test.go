@@ -21,6 +21,7 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+	"github.com/mfakit/mfa"
 	"github.com/mfakit/mfa/memstore"
 	"github.com/mfakit/mfa/mfatest"
 	"golang.org/x/crypto/bcrypt"
@@ -894,4 +895,48 @@ func (b *browserTest) checkConsole() {
 	for _, p := range b.problems {
 		b.t.Errorf("browser console: %s", p)
 	}
+}
+
+// TestBrowserDeviceDigits logs in, in Chromium, as a user whose device
+// gives 8-digit codes on a server that enrols new devices with 6: the code
+// prompt sizes its input from the device, and the device's code logs in.
+func TestBrowserDeviceDigits(t *testing.T) {
+	needChromium(t)
+	h, err := newServer(config{
+		Store:        memstore.New(),
+		Keys:         mfatest.Keyring(t),
+		Logger:       slog.New(slog.NewTextHandler(t.Output(), nil)),
+		PasswordCost: bcrypt.MinCost,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	b := newBrowser(t, localhostURL(t, srv))
+	const email, password = "eve@example.com", "correct horse battery"
+	b.goTo("/signup")
+	b.do(
+		chromedp.SendKeys(chromedp.ID("email"), email),
+		chromedp.SendKeys(chromedp.ID("password"), password+"\r"),
+	)
+	b.waitFor("the account page", `location.pathname === "/account"`)
+
+	// An operator imports the user's 8-digit SHA256 device from another
+	// system.
+	const secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+	h.app.mu.Lock()
+	userID := h.app.byEmail[email].id
+	h.app.mu.Unlock()
+	if _, err := h.m.ImportTOTPDevice(t.Context(), userID, mfa.TOTPImport{Secret: secret, Algorithm: mfa.SHA256, Digits: 8}); err != nil {
+		t.Fatal(err)
+	}
+
+	b.logOut()
+	b.logIn(email, password)
+	b.waitFor("the code prompt sized for the device", shown("view-otp")+
+		` && document.getElementById("otp-code").maxLength === 8 && document.querySelector('label[for="otp-code"]').textContent === "8-digit code"`)
+	code := mfatest.TOTP{Algorithm: mfa.SHA256, Digits: 8}.Code(t, secret, time.Now())
+	b.do(chromedp.SendKeys(chromedp.ID("otp-code"), code+"\r"))
+	b.waitFor("the account page after the device's code", `location.pathname === "/account"`)
 }

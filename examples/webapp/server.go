@@ -60,12 +60,13 @@ type server struct {
 	pages   map[string]*template.Template
 	log     *slog.Logger
 	require bool
+	handler http.Handler // the routes, behind cross-origin protection
 }
 
 // newServer returns the example web app: sign-up and login with a
 // password, the MFA UI and API under /mfa/, an account page that needs a
 // completed login, and a "change email" action that needs an MFA token.
-func newServer(cfg config) (http.Handler, error) {
+func newServer(cfg config) (*server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -122,8 +123,12 @@ func newServer(cfg config) (http.Handler, error) {
 		http.Redirect(w, r, faviconURL, http.StatusMovedPermanently)
 	})
 	// Every form and fetch that changes state must come from this site.
-	return http.NewCrossOriginProtection().Handler(mux), nil
+	s.handler = http.NewCrossOriginProtection().Handler(mux)
+	return s, nil
 }
+
+// ServeHTTP implements http.Handler.
+func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // hasDevice reports whether the user has a verified authenticator app.
 func (s *server) hasDevice(ctx context.Context, userID string) (mfa.Device, bool, error) {

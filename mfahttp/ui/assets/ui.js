@@ -10,7 +10,9 @@
   const $ = (id) => document.getElementById(id);
   const root = $('mfa');
   const returnURL = root.dataset.returnUrl || '';
-  const codeDigits = Number(root.dataset.digits) || 6; // the length of a TOTP code
+  // The length of a TOTP code: the configured one for a new device, then
+  // the device's own, which the server sends with it (useDigits).
+  let codeDigits = Number(root.dataset.digits) || 6;
   const views = ['loading', 'signed-out', 'devices', 'qr-code', 'otp', 'backup-codes'];
 
   let state = null; // the last flow state from the server
@@ -168,12 +170,15 @@
     updateSite(true, st.complete);
     switch (st.view) {
       case 'devices':
+        useDeviceDigits(st.devices || []);
         renderDevices(st.devices || [], st.complete);
         break;
       case 'qr-code':
+        if (st.registration) useDigits(st.registration.digits);
         renderQR(st.registration, st.complete);
         break;
       case 'otp':
+        if (changed && !enrolling) useDeviceDigits(null);
         if (changed) resetCodeForm($('otp-form'));
         $('otp-back').hidden = !enrolling;
         $('otp-form').querySelector('[data-toggle]').hidden = enrolling;
@@ -202,6 +207,33 @@
       return;
     }
     if (changed || opts.refocus) focusView(st.view);
+  }
+
+  // useDigits sizes every TOTP code input, and its label, for a device
+  // whose codes have n digits.
+  function useDigits(n) {
+    if (!n || n === codeDigits) return;
+    codeDigits = n;
+    for (const f of document.querySelectorAll('.field[data-mode="totp"]')) {
+      const input = f.querySelector('input');
+      input.maxLength = n;
+      f.querySelector('label').textContent = n + '-digit code';
+    }
+  }
+
+  // useDeviceDigits sizes the code inputs for the user's verified device,
+  // or else the pending one; the code prompt of a login has no device list,
+  // so it asks for one.
+  async function useDeviceDigits(devices) {
+    if (!devices) {
+      try {
+        devices = (await api('GET', 'api/devices')).devices || [];
+      } catch (e) {
+        return; // the configured length stays; the server checks the code
+      }
+    }
+    const d = devices.find((x) => x.verified) || devices[0];
+    if (d) useDigits(d.digits);
   }
 
   function showView(view) {
