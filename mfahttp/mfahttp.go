@@ -84,8 +84,12 @@ func WithCrossOriginProtection(c *http.CrossOriginProtection) Option {
 	return func(h *Handler) { h.cop = c }
 }
 
-// New returns a handler for m; app supplies sessions.
+// New returns a handler for m; app supplies sessions. It panics when m or
+// app is nil, at start-up rather than at the first request.
 func New(m *mfa.MFA, app App, opts ...Option) *Handler {
+	if m == nil || app == nil {
+		panic("mfahttp: New needs an *mfa.MFA and an App; got a nil one")
+	}
 	h := &Handler{m: m, app: app, mux: http.NewServeMux(), cop: http.NewCrossOriginProtection(), logger: slog.Default(), qrSize: 256}
 	for _, o := range opts {
 		o(h)
