@@ -154,6 +154,7 @@ func (s *server) do(method, path, user, scopes string, body any, hdr ...string) 
 	if err != nil {
 		s.t.Fatal(err)
 	}
+	mfahttp.RecordExchange(s.t, "/mfa", req, res, b) // with MFA_HTTP_RECORD set: record_test.go
 	return resp{status: res.StatusCode, header: res.Header, body: b}
 }
 
@@ -475,7 +476,7 @@ func TestServerErrorsHideDetail(t *testing.T) {
 	req := httptest.NewRequest("GET", "/api/devices", nil)
 	req.Header.Set("X-Test-User", "alice")
 	w := httptest.NewRecorder()
-	h.ServeHTTP(w, req)
+	mfahttp.ServeRecorded(t, h, w, req)
 	if w.Code != 500 || strings.Contains(w.Body.String(), "secret database host") || !strings.Contains(w.Body.String(), "internal_error") {
 		t.Fatalf("store failure: %d %s", w.Code, w.Body)
 	}
@@ -700,7 +701,7 @@ func TestFlowCompletesEvenWhenALaterReadFails(t *testing.T) {
 	req.Header.Set("X-Test-User", "alice")
 	req.Header.Set("X-Test-Scopes", raa)
 	w := httptest.NewRecorder()
-	h.ServeHTTP(w, req)
+	mfahttp.ServeRecorded(t, h, w, req)
 	if fs.Injected() != 1 {
 		t.Fatalf("the fault did not fire (%d store calls: %v)", fs.Calls(), fs.Methods())
 	}
@@ -722,7 +723,7 @@ func TestAbandonedRequestIsNotAServerError(t *testing.T) {
 	cancel()
 	req := httptest.NewRequest("GET", "/api/devices", nil).WithContext(ctx)
 	req.Header.Set("X-Test-User", "alice")
-	h.ServeHTTP(httptest.NewRecorder(), req)
+	mfahttp.ServeRecorded(t, h, httptest.NewRecorder(), req)
 	if !strings.Contains(logs.String(), "level=INFO") || strings.Contains(logs.String(), "level=ERROR") {
 		t.Fatalf("logs %q: want the abandoned request at INFO", logs.String())
 	}

@@ -463,7 +463,7 @@ func (fx *fuzzFixture) run(t *testing.T, ep fuzzEndpoint, session uint8, path st
 	defer func() { fx.restore(t, succeeded) }()
 
 	w := httptest.NewRecorder()
-	fx.h.ServeHTTP(w, req)
+	mfahttp.ServeRecorded(t, fx.h, w, req)
 	res := w.Result()
 	got, err := io.ReadAll(res.Body)
 	if err != nil {

@@ -264,7 +264,7 @@ func TestStrictKeysAuthenticate(t *testing.T) {
 		req := httptest.NewRequest("POST", "/api/devices/totp/authenticate", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		w := httptest.NewRecorder()
-		h.ServeHTTP(w, req)
+		ServeRecorded(t, h, w, req)
 		return w
 	}
 	devices := func() []mfa.Device {
