@@ -36,6 +36,7 @@ const apiFallbackPattern = "/api/"
 
 func (h *Handler) routes() {
 	h.uiRoutes() // the page and its assets, in ui.go
+	h.mux.HandleFunc("GET /api/openapi.json", h.serveOpenAPI)
 	h.mux.HandleFunc("GET /api/devices", h.withSession(h.listDevices))
 	h.mux.HandleFunc("POST /api/devices/totp", h.withSession(h.registerDevice))
 	h.mux.HandleFunc("POST /api/devices/totp/authenticate", h.withSession(h.authenticateDevice))
