@@ -939,4 +939,5 @@ func TestBrowserDeviceDigits(t *testing.T) {
 	code := mfatest.TOTP{Algorithm: mfa.SHA256, Digits: 8}.Code(t, secret, time.Now())
 	b.do(chromedp.SendKeys(chromedp.ID("otp-code"), code+"\r"))
 	b.waitFor("the account page after the device's code", `location.pathname === "/account"`)
+	b.expectTrue("the change-email form sized for the device", `document.getElementById("change-code").maxLength === 8 && document.querySelector('label[for="change-code"]').textContent === "8-digit code"`)
 }

@@ -293,7 +293,13 @@ func (s *server) account(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	page := accountPage{Title: "Your account", SignedIn: true, Email: u.email, Enrolled: enrolled, Digits: s.m.TOTPDigits()}
+	// The change-email form asks for a code of the user's device, whose
+	// length is the device's own.
+	digits := d.Digits
+	if digits == 0 {
+		digits = s.m.TOTPDigits()
+	}
+	page := accountPage{Title: "Your account", SignedIn: true, Email: u.email, Enrolled: enrolled, Digits: digits}
 	if d.VerifiedAt != nil {
 		page.Since = *d.VerifiedAt
 	}
