@@ -46,6 +46,7 @@ type Method string
 const (
 	MethodTOTP         Method = "totp"
 	MethodRecoveryCode Method = "recovery_code"
+	MethodPasskey      Method = "passkey"
 )
 
 // secretBuf is room for opening a sealed secret: the associated data and
@@ -97,31 +98,50 @@ func (m *MFA) AuthenticateDevice(ctx context.Context, userID string, req Authent
 	}
 	buf := getSecretBuf()
 	defer putSecretBuf(buf)
-	d, err := pickDevice(st.Devices, req.DeviceID)
+	devices, err := totpCandidates(st.Devices, req.DeviceID)
 	if err != nil {
 		code, _ := parseDigits(req.Code, m.totp.Digits)
 		m.decoyTOTP(ctx, userID, code, now, buf)
 		return nil, err
 	}
-	// The code's length is the device's.
-	p := m.deviceParams(d)
-	code, ok := parseDigits(req.Code, p.digits)
-	if !ok {
-		return nil, invalidInput("code", fmt.Sprintf("code must be %d digits", p.digits))
+	// A code's length is its device's: keep the devices it fits.
+	fit := devices[:0:0]
+	for _, d := range devices {
+		if _, ok := parseDigits(req.Code, m.deviceParams(d).digits); ok {
+			fit = append(fit, d)
+		}
 	}
-	if p.alg == SHA1 && fips140.Enforced() {
-		return nil, newError(ErrInvalidConfig, "TOTP.Algorithm", "this device uses SHA1, which FIPS 140-3 mode (GODEBUG=fips140=only) does not allow: the user must enrol a new device")
+	if len(fit) == 0 {
+		return nil, invalidInput("code", fmt.Sprintf("code must be %d digits", m.deviceParams(devices[0]).digits))
 	}
-	a := &attempt{userID: userID, deviceID: d.ID, method: MethodTOTP, lk: st.Lockout, now: now}
+	for _, d := range fit {
+		if m.deviceParams(d).alg == SHA1 && fips140.Enforced() {
+			return nil, newError(ErrInvalidConfig, "TOTP.Algorithm", "this device uses SHA1, which FIPS 140-3 mode (GODEBUG=fips140=only) does not allow: the user must enrol a new device")
+		}
+	}
+	a := &attempt{userID: userID, deviceID: fit[0].ID, method: MethodTOTP, lk: st.Lockout, now: now}
 	if err := m.checkLock(ctx, a); err != nil {
 		return nil, err
 	}
-	secret, primary, err := m.openSecret(d, buf)
-	if err != nil {
-		return nil, err
+	// Check the code against every device it fits, whatever matches, and
+	// take a device where it is fresh before one where it is a replay.
+	var (
+		d                     DeviceRecord
+		step                  int64
+		found, fresh, primary bool
+	)
+	for _, c := range fit {
+		s, ok, f, pr, err := m.checkDevice(c, req.Code, now, buf)
+		if err != nil {
+			return nil, err
+		}
+		if ok && (!found || f && !fresh) {
+			d, step, found, fresh, primary = c, s, true, f, pr
+		}
 	}
-	defer clear(secret)
-	step, found, fresh := m.matchStep(p, secret, code, now, d.LastStep)
+	if found {
+		a.deviceID = d.ID
+	}
 	switch {
 	case !found:
 		return nil, m.failed(ctx, EventAuthFailed, a, newError(ErrInvalidCode, "code", ""))
@@ -129,8 +149,11 @@ func (m *MFA) AuthenticateDevice(ctx context.Context, userID string, req Authent
 		return nil, m.failed(ctx, EventReplayRefused, a, newError(ErrCodeReused, "code", ""))
 	}
 
+	// The first factor of a user brings the recovery codes; a further
+	// device keeps the ones the user has.
+	firstFactor := !hasVerifiedDevice(st)
 	var codes RecoveryCodeSet
-	if !d.Verified {
+	if !d.Verified && firstFactor {
 		if codes, _, err = m.newRecoveryCodes(userID, now); err != nil {
 			return nil, err
 		}
@@ -139,7 +162,7 @@ func (m *MFA) AuthenticateDevice(ctx context.Context, userID string, req Authent
 		if d.Verified {
 			return m.store.AcceptStep(ctx, userID, d.ID, step, now, lk)
 		}
-		return m.store.VerifyDevice(ctx, userID, d.ID, step, now, codes, lk)
+		return m.store.VerifyDevice(ctx, userID, d.ID, step, now, codes, lk, m.limit(d.Type))
 	})
 	if err != nil {
 		return nil, err
@@ -154,23 +177,74 @@ func (m *MFA) AuthenticateDevice(ctx context.Context, userID string, req Authent
 	r := &out.AuthResult
 	r.UserID, r.Method, r.MFAToken = userID, MethodTOTP, tok
 	d.LastStep, d.LastUsedAt = step, now
-	if d.Verified {
-		r.RecoveryCodesRemaining = len(st.RecoveryCodes.Hashes)
-		r.RecoveryCodesPending = m.revealable(st.RecoveryCodes, now)
-	} else {
+	r.RecoveryCodesRemaining = len(st.RecoveryCodes.Hashes)
+	r.RecoveryCodesPending = m.revealable(st.RecoveryCodes, now)
+	if !d.Verified {
 		d.Verified, d.VerifiedAt, d.ExpiresAt = true, now, time.Time{}
 		r.DeviceVerified = true
-		r.RecoveryCodesRemaining = len(codes.Hashes)
-		r.RecoveryCodesPending = true
+		if firstFactor {
+			r.RecoveryCodesRemaining = len(codes.Hashes)
+			r.RecoveryCodesPending = true
+		}
 		m.emit(ctx, Event{Type: EventDeviceVerified, UserID: userID, DeviceID: d.ID})
 	}
-	out.dev = m.device(d, &out.times)
+	out.dev = m.device(d, firstFactor || defaultDevice(st.Devices) == d.ID, &out.times)
 	r.Device = &out.dev
 	if !primary {
-		m.reseal(ctx, d, secret)
+		if secret, _, err := m.openSecret(d, buf); err == nil {
+			m.reseal(ctx, d, secret)
+			clear(secret)
+		}
 	}
 	m.emit(ctx, Event{Type: EventAuthSucceeded, UserID: userID, DeviceID: d.ID, Method: MethodTOTP, Remaining: r.RecoveryCodesRemaining})
 	return r, nil
+}
+
+// checkDevice opens d's secret into buf and looks for code in the steps
+// around now, as matchStep does; primary reports whether the secret is
+// sealed with the primary key. The secret is cleared before it returns.
+func (m *MFA) checkDevice(d DeviceRecord, code string, now time.Time, buf *secretBuf) (step int64, found, fresh, primary bool, err error) {
+	p := m.deviceParams(d)
+	n, _ := parseDigits(code, p.digits)
+	secret, primary, err := m.openSecret(d, buf)
+	if err != nil {
+		return 0, false, false, false, err
+	}
+	defer clear(secret)
+	step, found, fresh = m.matchStep(p, secret, n, now, d.LastStep)
+	return step, found, fresh, primary, nil
+}
+
+// totpCandidates returns the TOTP devices a code may come from: the one
+// named, or else the user's verified ones, the default first, or else the
+// pending one.
+func totpCandidates(devices []DeviceRecord, id string) ([]DeviceRecord, error) {
+	if id != "" {
+		d, err := pickDevice(devices, id)
+		if err == nil && d.Type != DeviceTOTP {
+			err = newError(ErrDeviceNotFound, "deviceId", "no authenticator app with that ID")
+		}
+		return []DeviceRecord{d}, err
+	}
+	def := defaultDevice(devices)
+	var out []DeviceRecord
+	for _, d := range devices {
+		if d.Verified && d.Type == DeviceTOTP {
+			out = append(out, d)
+			if d.ID == def {
+				out[0], out[len(out)-1] = out[len(out)-1], out[0]
+			}
+		}
+	}
+	if len(out) > 0 {
+		return out, nil
+	}
+	for _, d := range devices {
+		if !d.Verified && d.Type == DeviceTOTP {
+			return []DeviceRecord{d}, nil
+		}
+	}
+	return nil, newError(ErrNoDevice, "", "")
 }
 
 // matchStep looks for code in the steps around now. It computes every

@@ -85,8 +85,8 @@ func storeCompat(t *testing.T, store mfa.Store, fx compatFixture, i int, withPar
 	if withParams {
 		rec.Algorithm, rec.Digits, rec.Period = p.Algorithm, p.Digits, p.Period
 	}
-	mustOK(t, store.InsertPendingDevice(ctx, rec))
-	mustOK(t, store.VerifyDevice(ctx, d.UserID, d.DeviceID, d.LastStep, cs.Created, set, mfa.Lockout{}))
+	mustOK(t, store.InsertPendingDevice(ctx, rec, 1))
+	mustOK(t, store.VerifyDevice(ctx, d.UserID, d.DeviceID, d.LastStep, cs.Created, set, mfa.Lockout{}, 1))
 	return p, at
 }
 

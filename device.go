@@ -8,8 +8,13 @@ import (
 // DeviceType is the kind of an MFA device. mfakit supports TOTP devices.
 type DeviceType string
 
-// DeviceTOTP is a TOTP authenticator app (RFC 6238).
-const DeviceTOTP DeviceType = "totp"
+// The device types.
+const (
+	// DeviceTOTP is a TOTP authenticator app (RFC 6238).
+	DeviceTOTP DeviceType = "totp"
+	// DevicePasskey is a passkey (WebAuthn) used as a second factor.
+	DevicePasskey DeviceType = "passkey"
+)
 
 // Device is an MFA device as shown to its user. It never holds the secret.
 type Device struct {
@@ -91,8 +96,9 @@ func pickDevice(devices []DeviceRecord, id string) (DeviceRecord, error) {
 	return devices[pending], nil
 }
 
-// GetUserDevices returns the user's devices: the verified one and a
-// pending one, if any. A user without devices gets an empty slice.
+// GetUserDevices returns the user's devices: the verified ones and a
+// pending one, if any. A user without devices gets an empty slice. One
+// verified device is the default ([MFA.SetDefaultDevice]).
 func (m *MFA) GetUserDevices(ctx context.Context, userID string) ([]Device, error) {
 	if err := validateUserID(userID); err != nil {
 		return nil, err
@@ -102,15 +108,33 @@ func (m *MFA) GetUserDevices(ctx context.Context, userID string) ([]Device, erro
 		return nil, m.storeErr(ctx, "load user", err)
 	}
 	out := make([]Device, 0, len(st.Devices))
+	def := defaultDevice(st.Devices)
 	for _, d := range st.Devices {
-		out = append(out, m.device(d, new([2]time.Time)))
+		out = append(out, m.device(d, d.ID == def, new([2]time.Time)))
 	}
 	return out, nil
 }
 
+// defaultDevice returns the ID of the user's default device: the verified
+// one the user chose, else the first verified one; "" when none is
+// verified.
+func defaultDevice(devices []DeviceRecord) string {
+	first := ""
+	for _, d := range devices {
+		switch {
+		case !d.Verified:
+		case d.Default:
+			return d.ID
+		case first == "":
+			first = d.ID
+		}
+	}
+	return first
+}
+
 // device returns d as a Device whose VerifiedAt and LastUsedAt point into
 // times.
-func (m *MFA) device(d DeviceRecord, times *[2]time.Time) Device {
+func (m *MFA) device(d DeviceRecord, isDefault bool, times *[2]time.Time) Device {
 	dev := Device{
 		Digits:    m.deviceParams(d).digits,
 		ID:        d.ID,
@@ -118,7 +142,7 @@ func (m *MFA) device(d DeviceRecord, times *[2]time.Time) Device {
 		Alias:     d.Alias,
 		Type:      d.Type,
 		Verified:  d.Verified,
-		Default:   d.Verified,
+		Default:   isDefault,
 		CreatedAt: d.CreatedAt,
 	}
 	if !d.VerifiedAt.IsZero() {
@@ -130,6 +154,55 @@ func (m *MFA) device(d DeviceRecord, times *[2]time.Time) Device {
 		dev.LastUsedAt = &times[1]
 	}
 	return dev
+}
+
+// SetDefaultDevice makes one of the user's verified devices the default:
+// the one a UI asks for first when the user has several (the hosted SDK's
+// setDefaultMfaDevice). ErrDeviceNotFound when the user has no verified
+// device with that ID. It emits EventDeviceDefaultSet.
+func (m *MFA) SetDefaultDevice(ctx context.Context, userID, deviceID string) error {
+	if err := validateUserID(userID); err != nil {
+		return err
+	}
+	if deviceID == "" || len(deviceID) > maxIDLen {
+		return invalidInput("deviceId", "device ID is required and at most 64 bytes")
+	}
+	if err := m.store.SetDefaultDevice(ctx, userID, deviceID); err != nil {
+		return m.storeErr(ctx, "set default device", err)
+	}
+	m.emit(ctx, Event{Type: EventDeviceDefaultSet, UserID: userID, DeviceID: deviceID})
+	return nil
+}
+
+// GetMFAMethods returns the ways the user can give a second factor now,
+// in this order: MethodTOTP for a verified authenticator app,
+// MethodPasskey for a verified passkey, MethodRecoveryCode for unused
+// recovery codes (the hosted SDK's getMfaMethods). None for a user who
+// has not enrolled.
+func (m *MFA) GetMFAMethods(ctx context.Context, userID string) ([]Method, error) {
+	if err := validateUserID(userID); err != nil {
+		return nil, err
+	}
+	st, err := m.store.LoadUser(ctx, userID, m.now())
+	if err != nil {
+		return nil, m.storeErr(ctx, "load user", err)
+	}
+	var totp, passkey bool
+	for _, d := range st.Devices {
+		totp = totp || d.Verified && d.Type == DeviceTOTP
+		passkey = passkey || d.Verified && d.Type == DevicePasskey
+	}
+	methods := []Method{}
+	if totp {
+		methods = append(methods, MethodTOTP)
+	}
+	if passkey {
+		methods = append(methods, MethodPasskey)
+	}
+	if (totp || passkey) && len(st.RecoveryCodes.Hashes) > 0 {
+		methods = append(methods, MethodRecoveryCode)
+	}
+	return methods, nil
 }
 
 // ScopeCredentialUnlink is the token scope that [MFA.DeleteDevice] needs

@@ -3,6 +3,7 @@ package mfa
 import (
 	"context"
 	"encoding/base32"
+	"fmt"
 	"log/slog"
 	"net/url"
 	"strconv"
@@ -44,6 +45,15 @@ type DeviceOption func(*deviceOptions)
 type deviceOptions struct {
 	accountName string
 	alias       string
+	mfaToken    string
+}
+
+// WithMFAToken gives the MFA token that adding a factor for a user who
+// already has one needs: a token for the built-in action
+// [ActionCredentialLink] (scope "credential:link", or no scope), which
+// [MFA.AddDevice] consumes. A user's first factor needs none.
+func WithMFAToken(token string) DeviceOption {
+	return func(o *deviceOptions) { o.mfaToken = token }
 }
 
 // WithAccountName sets the account label the authenticator app shows under
@@ -63,8 +73,12 @@ func WithAlias(alias string) DeviceOption {
 // registration. The device is pending until [MFA.AuthenticateDevice]
 // accepts its first code, and expires after TOTPConfig.PendingTTL; a
 // pending device is never counted as a factor. A new AddDevice replaces a
-// pending device, whose secret stops working. A user has at most one
-// verified TOTP device: while it exists AddDevice returns ErrDeviceLimit.
+// pending device, whose secret stops working. A user has at most
+// Config.Devices.TOTP verified TOTP devices (by default one): past that
+// AddDevice returns ErrDeviceLimit. Adding a factor for a user who already
+// has one needs an MFA token for [ActionCredentialLink], given with
+// [WithMFAToken] and consumed; a stolen session alone cannot add a factor
+// of its own.
 func (m *MFA) AddDevice(ctx context.Context, userID string, opts ...DeviceOption) (*Registration, error) {
 	if err := validateUserID(userID); err != nil {
 		return nil, err
@@ -80,6 +94,9 @@ func (m *MFA) AddDevice(ctx context.Context, userID string, opts ...DeviceOption
 		if err := validateLabel("alias", o.alias, false); err != nil {
 			return nil, err
 		}
+	}
+	if err := m.mayAddDevice(ctx, userID, DeviceTOTP, o.mfaToken); err != nil {
+		return nil, err
 	}
 	id, err := m.newID()
 	if err != nil {
@@ -109,11 +126,40 @@ func (m *MFA) AddDevice(ctx context.Context, userID string, opts ...DeviceOption
 	if err != nil {
 		return nil, err
 	}
-	if err := m.store.InsertPendingDevice(ctx, rec); err != nil {
+	if err := m.store.InsertPendingDevice(ctx, rec, m.limit(DeviceTOTP)); err != nil {
 		return nil, m.storeErr(ctx, "add device", err)
 	}
 	m.emit(ctx, Event{Type: EventDeviceAdded, UserID: userID, DeviceID: id})
 	return reg, nil
+}
+
+// mayAddDevice checks that the user may add a device of type t: under the
+// type's limit, and with a token for ActionCredentialLink when the user
+// has a factor already, which it consumes. The store checks the limit
+// again when it adds the device.
+func (m *MFA) mayAddDevice(ctx context.Context, userID string, t DeviceType, token string) error {
+	st, err := m.store.LoadUser(ctx, userID, m.now())
+	if err != nil {
+		return m.storeErr(ctx, "load user", err)
+	}
+	n := 0
+	for _, d := range st.Devices {
+		if d.Verified && d.Type == t {
+			n++
+		}
+	}
+	if n >= m.limit(t) {
+		msg := "" // the sentinel's, for the one device of the default
+		if m.limit(t) > 1 {
+			msg = fmt.Sprintf("user already has %d verified %s devices, the most allowed; delete one first", n, t)
+		}
+		return newError(ErrDeviceLimit, "", msg)
+	}
+	if !hasVerifiedDevice(st) {
+		return nil
+	}
+	_, err = m.AuthorizeAction(ctx, userID, ActionCredentialLink, token)
+	return err
 }
 
 // PendingRegistration returns the registration of the user's pending

@@ -18,6 +18,7 @@ const (
 	EventDeviceDeleted             EventType = "device.deleted"  // by the user, with a token
 	EventDeviceRemoved             EventType = "device.removed"  // by an operator, with RemoveDevice
 	EventDeviceImported            EventType = "device.imported" // by an operator, with ImportTOTPDevice
+	EventDeviceDefaultSet          EventType = "device.default_set"
 	EventDeviceReencrypted         EventType = "device.reencrypted"
 	EventAuthSucceeded             EventType = "auth.succeeded"
 	EventAuthFailed                EventType = "auth.failed"
@@ -44,6 +45,7 @@ var eventTypes = []EventType{
 	EventDeviceDeleted,
 	EventDeviceRemoved,
 	EventDeviceImported,
+	EventDeviceDefaultSet,
 	EventDeviceReencrypted,
 	EventAuthSucceeded,
 	EventAuthFailed,

@@ -84,11 +84,22 @@ func (m *MFA) ImportTOTPDevice(ctx context.Context, userID string, in TOTPImport
 	now := m.now()
 	d.CreatedAt, d.VerifiedAt, d.Verified = now, now, true
 	codes.CreatedAt = now
-	if err := m.store.ImportDevice(ctx, d, codes); err != nil {
+	if err := m.store.ImportDevice(ctx, d, codes, m.limit(d.Type)); err != nil {
 		return nil, m.storeErr(ctx, "import device", err)
 	}
 	m.emit(ctx, Event{Type: EventDeviceImported, UserID: userID, DeviceID: d.ID, Remaining: len(codes.Hashes)})
-	dev := m.device(d, new([2]time.Time))
+	// Read it back: whether it is the default depends on the user's other
+	// devices.
+	devices, err := m.GetUserDevices(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	for i := range devices {
+		if devices[i].ID == d.ID {
+			return &devices[i], nil
+		}
+	}
+	dev := m.device(d, false, new([2]time.Time)) // removed meanwhile
 	return &dev, nil
 }
 

@@ -26,6 +26,7 @@ type MFA struct {
 	recovery RecoveryConfig
 	tokens   TokenConfig
 	lockout  LockoutConfig
+	devices  DeviceLimits
 	actions  map[string]ActionPolicy
 	now      func() time.Time
 	rand     io.Reader
@@ -50,6 +51,9 @@ type Config struct {
 	Recovery RecoveryConfig
 	Tokens   TokenConfig
 	Lockout  LockoutConfig
+	// Devices limits how many verified devices of each type a user may
+	// have.
+	Devices DeviceLimits
 
 	// Actions maps an action name (e.g. "change-email") to its policy for
 	// action-based MFA; see [MFA.AuthorizeAction]. An action that is neither
@@ -225,6 +229,7 @@ func New(cfg Config) (*MFA, error) {
 		recovery: cfg.Recovery,
 		tokens:   cfg.Tokens,
 		lockout:  cfg.Lockout,
+		devices:  cfg.Devices,
 		actions:  maps.Clone(cfg.Actions),
 		now:      cfg.Now,
 		rand:     cfg.Rand,
@@ -245,7 +250,7 @@ func New(cfg Config) (*MFA, error) {
 		// the secrets, codes and tokens.
 		return nil, invalidConfig("Rand", "FIPS 140-3 mode (GODEBUG=fips140=only) allows no random source but crypto/rand.Reader: leave Config.Rand nil")
 	}
-	for _, check := range []func() error{m.setTOTPDefaults, m.setRecoveryDefaults, m.setTokenDefaults, m.setLockoutDefaults, m.checkActions, m.newDecoy} {
+	for _, check := range []func() error{m.setTOTPDefaults, m.setRecoveryDefaults, m.setTokenDefaults, m.setLockoutDefaults, m.setDeviceLimits, m.checkActions, m.newDecoy} {
 		if err := check(); err != nil {
 			return nil, err
 		}
@@ -338,6 +343,46 @@ func (m *MFA) setTokenDefaults() error {
 		return invalidConfig("Tokens.MaxTTL", "Tokens.MaxTTL must not be shorter than the default lifetimes")
 	}
 	return nil
+}
+
+// DeviceLimits sets how many verified devices of each type a user may
+// have. A zero field takes its default.
+type DeviceLimits struct {
+	// TOTP is the limit of authenticator apps; default 1, as the hosted
+	// SDK's guide has it, at most 10.
+	TOTP int
+	// Passkey is the limit of passkeys; default 10, at most 100.
+	Passkey int
+}
+
+// maxDeviceLimit bounds each limit of DeviceLimits.
+var maxDeviceLimit = DeviceLimits{TOTP: 10, Passkey: 100}
+
+func (m *MFA) setDeviceLimits() error {
+	for _, l := range []struct {
+		field    string
+		v        *int
+		def, max int
+	}{
+		{"Devices.TOTP", &m.devices.TOTP, 1, maxDeviceLimit.TOTP},
+		{"Devices.Passkey", &m.devices.Passkey, 10, maxDeviceLimit.Passkey},
+	} {
+		switch {
+		case *l.v == 0:
+			*l.v = l.def
+		case *l.v < 1 || *l.v > l.max:
+			return invalidConfig(l.field, fmt.Sprintf("%s must be between 1 and %d", l.field, l.max))
+		}
+	}
+	return nil
+}
+
+// limit returns how many verified devices of type t a user may have.
+func (m *MFA) limit(t DeviceType) int {
+	if t == DevicePasskey {
+		return m.devices.Passkey
+	}
+	return m.devices.TOTP
 }
 
 func (m *MFA) setLockoutDefaults() error {

@@ -53,30 +53,36 @@ type UserStore interface {
 // DeviceStore keeps TOTP devices.
 type DeviceStore interface {
 	// InsertPendingDevice atomically adds d, a pending device, and removes
-	// every other pending device of d.UserID. If the user already has a
-	// verified device of d.Type it changes nothing and returns
+	// every other pending device of d.UserID. If the user already has
+	// limit verified devices of d.Type it changes nothing and returns
 	// ErrDeviceLimit. A device ID is unique across users.
-	InsertPendingDevice(ctx context.Context, d DeviceRecord) error
+	InsertPendingDevice(ctx context.Context, d DeviceRecord, limit int) error
 
 	// ImportDevice atomically adds d, a verified device brought from
-	// another system, and makes codes the user's recovery code set (the
-	// user has none when codes holds no hashes). If the user already has a
-	// verified device of d.Type it changes nothing and returns
-	// ErrDeviceLimit. The user's pending devices stay. A device ID is
-	// unique across users.
-	ImportDevice(ctx context.Context, d DeviceRecord, codes RecoveryCodeSet) error
+	// another system, and, when codes holds hashes, makes codes the user's
+	// recovery code set. If the user already has limit verified devices of
+	// d.Type it changes nothing and returns ErrDeviceLimit. The user's
+	// pending devices stay. A device ID is unique across users.
+	ImportDevice(ctx context.Context, d DeviceRecord, codes RecoveryCodeSet, limit int) error
 
 	// VerifyDevice atomically turns a pending device into a verified one,
 	// provided the user's lockout state still equals lk: Verified set,
 	// VerifiedAt and LastUsedAt set to at, LastStep set to step, ExpiresAt
-	// cleared; the user's recovery code set replaced by codes; and the
-	// user's lockout state reset to the zero Lockout. When the lockout state
-	// differs from lk it changes nothing and returns ErrLockoutChanged.
-	// Otherwise it returns ErrDeviceNotFound when no such device exists or
-	// it expired (its ExpiresAt is not after at), and ErrCodeReused when the
-	// device is already verified, so that of concurrent verifications one
-	// wins.
-	VerifyDevice(ctx context.Context, userID, deviceID string, step int64, at time.Time, codes RecoveryCodeSet, lk Lockout) error
+	// cleared; when codes holds hashes, the user's recovery code set
+	// replaced by codes; and the user's lockout state reset to the zero
+	// Lockout. When the lockout state differs from lk it changes nothing
+	// and returns ErrLockoutChanged. Otherwise it returns ErrDeviceNotFound
+	// when no such device exists or it expired (its ExpiresAt is not after
+	// at), ErrCodeReused when the device is already verified, so that of
+	// concurrent verifications one wins, and ErrDeviceLimit when the user
+	// already has limit verified devices of its type.
+	VerifyDevice(ctx context.Context, userID, deviceID string, step int64, at time.Time, codes RecoveryCodeSet, lk Lockout, limit int) error
+
+	// SetDefaultDevice atomically makes the user's verified device the
+	// default one and every other device of the user not the default. It
+	// returns ErrDeviceNotFound when the user has no verified device with
+	// that ID.
+	SetDefaultDevice(ctx context.Context, userID, deviceID string) error
 
 	// AcceptStep atomically records a successful code at time step step on
 	// a verified device, provided the user's lockout state still equals lk:
@@ -101,9 +107,10 @@ type DeviceStore interface {
 	UpdateDeviceSecret(ctx context.Context, userID, deviceID string, secret []byte) error
 
 	// DeleteDevice atomically removes the device and all of the user's MFA
-	// tokens, so that no token outlives the factor that issued it; when the
-	// device was verified, the user's recovery codes go with it, since they
-	// stand in for it. Deleting an absent device is a no-op.
+	// tokens, so that no token outlives the factor that issued it; when it
+	// was the user's last verified device, the user's recovery codes go
+	// with it, since they stand in for a device. Deleting an absent device
+	// is a no-op.
 	DeleteDevice(ctx context.Context, userID, deviceID string) error
 }
 
@@ -210,6 +217,7 @@ type DeviceRecord struct {
 	VerifiedAt  time.Time // zero while pending
 	LastUsedAt  time.Time // zero until the first accepted code
 	LastStep    int64     // the last accepted TOTP time step; 0 for none
+	Default     bool      // the device the user chose to be asked for first
 
 	// The TOTP parameters the device was enrolled with (RFC 6238): its
 	// algorithm, code length and time step, a whole number of seconds.

@@ -84,37 +84,56 @@ func (m *model) DeleteUser(userID string) {
 	}
 }
 
-func (m *model) InsertPendingDevice(d mfa.DeviceRecord) error {
+// verifiedOfType counts the user's verified devices of type t.
+func (u *modelUser) verifiedOfType(t mfa.DeviceType) int {
+	n := 0
+	for _, x := range u.devices {
+		if x.Verified && x.Type == t {
+			n++
+		}
+	}
+	return n
+}
+
+func (m *model) InsertPendingDevice(d mfa.DeviceRecord, limit int) error {
 	defer m.tidy(d.UserID)
 	u := m.user(d.UserID)
-	for _, x := range u.devices {
-		if x.Verified && x.Type == d.Type {
-			return mfa.ErrDeviceLimit
-		}
+	if u.verifiedOfType(d.Type) >= limit {
+		return mfa.ErrDeviceLimit
 	}
 	u.devices = slices.DeleteFunc(u.devices, func(x mfa.DeviceRecord) bool { return !x.Verified })
 	u.devices = append(u.devices, d)
 	return nil
 }
 
-func (m *model) ImportDevice(d mfa.DeviceRecord, codes mfa.RecoveryCodeSet) error {
+func (m *model) ImportDevice(d mfa.DeviceRecord, codes mfa.RecoveryCodeSet, limit int) error {
 	defer m.tidy(d.UserID)
 	u := m.user(d.UserID)
-	for _, x := range u.devices {
-		if x.Verified && x.Type == d.Type {
-			return mfa.ErrDeviceLimit
-		}
+	if u.verifiedOfType(d.Type) >= limit {
+		return mfa.ErrDeviceLimit
 	}
 	d.Verified = true
 	u.devices = append(u.devices, d)
-	u.codes = mfa.RecoveryCodeSet{}
 	if len(codes.Hashes) > 0 {
 		u.codes = codes
 	}
 	return nil
 }
 
-func (m *model) VerifyDevice(userID, deviceID string, step int64, at time.Time, codes mfa.RecoveryCodeSet, lk mfa.Lockout) error {
+func (m *model) SetDefaultDevice(userID, deviceID string) error {
+	defer m.tidy(userID)
+	u := m.user(userID)
+	i := u.device(deviceID)
+	if i < 0 || !u.devices[i].Verified {
+		return mfa.ErrDeviceNotFound
+	}
+	for j := range u.devices {
+		u.devices[j].Default = j == i
+	}
+	return nil
+}
+
+func (m *model) VerifyDevice(userID, deviceID string, step int64, at time.Time, codes mfa.RecoveryCodeSet, lk mfa.Lockout, limit int) error {
 	defer m.tidy(userID)
 	u := m.user(userID)
 	i := u.device(deviceID)
@@ -125,10 +144,15 @@ func (m *model) VerifyDevice(userID, deviceID string, step int64, at time.Time, 
 		return mfa.ErrDeviceNotFound
 	case u.devices[i].Verified:
 		return mfa.ErrCodeReused
+	case u.verifiedOfType(u.devices[i].Type) >= limit:
+		return mfa.ErrDeviceLimit
 	}
 	d := &u.devices[i]
 	d.Verified, d.VerifiedAt, d.LastUsedAt, d.LastStep, d.ExpiresAt = true, at, at, step, time.Time{}
-	u.codes, u.lockout = codes, mfa.Lockout{}
+	if len(codes.Hashes) > 0 {
+		u.codes = codes
+	}
+	u.lockout = mfa.Lockout{}
 	return nil
 }
 
@@ -164,10 +188,10 @@ func (m *model) DeleteDevice(userID, deviceID string) {
 	defer m.tidy(userID)
 	u := m.user(userID)
 	if i := u.device(deviceID); i >= 0 {
-		if u.devices[i].Verified {
+		u.devices = slices.Delete(u.devices, i, i+1)
+		if !slices.ContainsFunc(u.devices, func(d mfa.DeviceRecord) bool { return d.Verified }) {
 			u.codes = mfa.RecoveryCodeSet{}
 		}
-		u.devices = slices.Delete(u.devices, i, i+1)
 		maps.DeleteFunc(m.tokens, func(_ [mfa.HashSize]byte, t mfa.TokenRecord) bool { return t.UserID == userID })
 	}
 }
@@ -256,7 +280,7 @@ func diffState(got, want mfa.UserState) string {
 		w := want.Devices[i]
 		if g.ID != w.ID || g.UserID != w.UserID || g.Type != w.Type || g.Alias != w.Alias || g.AccountName != w.AccountName ||
 			!bytes.Equal(g.Secret, w.Secret) || g.Verified != w.Verified || g.LastStep != w.LastStep ||
-			g.Algorithm != w.Algorithm || g.Digits != w.Digits || g.Period != w.Period ||
+			g.Algorithm != w.Algorithm || g.Digits != w.Digits || g.Period != w.Period || g.Default != w.Default ||
 			!g.CreatedAt.Equal(w.CreatedAt) || !g.ExpiresAt.Equal(w.ExpiresAt) || !g.VerifiedAt.Equal(w.VerifiedAt) || !g.LastUsedAt.Equal(w.LastUsedAt) {
 			return fmt.Sprintf("device %d is\n\t%+v, want\n\t%+v", i, g, w)
 		}
@@ -535,15 +559,23 @@ func (d *differ) step() {
 			codes := d.codeSet()
 			codes.Sealed = nil
 			d.trace = append(d.trace, fmt.Sprintf("ImportDevice(u%d, %s, %s, %d codes)", ui, dev.ID, dev.Type, len(codes.Hashes)))
-			d.sameErr("ImportDevice", d.s.ImportDevice(ctx, dev, codes), d.m.ImportDevice(dev, codes))
+			lim := 1 + d.rng.IntN(3)
+			d.sameErr("ImportDevice", d.s.ImportDevice(ctx, dev, codes, lim), d.m.ImportDevice(dev, codes, lim))
 			break
 		}
-		d.trace = append(d.trace, fmt.Sprintf("InsertPendingDevice(u%d, %s, %s)", ui, dev.ID, dev.Type))
-		d.sameErr("InsertPendingDevice", d.s.InsertPendingDevice(ctx, dev), d.m.InsertPendingDevice(dev))
+		lim := 1 + d.rng.IntN(3)
+		d.trace = append(d.trace, fmt.Sprintf("InsertPendingDevice(u%d, %s, %s, limit %d)", ui, dev.ID, dev.Type, lim))
+		d.sameErr("InsertPendingDevice", d.s.InsertPendingDevice(ctx, dev, lim), d.m.InsertPendingDevice(dev, lim))
 	case op < 28:
 		id, step, at, codes, lk := d.pickDevice(uid, true), d.rng.Int64N(100), d.at(), d.codeSet(), d.pickLockout(uid)
-		d.trace = append(d.trace, fmt.Sprintf("VerifyDevice(u%d, %s, %d, %v)", ui, id, step, lk))
-		d.sameErr("VerifyDevice", d.s.VerifyDevice(ctx, uid, id, step, at, codes, lk), d.m.VerifyDevice(uid, id, step, at, codes, lk))
+		lim := 1 + d.rng.IntN(3)
+		if d.rng.IntN(4) == 0 {
+			d.trace = append(d.trace, fmt.Sprintf("SetDefaultDevice(u%d, %s)", ui, id))
+			d.sameErr("SetDefaultDevice", d.s.SetDefaultDevice(ctx, uid, id), d.m.SetDefaultDevice(uid, id))
+			break
+		}
+		d.trace = append(d.trace, fmt.Sprintf("VerifyDevice(u%d, %s, %d, %v, limit %d)", ui, id, step, lk, lim))
+		d.sameErr("VerifyDevice", d.s.VerifyDevice(ctx, uid, id, step, at, codes, lk, lim), d.m.VerifyDevice(uid, id, step, at, codes, lk, lim))
 	case op < 37:
 		id, step, at, lk := d.pickDevice(uid, false), d.rng.Int64N(150), d.at(), d.pickLockout(uid)
 		d.trace = append(d.trace, fmt.Sprintf("AcceptStep(u%d, %s, %d, %v)", ui, id, step, lk))
@@ -778,7 +810,7 @@ func TestHugeUserIDAndManyDevices(t *testing.T) {
 				}
 			}
 			dev := mfa.DeviceRecord{ID: "huge-dev", UserID: huge, Type: mfa.DeviceTOTP, Secret: []byte("sealed"), CreatedAt: now, ExpiresAt: now.Add(time.Minute)}
-			if err := s.InsertPendingDevice(ctx, dev); err != nil {
+			if err := s.InsertPendingDevice(ctx, dev, 1); err != nil {
 				t.Fatal(err)
 			}
 			if ok, err := s.SwapLockout(ctx, "after", mfa.Lockout{}, mfa.Lockout{Failures: 1, LastFailure: now}); !ok || err != nil {
@@ -816,7 +848,7 @@ func TestHugeUserIDAndManyDevices(t *testing.T) {
 			}
 			cleanup(t, s, now)
 
-			if err := s.InsertPendingDevice(ctx, dev); err != nil {
+			if err := s.InsertPendingDevice(ctx, dev, 1); err != nil {
 				t.Fatal(err)
 			}
 			cleanup(t, s, now.Add(time.Hour))
@@ -839,10 +871,10 @@ func TestHugeUserIDAndManyDevices(t *testing.T) {
 				ID: fmt.Sprintf("d%d", i), UserID: "many", Type: mfa.DeviceType(fmt.Sprintf("type-%d", i)),
 				Secret: []byte{byte(i), byte(i >> 8)}, CreatedAt: now, ExpiresAt: now.Add(time.Minute),
 			}
-			if err := s.InsertPendingDevice(ctx, dev); err != nil {
+			if err := s.InsertPendingDevice(ctx, dev, 1); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.VerifyDevice(ctx, "many", dev.ID, int64(i), now, mfa.RecoveryCodeSet{KeyID: "k"}, mfa.Lockout{}); err != nil {
+			if err := s.VerifyDevice(ctx, "many", dev.ID, int64(i), now, mfa.RecoveryCodeSet{KeyID: "k"}, mfa.Lockout{}, 1); err != nil {
 				t.Fatalf("device %d: %v", i, err)
 			}
 		}
@@ -859,7 +891,7 @@ func TestHugeUserIDAndManyDevices(t *testing.T) {
 			}
 		}
 		last := mfa.DeviceRecord{ID: "again", UserID: "many", Type: mfa.DeviceType(fmt.Sprintf("type-%d", n-1)), CreatedAt: now, ExpiresAt: now.Add(time.Minute)}
-		if err := s.InsertPendingDevice(ctx, last); !errors.Is(err, mfa.ErrDeviceLimit) {
+		if err := s.InsertPendingDevice(ctx, last, 1); !errors.Is(err, mfa.ErrDeviceLimit) {
 			t.Fatalf("a second device of the last type: %v", err)
 		}
 		if err := s.DeleteDevice(ctx, "many", "d0"); err != nil {

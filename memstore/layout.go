@@ -46,13 +46,14 @@ type record struct {
 
 // device is a DeviceRecord without its user ID, the key of its record.
 type device struct {
-	lastStep int64
-	verified bool
-	secret   ref // bytes
-	id       ref // text
-	typ      ref // text
-	alias    ref // text
-	account  ref // text
+	lastStep  int64
+	verified  bool
+	isDefault bool
+	secret    ref // bytes
+	id        ref // text
+	typ       ref // text
+	alias     ref // text
+	account   ref // text
 
 	created    stamp
 	expires    stamp
@@ -232,6 +233,7 @@ func (a *arenas) loadDevice(dst *mfa.DeviceRecord, userID string, d *device) {
 	dst.VerifiedAt = d.verifiedAt.time()
 	dst.LastUsedAt = d.lastUsed.time()
 	dst.LastStep = d.lastStep
+	dst.Default = d.isDefault
 	dst.Algorithm = mfa.Algorithm(a.text.get(d.alg))
 	dst.Digits = int(d.digits)
 	dst.Period = d.period
@@ -242,6 +244,7 @@ func (a *arenas) newDevice(r mfa.DeviceRecord) device {
 	return device{
 		lastStep:   r.LastStep,
 		verified:   r.Verified,
+		isDefault:  r.Default,
 		secret:     a.bytes.add(r.Secret),
 		id:         a.text.add(r.ID),
 		typ:        a.text.add(string(r.Type)),

@@ -65,10 +65,10 @@ func TestCompaction(t *testing.T) {
 	ctx := context.Background()
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	s := New()
-	if err := s.InsertPendingDevice(ctx, device1(churnUser, "d-0", now)); err != nil {
+	if err := s.InsertPendingDevice(ctx, device1(churnUser, "d-0", now), 1); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.VerifyDevice(ctx, churnUser, "d-0", 1, now, codeSet(0, now), mfa.Lockout{}); err != nil {
+	if err := s.VerifyDevice(ctx, churnUser, "d-0", 1, now, codeSet(0, now), mfa.Lockout{}, 1); err != nil {
 		t.Fatal(err)
 	}
 	first, err := s.LoadUser(ctx, churnUser, now)
@@ -88,7 +88,7 @@ func TestCompaction(t *testing.T) {
 		}
 		// A second user's pending device is replaced every round.
 		other := fmt.Sprintf("other-%d", i%3)
-		if err := s.InsertPendingDevice(ctx, device1(other, fmt.Sprintf("p-%d", i), now)); err != nil {
+		if err := s.InsertPendingDevice(ctx, device1(other, fmt.Sprintf("p-%d", i), now), 1); err != nil {
 			t.Fatal(err)
 		}
 		if len(s.text.chunks) < len(arenas.text.chunks) || len(s.hashes.chunks) < len(arenas.hashes.chunks) {
@@ -133,10 +133,10 @@ func TestSlotReuse(t *testing.T) {
 	ctx := context.Background()
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	s := New()
-	if err := s.InsertPendingDevice(ctx, device1("alice", "d-a", now)); err != nil {
+	if err := s.InsertPendingDevice(ctx, device1("alice", "d-a", now), 1); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.VerifyDevice(ctx, "alice", "d-a", 7, now, codeSet(1, now), mfa.Lockout{}); err != nil {
+	if err := s.VerifyDevice(ctx, "alice", "d-a", 7, now, codeSet(1, now), mfa.Lockout{}, 1); err != nil {
 		t.Fatal(err)
 	}
 	if ok, err := s.SwapLockout(ctx, "alice", mfa.Lockout{}, mfa.Lockout{Failures: 3, LastFailure: now}); !ok || err != nil {

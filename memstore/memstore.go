@@ -341,17 +341,15 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) error {
 }
 
 // InsertPendingDevice implements mfa.DeviceStore.
-func (s *Store) InsertPendingDevice(ctx context.Context, d mfa.DeviceRecord) error {
+func (s *Store) InsertPendingDevice(ctx context.Context, d mfa.DeviceRecord, limit int) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	slot, r := s.find(d.UserID)
-	for i := range r.deviceCount() {
-		if x := s.deviceAt(slot, r, i); x.verified && s.text.get(x.typ) == string(d.Type) {
-			return mfa.ErrDeviceLimit
-		}
+	if s.verifiedOfType(slot, r, string(d.Type)) >= limit {
+		return mfa.ErrDeviceLimit
 	}
 	slot, r = s.findOrAdd(d.UserID)
 	for i := r.deviceCount() - 1; i >= 0; i-- {
@@ -365,18 +363,14 @@ func (s *Store) InsertPendingDevice(ctx context.Context, d mfa.DeviceRecord) err
 }
 
 // ImportDevice implements mfa.DeviceStore.
-func (s *Store) ImportDevice(ctx context.Context, d mfa.DeviceRecord, codes mfa.RecoveryCodeSet) error {
+func (s *Store) ImportDevice(ctx context.Context, d mfa.DeviceRecord, codes mfa.RecoveryCodeSet, limit int) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if slot, r := s.find(d.UserID); r != nil {
-		for i := range r.deviceCount() {
-			if x := s.deviceAt(slot, r, i); x.verified && s.text.get(x.typ) == string(d.Type) {
-				return mfa.ErrDeviceLimit
-			}
-		}
+	if slot, r := s.find(d.UserID); s.verifiedOfType(slot, r, string(d.Type)) >= limit {
+		return mfa.ErrDeviceLimit
 	}
 	slot, r := s.findOrAdd(d.UserID)
 	dev := s.newDevice(d)
@@ -384,15 +378,54 @@ func (s *Store) ImportDevice(ctx context.Context, d mfa.DeviceRecord, codes mfa.
 	s.addDevice(slot, r, dev)
 	if len(codes.Hashes) > 0 {
 		s.setCodes(slot, r, codes)
-	} else {
-		s.dropCodes(slot, r)
 	}
 	s.compactIfWasteful()
 	return nil
 }
 
+// verifiedCount counts the verified devices of the user in slot.
+func (s *Store) verifiedCount(slot int32, r *record) int {
+	n := 0
+	for i := range r.deviceCount() {
+		if s.deviceAt(slot, r, i).verified {
+			n++
+		}
+	}
+	return n
+}
+
+// verifiedOfType counts the verified devices of type typ of the user in
+// slot; r may be nil.
+func (s *Store) verifiedOfType(slot int32, r *record, typ string) int {
+	n := 0
+	for i := range r.deviceCount() {
+		if x := s.deviceAt(slot, r, i); x.verified && s.text.get(x.typ) == typ {
+			n++
+		}
+	}
+	return n
+}
+
+// SetDefaultDevice implements mfa.DeviceStore.
+func (s *Store) SetDefaultDevice(ctx context.Context, userID, deviceID string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	slot, r := s.find(userID)
+	i := s.deviceIndex(slot, r, deviceID)
+	if i < 0 || !s.deviceAt(slot, r, i).verified {
+		return mfa.ErrDeviceNotFound
+	}
+	for j := range r.deviceCount() {
+		s.deviceAt(slot, r, j).isDefault = j == i
+	}
+	return nil
+}
+
 // VerifyDevice implements mfa.DeviceStore.
-func (s *Store) VerifyDevice(ctx context.Context, userID, deviceID string, step int64, at time.Time, codes mfa.RecoveryCodeSet, lk mfa.Lockout) error {
+func (s *Store) VerifyDevice(ctx context.Context, userID, deviceID string, step int64, at time.Time, codes mfa.RecoveryCodeSet, lk mfa.Lockout, limit int) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -407,10 +440,14 @@ func (s *Store) VerifyDevice(ctx context.Context, userID, deviceID string, step 
 		return mfa.ErrDeviceNotFound
 	case s.deviceAt(slot, r, i).verified:
 		return mfa.ErrCodeReused
+	case s.verifiedOfType(slot, r, s.text.get(s.deviceAt(slot, r, i).typ)) >= limit:
+		return mfa.ErrDeviceLimit
 	}
 	d := s.deviceAt(slot, r, i)
 	d.verified, d.verifiedAt, d.lastUsed, d.lastStep, d.expires = true, stampOf(at), stampOf(at), step, stamp{}
-	s.setCodes(slot, r, codes)
+	if len(codes.Hashes) > 0 {
+		s.setCodes(slot, r, codes)
+	}
 	r.failures, r.lastFailure = 0, stamp{}
 	s.compactIfWasteful()
 	return nil
@@ -471,10 +508,10 @@ func (s *Store) DeleteDevice(ctx context.Context, userID, deviceID string) error
 		return nil
 	}
 	s.deleteUserTokensLocked(userID)
-	if s.deviceAt(slot, r, i).verified {
-		s.dropCodes(slot, r)
-	}
 	s.deleteDevice(slot, r, i)
+	if s.verifiedCount(slot, r) == 0 {
+		s.dropCodes(slot, r) // they stood in for the last verified device
+	}
 	s.removeIfEmpty(userID, slot, r)
 	s.compactIfWasteful()
 	return nil

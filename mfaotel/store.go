@@ -167,25 +167,33 @@ func (s *store) DeleteUser(ctx context.Context, userID string) error {
 }
 
 // InsertPendingDevice implements mfa.DeviceStore.
-func (s *store) InsertPendingDevice(ctx context.Context, d mfa.DeviceRecord) error {
+func (s *store) InsertPendingDevice(ctx context.Context, d mfa.DeviceRecord, limit int) error {
 	ctx, span := s.start(ctx, "mfa.store.InsertPendingDevice", d.UserID)
-	err := s.Store.InsertPendingDevice(ctx, d)
+	err := s.Store.InsertPendingDevice(ctx, d, limit)
 	end(span, err)
 	return err
 }
 
 // ImportDevice implements mfa.DeviceStore.
-func (s *store) ImportDevice(ctx context.Context, d mfa.DeviceRecord, codes mfa.RecoveryCodeSet) error {
+func (s *store) ImportDevice(ctx context.Context, d mfa.DeviceRecord, codes mfa.RecoveryCodeSet, limit int) error {
 	ctx, span := s.start(ctx, "mfa.store.ImportDevice", d.UserID)
-	err := s.Store.ImportDevice(ctx, d, codes)
+	err := s.Store.ImportDevice(ctx, d, codes, limit)
+	end(span, err)
+	return err
+}
+
+// SetDefaultDevice implements mfa.DeviceStore.
+func (s *store) SetDefaultDevice(ctx context.Context, userID, deviceID string) error {
+	ctx, span := s.start(ctx, "mfa.store.SetDefaultDevice", userID)
+	err := s.Store.SetDefaultDevice(ctx, userID, deviceID)
 	end(span, err)
 	return err
 }
 
 // VerifyDevice implements mfa.DeviceStore.
-func (s *store) VerifyDevice(ctx context.Context, userID, deviceID string, step int64, at time.Time, codes mfa.RecoveryCodeSet, lk mfa.Lockout) error {
+func (s *store) VerifyDevice(ctx context.Context, userID, deviceID string, step int64, at time.Time, codes mfa.RecoveryCodeSet, lk mfa.Lockout, limit int) error {
 	ctx, span := s.start(ctx, "mfa.store.VerifyDevice", userID)
-	err := s.Store.VerifyDevice(ctx, userID, deviceID, step, at, codes, lk)
+	err := s.Store.VerifyDevice(ctx, userID, deviceID, step, at, codes, lk, limit)
 	end(span, err)
 	return err
 }

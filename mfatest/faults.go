@@ -73,7 +73,7 @@ var (
 // storeMethods are the names a Fault may select.
 var storeMethods = []string{
 	"LoadUser", "DeleteUser",
-	"InsertPendingDevice", "ImportDevice", "VerifyDevice", "AcceptStep", "UpdateDeviceSecret", "DeleteDevice",
+	"InsertPendingDevice", "ImportDevice", "SetDefaultDevice", "VerifyDevice", "AcceptStep", "UpdateDeviceSecret", "DeleteDevice",
 	"ReplaceRecoveryCodes", "ConsumeRecoveryCode", "AcknowledgeRecoveryCodes",
 	"InsertToken", "Token", "ConsumeToken",
 	"Lockout", "SwapLockout",
@@ -210,19 +210,24 @@ func (f *FaultStore) DeleteUser(ctx context.Context, userID string) error {
 }
 
 // InsertPendingDevice implements mfa.DeviceStore.
-func (f *FaultStore) InsertPendingDevice(ctx context.Context, d mfa.DeviceRecord) error {
-	return call0(f, ctx, "InsertPendingDevice", func(ctx context.Context) error { return f.inner.InsertPendingDevice(ctx, d) })
+func (f *FaultStore) InsertPendingDevice(ctx context.Context, d mfa.DeviceRecord, limit int) error {
+	return call0(f, ctx, "InsertPendingDevice", func(ctx context.Context) error { return f.inner.InsertPendingDevice(ctx, d, limit) })
 }
 
 // ImportDevice implements mfa.DeviceStore.
-func (f *FaultStore) ImportDevice(ctx context.Context, d mfa.DeviceRecord, codes mfa.RecoveryCodeSet) error {
-	return call0(f, ctx, "ImportDevice", func(ctx context.Context) error { return f.inner.ImportDevice(ctx, d, codes) })
+func (f *FaultStore) ImportDevice(ctx context.Context, d mfa.DeviceRecord, codes mfa.RecoveryCodeSet, limit int) error {
+	return call0(f, ctx, "ImportDevice", func(ctx context.Context) error { return f.inner.ImportDevice(ctx, d, codes, limit) })
+}
+
+// SetDefaultDevice implements mfa.DeviceStore.
+func (f *FaultStore) SetDefaultDevice(ctx context.Context, userID, deviceID string) error {
+	return call0(f, ctx, "SetDefaultDevice", func(ctx context.Context) error { return f.inner.SetDefaultDevice(ctx, userID, deviceID) })
 }
 
 // VerifyDevice implements mfa.DeviceStore.
-func (f *FaultStore) VerifyDevice(ctx context.Context, userID, deviceID string, step int64, at time.Time, codes mfa.RecoveryCodeSet, lk mfa.Lockout) error {
+func (f *FaultStore) VerifyDevice(ctx context.Context, userID, deviceID string, step int64, at time.Time, codes mfa.RecoveryCodeSet, lk mfa.Lockout, limit int) error {
 	return call0(f, ctx, "VerifyDevice", func(ctx context.Context) error {
-		return f.inner.VerifyDevice(ctx, userID, deviceID, step, at, codes, lk)
+		return f.inner.VerifyDevice(ctx, userID, deviceID, step, at, codes, lk, limit)
 	})
 }
 

@@ -120,7 +120,7 @@ func TestFaultStoreCancel(t *testing.T) {
 	ctx := context.Background()
 	d := mfa.DeviceRecord{ID: "d1", UserID: "alice", Type: mfa.DeviceTOTP, AccountName: "alice", Secret: []byte("s"), CreatedAt: faultT0, ExpiresAt: faultT0.Add(time.Hour)}
 	fs.Inject(mfatest.Fault{Method: "InsertPendingDevice", Cancel: true})
-	if err := fs.InsertPendingDevice(ctx, d); !errors.Is(err, context.Canceled) {
+	if err := fs.InsertPendingDevice(ctx, d, 1); !errors.Is(err, context.Canceled) {
 		t.Fatalf("InsertPendingDevice: %v, want context.Canceled", err)
 	}
 	st, err := inner.LoadUser(ctx, "alice", faultT0)

@@ -65,6 +65,8 @@ var storeTests = []struct {
 	{"Device/PendingExpires", testPendingExpires},
 	{"Device/Verify", testVerify},
 	{"Device/Import", testImport},
+	{"Device/SeveralOfAType", testSeveralDevices},
+	{"Device/Default", testDefaultDevice},
 	{"Device/AcceptStep", testAcceptStep},
 	{"Device/UpdateSecret", testUpdateSecret},
 	{"Device/Delete", testDeleteDevice},
@@ -130,11 +132,11 @@ func (h *harness) enrolled(t *testing.T, name string) (string, mfa.DeviceRecord,
 	t.Helper()
 	u := h.user(name)
 	d := h.device(u, name+"-dev")
-	if err := h.s.InsertPendingDevice(h.ctx, d); err != nil {
+	if err := h.s.InsertPendingDevice(h.ctx, d, 1); err != nil {
 		t.Fatalf("InsertPendingDevice: %v", err)
 	}
 	codes := codeSet(3, true)
-	if err := h.s.VerifyDevice(h.ctx, u, d.ID, 100, base.Add(time.Minute), codes, mfa.Lockout{}); err != nil {
+	if err := h.s.VerifyDevice(h.ctx, u, d.ID, 100, base.Add(time.Minute), codes, mfa.Lockout{}, 1); err != nil {
 		t.Fatalf("VerifyDevice: %v", err)
 	}
 	return u, d, codes
@@ -237,7 +239,7 @@ func testLoadRecordsAreTheCallers(t *testing.T, h *harness) {
 func testInsertAndLoad(t *testing.T, h *harness) {
 	u := h.user("alice")
 	d := h.device(u, "d1")
-	noErr(t, "InsertPendingDevice", h.s.InsertPendingDevice(h.ctx, d))
+	noErr(t, "InsertPendingDevice", h.s.InsertPendingDevice(h.ctx, d, 1))
 	st := h.load(t, u, base)
 	if len(st.Devices) != 1 {
 		t.Fatalf("got %d devices, want 1", len(st.Devices))
@@ -249,26 +251,26 @@ func testInsertAndLoad(t *testing.T, h *harness) {
 	v := h.user("bob")
 	old := h.device(v, "d0")
 	old.Algorithm, old.Digits, old.Period = "", 0, 0
-	noErr(t, "InsertPendingDevice", h.s.InsertPendingDevice(h.ctx, old))
+	noErr(t, "InsertPendingDevice", h.s.InsertPendingDevice(h.ctx, old, 1))
 	sameDevice(t, h.load(t, v, base).Devices[0], old)
 }
 
 func testInsertReplacesPending(t *testing.T, h *harness) {
 	u := h.user("alice")
 	d1, d2 := h.device(u, "d1"), h.device(u, "d2")
-	noErr(t, "insert d1", h.s.InsertPendingDevice(h.ctx, d1))
-	noErr(t, "insert d2", h.s.InsertPendingDevice(h.ctx, d2))
+	noErr(t, "insert d1", h.s.InsertPendingDevice(h.ctx, d1, 1))
+	noErr(t, "insert d2", h.s.InsertPendingDevice(h.ctx, d2, 1))
 	st := h.load(t, u, base)
 	if len(st.Devices) != 1 || st.Devices[0].ID != d2.ID {
 		t.Fatalf("got devices %+v, want only %s", st.Devices, d2.ID)
 	}
-	wantErr(t, "VerifyDevice(replaced)", h.s.VerifyDevice(h.ctx, u, d1.ID, 1, base, codeSet(1, true), mfa.Lockout{}), mfa.ErrDeviceNotFound)
+	wantErr(t, "VerifyDevice(replaced)", h.s.VerifyDevice(h.ctx, u, d1.ID, 1, base, codeSet(1, true), mfa.Lockout{}, 1), mfa.ErrDeviceNotFound)
 }
 
 func testDeviceLimit(t *testing.T, h *harness) {
 	u, d, codes := h.enrolled(t, "alice")
 	before := h.load(t, u, base)
-	wantErr(t, "InsertPendingDevice with a verified device", h.s.InsertPendingDevice(h.ctx, h.device(u, "second")), mfa.ErrDeviceLimit)
+	wantErr(t, "InsertPendingDevice with a verified device", h.s.InsertPendingDevice(h.ctx, h.device(u, "second"), 1), mfa.ErrDeviceLimit)
 	after := h.load(t, u, base)
 	if len(after.Devices) != 1 || after.Devices[0].ID != d.ID {
 		t.Fatalf("device limit changed devices: %+v", after.Devices)
@@ -280,22 +282,22 @@ func testDeviceLimit(t *testing.T, h *harness) {
 func testPendingExpires(t *testing.T, h *harness) {
 	u := h.user("alice")
 	d := h.device(u, "d1")
-	noErr(t, "InsertPendingDevice", h.s.InsertPendingDevice(h.ctx, d))
+	noErr(t, "InsertPendingDevice", h.s.InsertPendingDevice(h.ctx, d, 1))
 	if st := h.load(t, u, d.ExpiresAt.Add(-time.Microsecond)); len(st.Devices) != 1 {
 		t.Fatalf("pending device missing before expiry")
 	}
 	if st := h.load(t, u, d.ExpiresAt); len(st.Devices) != 0 {
 		t.Fatalf("pending device still read at its expiry: %+v", st.Devices)
 	}
-	wantErr(t, "VerifyDevice after expiry", h.s.VerifyDevice(h.ctx, u, d.ID, 1, d.ExpiresAt, codeSet(1, true), mfa.Lockout{}), mfa.ErrDeviceNotFound)
+	wantErr(t, "VerifyDevice after expiry", h.s.VerifyDevice(h.ctx, u, d.ID, 1, d.ExpiresAt, codeSet(1, true), mfa.Lockout{}, 1), mfa.ErrDeviceNotFound)
 	// An expired pending device does not block a new one.
-	noErr(t, "InsertPendingDevice after expiry", h.s.InsertPendingDevice(h.ctx, h.device(u, "d2")))
+	noErr(t, "InsertPendingDevice after expiry", h.s.InsertPendingDevice(h.ctx, h.device(u, "d2"), 1))
 }
 
 func testVerify(t *testing.T, h *harness) {
 	u := h.user("alice")
 	d := h.device(u, "d1")
-	noErr(t, "InsertPendingDevice", h.s.InsertPendingDevice(h.ctx, d))
+	noErr(t, "InsertPendingDevice", h.s.InsertPendingDevice(h.ctx, d, 1))
 	ok, err := h.s.SwapLockout(h.ctx, u, mfa.Lockout{}, mfa.Lockout{Failures: 1, LastFailure: base})
 	noErr(t, "SwapLockout", err)
 	if !ok {
@@ -304,15 +306,15 @@ func testVerify(t *testing.T, h *harness) {
 	at := base.Add(time.Minute)
 	codes := codeSet(10, true)
 	lk := mfa.Lockout{Failures: 1, LastFailure: base}
-	wantErr(t, "VerifyDevice(unknown)", h.s.VerifyDevice(h.ctx, u, h.prefix+"nope", 7, at, codes, lk), mfa.ErrDeviceNotFound)
+	wantErr(t, "VerifyDevice(unknown)", h.s.VerifyDevice(h.ctx, u, h.prefix+"nope", 7, at, codes, lk, 1), mfa.ErrDeviceNotFound)
 	// A caller that checked an older lockout state changes nothing.
 	before := h.load(t, u, at)
-	wantErr(t, "VerifyDevice(stale lockout)", h.s.VerifyDevice(h.ctx, u, d.ID, 7, at, codes, mfa.Lockout{}), mfa.ErrLockoutChanged)
-	wantErr(t, "VerifyDevice(stale lockout time)", h.s.VerifyDevice(h.ctx, u, d.ID, 7, at, codes, mfa.Lockout{Failures: 1, LastFailure: at}), mfa.ErrLockoutChanged)
+	wantErr(t, "VerifyDevice(stale lockout)", h.s.VerifyDevice(h.ctx, u, d.ID, 7, at, codes, mfa.Lockout{}, 1), mfa.ErrLockoutChanged)
+	wantErr(t, "VerifyDevice(stale lockout time)", h.s.VerifyDevice(h.ctx, u, d.ID, 7, at, codes, mfa.Lockout{Failures: 1, LastFailure: at}, 1), mfa.ErrLockoutChanged)
 	if after := h.load(t, u, at); after.Devices[0].Verified || len(after.RecoveryCodes.Hashes) != 0 || !after.Lockout.Equal(before.Lockout) {
 		t.Fatalf("VerifyDevice with a stale lockout changed state: %+v", after)
 	}
-	noErr(t, "VerifyDevice", h.s.VerifyDevice(h.ctx, u, d.ID, 7, at, codes, lk))
+	noErr(t, "VerifyDevice", h.s.VerifyDevice(h.ctx, u, d.ID, 7, at, codes, lk, 1))
 	st := h.load(t, u, at)
 	want := d
 	want.Verified, want.VerifiedAt, want.LastUsedAt, want.LastStep, want.ExpiresAt = true, at, at, 7, time.Time{}
@@ -328,7 +330,7 @@ func testVerify(t *testing.T, h *harness) {
 	if st := h.load(t, u, at.Add(365*24*time.Hour)); len(st.Devices) != 1 {
 		t.Fatal("verified device expired")
 	}
-	wantErr(t, "VerifyDevice twice", h.s.VerifyDevice(h.ctx, u, d.ID, 8, at, codeSet(10, true), mfa.Lockout{}), mfa.ErrCodeReused)
+	wantErr(t, "VerifyDevice twice", h.s.VerifyDevice(h.ctx, u, d.ID, 8, at, codeSet(10, true), mfa.Lockout{}, 1), mfa.ErrCodeReused)
 	sameCodes(t, h.load(t, u, at).RecoveryCodes, codes)
 }
 
@@ -341,11 +343,11 @@ func imported(d mfa.DeviceRecord) mfa.DeviceRecord {
 func testImport(t *testing.T, h *harness) {
 	u := h.user("alice")
 	pending := h.device(u, "pending")
-	noErr(t, "InsertPendingDevice", h.s.InsertPendingDevice(h.ctx, pending))
+	noErr(t, "InsertPendingDevice", h.s.InsertPendingDevice(h.ctx, pending, 1))
 	d := imported(h.device(u, "imported"))
 	codes := codeSet(3, false)
 	codes.Format = mfa.RecoveryFormatImported
-	noErr(t, "ImportDevice", h.s.ImportDevice(h.ctx, d, codes))
+	noErr(t, "ImportDevice", h.s.ImportDevice(h.ctx, d, codes, 1))
 	st := h.load(t, u, base)
 	if len(st.Devices) != 2 {
 		t.Fatalf("%d devices after the import, want the pending one and the imported one", len(st.Devices))
@@ -364,20 +366,68 @@ func testImport(t *testing.T, h *harness) {
 
 	// A second device of the type is refused and changes nothing.
 	again := imported(h.device(u, "again"))
-	wantErr(t, "ImportDevice(second)", h.s.ImportDevice(h.ctx, again, codeSet(2, false)), mfa.ErrDeviceLimit)
+	wantErr(t, "ImportDevice(second)", h.s.ImportDevice(h.ctx, again, codeSet(2, false), 1), mfa.ErrDeviceLimit)
 	after := h.load(t, u, base)
 	if len(after.Devices) != 2 {
 		t.Fatalf("a refused import left %d devices", len(after.Devices))
 	}
 	sameCodes(t, after.RecoveryCodes, codes)
 	v, _, _ := h.enrolled(t, "bob")
-	wantErr(t, "ImportDevice(enrolled user)", h.s.ImportDevice(h.ctx, imported(h.device(v, "x")), mfa.RecoveryCodeSet{}), mfa.ErrDeviceLimit)
+	wantErr(t, "ImportDevice(enrolled user)", h.s.ImportDevice(h.ctx, imported(h.device(v, "x")), mfa.RecoveryCodeSet{}, 1), mfa.ErrDeviceLimit)
 
 	// Without codes, the user has no code set.
 	w := h.user("carol")
-	noErr(t, "ImportDevice(no codes)", h.s.ImportDevice(h.ctx, imported(h.device(w, "c")), mfa.RecoveryCodeSet{}))
+	noErr(t, "ImportDevice(no codes)", h.s.ImportDevice(h.ctx, imported(h.device(w, "c")), mfa.RecoveryCodeSet{}, 1))
 	if st := h.load(t, w, base); len(st.Devices) != 1 || len(st.RecoveryCodes.Hashes) != 0 || st.RecoveryCodes.KeyID != "" {
 		t.Fatalf("import without codes: %+v", st)
+	}
+}
+
+// testSeveralDevices: up to limit verified devices of a type; a second
+// device keeps the user's recovery codes, and they go with the last one.
+func testSeveralDevices(t *testing.T, h *harness) {
+	u, first, codes := h.enrolled(t, "alice")
+	second := h.device(u, "second")
+	noErr(t, "InsertPendingDevice(limit 2)", h.s.InsertPendingDevice(h.ctx, second, 2))
+	noErr(t, "VerifyDevice(no codes, limit 2)", h.s.VerifyDevice(h.ctx, u, second.ID, 7, base, mfa.RecoveryCodeSet{}, mfa.Lockout{}, 2))
+	st := h.load(t, u, base)
+	if len(st.Devices) != 2 {
+		t.Fatalf("%d devices, want 2", len(st.Devices))
+	}
+	sameCodes(t, st.RecoveryCodes, codes)
+
+	third := h.device(u, "third")
+	wantErr(t, "InsertPendingDevice(over limit 2)", h.s.InsertPendingDevice(h.ctx, third, 2), mfa.ErrDeviceLimit)
+	noErr(t, "InsertPendingDevice(limit 3)", h.s.InsertPendingDevice(h.ctx, third, 3))
+	wantErr(t, "VerifyDevice(over limit 2)", h.s.VerifyDevice(h.ctx, u, third.ID, 7, base, mfa.RecoveryCodeSet{}, mfa.Lockout{}, 2), mfa.ErrDeviceLimit)
+	if st := h.load(t, u, base); len(st.Devices) != 3 || st.Devices[2].Verified && st.Devices[2].ID == third.ID {
+		t.Fatalf("a verification over the limit changed the devices: %+v", st.Devices)
+	}
+	wantErr(t, "ImportDevice(over limit 2)", h.s.ImportDevice(h.ctx, imported(h.device(u, "imported")), mfa.RecoveryCodeSet{}, 2), mfa.ErrDeviceLimit)
+
+	noErr(t, "DeleteDevice(first of two)", h.s.DeleteDevice(h.ctx, u, first.ID))
+	sameCodes(t, h.load(t, u, base).RecoveryCodes, codes)
+	noErr(t, "DeleteDevice(last verified)", h.s.DeleteDevice(h.ctx, u, second.ID))
+	if st := h.load(t, u, base); len(st.RecoveryCodes.Hashes) != 0 || st.RecoveryCodes.Pending() {
+		t.Fatalf("codes after the last verified device went: %+v", st.RecoveryCodes)
+	}
+}
+
+func testDefaultDevice(t *testing.T, h *harness) {
+	u, first, _ := h.enrolled(t, "alice")
+	second := h.device(u, "second")
+	noErr(t, "InsertPendingDevice", h.s.InsertPendingDevice(h.ctx, second, 2))
+	wantErr(t, "SetDefaultDevice(pending)", h.s.SetDefaultDevice(h.ctx, u, second.ID), mfa.ErrDeviceNotFound)
+	noErr(t, "VerifyDevice", h.s.VerifyDevice(h.ctx, u, second.ID, 7, base, mfa.RecoveryCodeSet{}, mfa.Lockout{}, 2))
+	wantErr(t, "SetDefaultDevice(unknown)", h.s.SetDefaultDevice(h.ctx, u, h.prefix+"nope"), mfa.ErrDeviceNotFound)
+	wantErr(t, "SetDefaultDevice(another user's)", h.s.SetDefaultDevice(h.ctx, h.user("bob"), second.ID), mfa.ErrDeviceNotFound)
+	for _, want := range []string{second.ID, first.ID} {
+		noErr(t, "SetDefaultDevice", h.s.SetDefaultDevice(h.ctx, u, want))
+		for _, d := range h.load(t, u, base).Devices {
+			if d.Default != (d.ID == want) {
+				t.Fatalf("after SetDefaultDevice(%s), %s has Default %t", want, d.ID, d.Default)
+			}
+		}
 	}
 }
 
@@ -412,7 +462,7 @@ func testAcceptStep(t *testing.T, h *harness) {
 	// A pending device is not a factor.
 	v := h.user("pending")
 	p := h.device(v, "p")
-	noErr(t, "InsertPendingDevice", h.s.InsertPendingDevice(h.ctx, p))
+	noErr(t, "InsertPendingDevice", h.s.InsertPendingDevice(h.ctx, p, 1))
 	wantErr(t, "AcceptStep(pending)", h.s.AcceptStep(h.ctx, v, p.ID, 1, base, mfa.Lockout{}), mfa.ErrDeviceNotFound)
 }
 
@@ -451,10 +501,10 @@ func testDeleteDevice(t *testing.T, h *harness) {
 
 	// Deleting a pending device keeps the codes of the verified one.
 	v, _, codes := h.enrolled(t, "bob")
-	wantErr(t, "InsertPendingDevice", h.s.InsertPendingDevice(h.ctx, h.device(v, "p")), mfa.ErrDeviceLimit)
+	wantErr(t, "InsertPendingDevice", h.s.InsertPendingDevice(h.ctx, h.device(v, "p"), 1), mfa.ErrDeviceLimit)
 	w := h.user("carol")
 	p := h.device(w, "p2")
-	noErr(t, "InsertPendingDevice", h.s.InsertPendingDevice(h.ctx, p))
+	noErr(t, "InsertPendingDevice", h.s.InsertPendingDevice(h.ctx, p, 1))
 	pendingTok := token(w, true, base.Add(time.Hour))
 	noErr(t, "InsertToken", h.s.InsertToken(h.ctx, pendingTok))
 	noErr(t, "DeleteDevice(pending)", h.s.DeleteDevice(h.ctx, w, p.ID))
@@ -483,7 +533,7 @@ func testReplaceCodes(t *testing.T, h *harness) {
 		t.Fatal("codes stored for a user without device")
 	}
 	p := h.user("pending")
-	noErr(t, "InsertPendingDevice", h.s.InsertPendingDevice(h.ctx, h.device(p, "p")))
+	noErr(t, "InsertPendingDevice", h.s.InsertPendingDevice(h.ctx, h.device(p, "p"), 1))
 	wantErr(t, "ReplaceRecoveryCodes(pending device only)", h.s.ReplaceRecoveryCodes(h.ctx, p, codeSet(2, true)), mfa.ErrNoDevice)
 
 	u, _, old := h.enrolled(t, "alice")
@@ -662,8 +712,8 @@ func testCancelled(t *testing.T, h *harness) {
 	calls := map[string]func() error{
 		"LoadUser":      func() error { _, err := s.LoadUser(ctx, u, base); return err },
 		"DeleteUser":    func() error { return s.DeleteUser(ctx, u) },
-		"InsertPending": func() error { return s.InsertPendingDevice(ctx, h.device(h.user("bob"), "b")) },
-		"VerifyDevice":  func() error { return s.VerifyDevice(ctx, u, d.ID, 500, base, codeSet(1, true), mfa.Lockout{}) },
+		"InsertPending": func() error { return s.InsertPendingDevice(ctx, h.device(h.user("bob"), "b"), 1) },
+		"VerifyDevice":  func() error { return s.VerifyDevice(ctx, u, d.ID, 500, base, codeSet(1, true), mfa.Lockout{}, 1) },
 		"AcceptStep":    func() error { return s.AcceptStep(ctx, u, d.ID, 500, base, mfa.Lockout{}) },
 		"UpdateSecret":  func() error { return s.UpdateDeviceSecret(ctx, u, d.ID, []byte("x")) },
 		"DeleteDevice":  func() error { return s.DeleteDevice(ctx, u, d.ID) },
@@ -757,8 +807,8 @@ func testConcurrentAcceptStep(t *testing.T, h *harness) {
 func testConcurrentVerify(t *testing.T, h *harness) {
 	u := h.user("alice")
 	d := h.device(u, "d")
-	noErr(t, "InsertPendingDevice", h.s.InsertPendingDevice(h.ctx, d))
-	exactlyOne(t, "VerifyDevice", race(t, mfa.ErrCodeReused, func() error { return h.s.VerifyDevice(h.ctx, u, d.ID, 5, base, codeSet(10, true), mfa.Lockout{}) }))
+	noErr(t, "InsertPendingDevice", h.s.InsertPendingDevice(h.ctx, d, 1))
+	exactlyOne(t, "VerifyDevice", race(t, mfa.ErrCodeReused, func() error { return h.s.VerifyDevice(h.ctx, u, d.ID, 5, base, codeSet(10, true), mfa.Lockout{}, 1) }))
 	if st := h.load(t, u, base); len(st.RecoveryCodes.Hashes) != 10 {
 		t.Fatalf("after racing verifications: %d codes", len(st.RecoveryCodes.Hashes))
 	}
@@ -769,10 +819,18 @@ func testConcurrentImport(t *testing.T, h *harness) {
 	var n atomic.Int32
 	exactlyOne(t, "ImportDevice", race(t, mfa.ErrDeviceLimit, func() error {
 		d := imported(h.device(u, fmt.Sprintf("d%d", n.Add(1))))
-		return h.s.ImportDevice(h.ctx, d, codeSet(2, false))
+		return h.s.ImportDevice(h.ctx, d, codeSet(2, false), 1)
 	}))
 	if st := h.load(t, u, base); len(st.Devices) != 1 || len(st.RecoveryCodes.Hashes) != 2 {
 		t.Fatalf("after the race: %d devices, %d codes", len(st.Devices), len(st.RecoveryCodes.Hashes))
+	}
+	// With a limit of 2, exactly two of the racers store a device.
+	v := h.user("bob")
+	wins := race(t, mfa.ErrDeviceLimit, func() error {
+		return h.s.ImportDevice(h.ctx, imported(h.device(v, fmt.Sprintf("b%d", n.Add(1)))), mfa.RecoveryCodeSet{}, 2)
+	})
+	if st := h.load(t, v, base); wins != 2 || len(st.Devices) != 2 {
+		t.Fatalf("%d of the racers stored a device, %d devices stored; want 2 and 2", wins, len(st.Devices))
 	}
 }
 
@@ -836,7 +894,7 @@ func testCleanup(t *testing.T, h *harness) {
 	c := h.s.(mfa.Cleaner)
 	u := h.user("alice")
 	p := h.device(u, "p")
-	noErr(t, "InsertPendingDevice", h.s.InsertPendingDevice(h.ctx, p))
+	noErr(t, "InsertPendingDevice", h.s.InsertPendingDevice(h.ctx, p, 1))
 	live := token(u, false, base.Add(time.Hour))
 	dead := token(u, false, base.Add(time.Second))
 	noErr(t, "InsertToken", h.s.InsertToken(h.ctx, live))

@@ -15,7 +15,7 @@ import (
 // exists (rolling the removal back), and inserts d. The unique indexes on
 // mfa_devices (one verified per user and type, one pending per user) back
 // the rule up.
-func (s *Store) InsertPendingDevice(ctx context.Context, d mfa.DeviceRecord) error {
+func (s *Store) InsertPendingDevice(ctx context.Context, d mfa.DeviceRecord, limit int) error {
 	return s.inTx(ctx, "insert pending device", func(tx *sql.Tx) error {
 		if err := s.lockUser(ctx, tx, d.UserID); err != nil {
 			return err
@@ -25,16 +25,37 @@ func (s *Store) InsertPendingDevice(ctx context.Context, d mfa.DeviceRecord) err
 		if _, err := s.exec(ctx, tx, queries.DeletePendingDevices, d.UserID); err != nil {
 			return err
 		}
-		var limit bool
-		err := tx.QueryRowContext(ctx, s.q(queries.VerifiedDeviceExists), d.UserID, string(d.Type)).Scan(&limit)
-		if err != nil {
+		if err := s.underLimit(ctx, tx, d, limit); err != nil {
 			return err
-		}
-		if limit {
-			return mfa.ErrDeviceLimit
 		}
 		return s.insertDevice(ctx, tx, d, false)
 	})
+}
+
+// underLimit returns ErrDeviceLimit when the user already has limit
+// verified devices of d's type, in the caller's transaction.
+func (s *Store) underLimit(ctx context.Context, tx *sql.Tx, d mfa.DeviceRecord, limit int) error {
+	var n int
+	if err := tx.QueryRowContext(ctx, s.q(queries.CountVerifiedOfType), d.UserID, string(d.Type)).Scan(&n); err != nil {
+		return err
+	}
+	if n >= limit {
+		return mfa.ErrDeviceLimit
+	}
+	return nil
+}
+
+// SetDefaultDevice implements [mfa.DeviceStore] with one conditional
+// UPDATE.
+func (s *Store) SetDefaultDevice(ctx context.Context, userID, deviceID string) error {
+	n, err := s.exec(ctx, s.db, queries.SetDefaultDevice, userID, deviceID)
+	if err != nil {
+		return wrap(ctx, "set default device", err)
+	}
+	if n == 0 {
+		return mfa.ErrDeviceNotFound
+	}
+	return nil
 }
 
 // insertDevice inserts d, pending or verified, in the caller's
@@ -48,29 +69,24 @@ func (s *Store) insertDevice(ctx context.Context, tx *sql.Tx, d mfa.DeviceRecord
 }
 
 // ImportDevice implements [mfa.DeviceStore]. Under the user's lock it
-// removes the user's recovery codes, refuses when a verified device of the
-// type exists (rolling the removal back), inserts d verified and stores
-// codes.
-func (s *Store) ImportDevice(ctx context.Context, d mfa.DeviceRecord, codes mfa.RecoveryCodeSet) error {
+// inserts d verified, refuses when the user then has more verified devices
+// of the type than limit (rolling the insert back), and stores codes.
+func (s *Store) ImportDevice(ctx context.Context, d mfa.DeviceRecord, codes mfa.RecoveryCodeSet, limit int) error {
 	return s.inTx(ctx, "import device", func(tx *sql.Tx) error {
 		if err := s.lockUser(ctx, tx, d.UserID); err != nil {
 			return err
 		}
-		// The removal comes first so that on SQLite the transaction's first
+		// The insert comes first so that on SQLite the transaction's first
 		// statement is a write; see lockUser.
-		if err := s.deleteCodes(ctx, tx, d.UserID); err != nil {
-			return err
-		}
-		var limit bool
-		err := tx.QueryRowContext(ctx, s.q(queries.VerifiedDeviceExists), d.UserID, string(d.Type)).Scan(&limit)
-		if err != nil {
-			return err
-		}
-		if limit {
-			return mfa.ErrDeviceLimit
-		}
 		if err := s.insertDevice(ctx, tx, d, true); err != nil {
 			return err
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, s.q(queries.CountVerifiedOfType), d.UserID, string(d.Type)).Scan(&n); err != nil {
+			return err
+		}
+		if n > limit {
+			return mfa.ErrDeviceLimit
 		}
 		if len(codes.Hashes) == 0 {
 			return nil
@@ -84,7 +100,7 @@ func (s *Store) ImportDevice(ctx context.Context, d mfa.DeviceRecord, codes mfa.
 // one; of racing verifications the first changes the row and the others
 // find it verified. The lockout check, the code set and the lockout reset
 // happen in the same transaction, which a mismatch rolls back.
-func (s *Store) VerifyDevice(ctx context.Context, userID, deviceID string, step int64, at time.Time, codes mfa.RecoveryCodeSet, lk mfa.Lockout) error {
+func (s *Store) VerifyDevice(ctx context.Context, userID, deviceID string, step int64, at time.Time, codes mfa.RecoveryCodeSet, lk mfa.Lockout, limit int) error {
 	return s.inTx(ctx, "verify device", func(tx *sql.Tx) error {
 		if err := s.lockUser(ctx, tx, userID); err != nil {
 			return err
@@ -106,8 +122,17 @@ func (s *Store) VerifyDevice(ctx context.Context, userID, deviceID string, step 
 			}
 			return mfa.ErrDeviceNotFound
 		}
-		if err := s.replaceCodes(ctx, tx, userID, codes); err != nil {
+		var count int
+		if err := tx.QueryRowContext(ctx, s.q(queries.CountVerifiedLikeDevice), userID, deviceID).Scan(&count); err != nil {
 			return err
+		}
+		if count > limit {
+			return mfa.ErrDeviceLimit
+		}
+		if len(codes.Hashes) > 0 {
+			if err := s.replaceCodes(ctx, tx, userID, codes); err != nil {
+				return err
+			}
 		}
 		return s.resetLockout(ctx, tx, userID)
 	})
@@ -250,6 +275,11 @@ func (s *Store) DeleteDevice(ctx context.Context, userID, deviceID string) error
 		}
 		if !verified {
 			return nil
+		}
+		// The codes stood in for a device: they go with the last one.
+		var left bool
+		if err := tx.QueryRowContext(ctx, s.q(queries.AnyVerifiedDevice), userID).Scan(&left); err != nil || left {
+			return err
 		}
 		return s.deleteCodes(ctx, tx, userID)
 	})

@@ -35,9 +35,10 @@ func (s *Store) LoadUser(ctx context.Context, userID string, now time.Time) (mfa
 			number                  sql.NullInt64
 			alg                     sql.NullString
 			digits, period          sql.NullInt64
+			isDefault               sql.NullBool
 		)
 		if err := rows.Scan(&kind, &id, &typ, &alias, &account, &data, &verified,
-			nullTime{&t1}, nullTime{&t2}, nullTime{&t3}, nullTime{&t4}, &number, &alg, &digits, &period); err != nil {
+			nullTime{&t1}, nullTime{&t2}, nullTime{&t3}, nullTime{&t4}, &number, &alg, &digits, &period, &isDefault); err != nil {
 			return mfa.UserState{}, wrap(ctx, "load user", err)
 		}
 		switch kind {
@@ -58,6 +59,7 @@ func (s *Store) LoadUser(ctx context.Context, userID string, now time.Time) (mfa
 				Algorithm:   mfa.Algorithm(alg.String),
 				Digits:      int(digits.Int64),
 				Period:      time.Duration(period.Int64) * time.Second,
+				Default:     isDefault.Bool,
 			})
 		case "s":
 			st.RecoveryCodes.KeyID = id.String

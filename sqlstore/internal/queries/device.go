@@ -4,7 +4,17 @@ package queries
 const (
 	DeletePendingDevices = "DELETE FROM mfa_devices WHERE user_id = $1 AND NOT verified"
 
-	VerifiedDeviceExists = "SELECT EXISTS (SELECT 1 FROM mfa_devices WHERE user_id = $1 AND type = $2 AND verified)"
+	CountVerifiedOfType = "SELECT count(*) FROM mfa_devices WHERE user_id = $1 AND type = $2 AND verified"
+
+	// CountVerifiedLikeDevice counts the user's verified devices of the
+	// type of the device $2.
+	CountVerifiedLikeDevice = `SELECT count(*) FROM mfa_devices
+		WHERE user_id = $1 AND verified AND type = (SELECT type FROM mfa_devices WHERE user_id = $1 AND id = $2)`
+
+	// SetDefaultDevice marks the device $2 default and the user's others
+	// not, provided $2 is a verified device of the user.
+	SetDefaultDevice = `UPDATE mfa_devices SET is_default = (id = $2)
+		WHERE user_id = $1 AND EXISTS (SELECT 1 FROM mfa_devices WHERE user_id = $1 AND id = $2 AND verified)`
 
 	InsertDevice = `INSERT INTO mfa_devices
 		(id, user_id, type, alias, account_name, secret, verified, created_at, expires_at, verified_at, last_used_at, last_step,

@@ -9,7 +9,7 @@ package queries
 //	2 id / key_id   5 account_name               8 created_at / last_failure
 //	3 type          6 secret / sealed / hashes    9 expires_at    10 verified_at
 //	4 alias         7 verified                   11 last_used_at  12 last_step / failures
-//	13 algorithm / format   14 digits   15 period_seconds
+//	13 algorithm / format   14 digits   15 period_seconds   16 is_default
 //
 // On PostgreSQL one c row carries all the codes' hashes end to end
 // (string_agg over bytea), so that a user with ten codes costs four rows
@@ -20,23 +20,23 @@ package queries
 const (
 	loadUserHead = `
 SELECT 'd', id, type, alias, account_name, secret, verified, created_at, expires_at, verified_at, last_used_at, last_step,
-		algorithm, digits, period_seconds
+		algorithm, digits, period_seconds, is_default
 	FROM mfa_devices WHERE user_id = $1 AND (verified OR expires_at > $2)
 UNION ALL
-SELECT 's', key_id, NULL, NULL, NULL, sealed, NULL, created_at, NULL, NULL, NULL, NULL, format, NULL, NULL
+SELECT 's', key_id, NULL, NULL, NULL, sealed, NULL, created_at, NULL, NULL, NULL, NULL, format, NULL, NULL, NULL
 	FROM mfa_recovery_code_sets WHERE user_id = $1
 UNION ALL
 `
 	loadUserTail = `
 UNION ALL
-SELECT 'l', NULL, NULL, NULL, NULL, NULL, NULL, last_failure, NULL, NULL, NULL, failures, NULL, NULL, NULL
+SELECT 'l', NULL, NULL, NULL, NULL, NULL, NULL, last_failure, NULL, NULL, NULL, failures, NULL, NULL, NULL, NULL
 	FROM mfa_lockouts WHERE user_id = $1`
 
 	LoadUserPostgreSQL = loadUserHead + `SELECT 'c', NULL, NULL, NULL, NULL, string_agg(hash, ''::bytea), NULL, NULL, NULL, NULL, NULL, NULL,
-		NULL, NULL, NULL
+		NULL, NULL, NULL, NULL
 	FROM mfa_recovery_codes WHERE user_id = $1 HAVING count(*) > 0` + loadUserTail
 
-	LoadUserSQLite = loadUserHead + `SELECT 'c', NULL, NULL, NULL, NULL, hash, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+	LoadUserSQLite = loadUserHead + `SELECT 'c', NULL, NULL, NULL, NULL, hash, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
 	FROM mfa_recovery_codes WHERE user_id = $1` + loadUserTail
 )
 

@@ -43,7 +43,9 @@ func TestQueriesUseIndexes(t *testing.T) {
 	args := map[string][]any{
 		"LoadUser":             {user, now},
 		"DeletePendingDevices": {user},
-		"VerifiedDeviceExists": {user, "totp"},
+		"CountVerifiedOfType":  {user, "totp"},
+		"CountVerifiedLike":    {user, dev},
+		"SetDefaultDevice":     {user, dev},
 		"InsertDevice":         {"new-dev", user, "totp", "", user, []byte("sealed"), false, now, now.Add(10 * time.Minute), nil, nil, 0, "SHA256", 8, 30},
 		"VerifyDevice":         {user, dev, now, int64(59_000_000)},
 		"DeviceVerified":       {user, dev},
@@ -142,7 +144,9 @@ func postgreSQLQueries(codes int) map[string]string {
 	m := map[string]string{
 		"LoadUser":             queries.LoadUserPostgreSQL,
 		"DeletePendingDevices": queries.DeletePendingDevices,
-		"VerifiedDeviceExists": queries.VerifiedDeviceExists,
+		"CountVerifiedOfType":  queries.CountVerifiedOfType,
+		"CountVerifiedLike":    queries.CountVerifiedLikeDevice,
+		"SetDefaultDevice":     queries.SetDefaultDevice,
 		"InsertDevice":         queries.InsertDevice,
 		"VerifyDevice":         queries.VerifyDevice,
 		"DeviceVerified":       queries.DeviceVerified,
