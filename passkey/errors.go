@@ -6,9 +6,12 @@ import (
 )
 
 // Sentinel errors. Every error this package returns matches exactly one of
-// them with [errors.Is], so a caller can map each to its own errors: in
-// mfakit every refusal of FinishLogin except ErrSession and ErrNoCredentials
-// counts as a failed attempt.
+// them with [errors.Is], so a caller can map each to its own errors. Those
+// from ErrInvalidResponse to ErrAttestation refuse what the browser sent
+// and, from FinishLogin, are failed attempts to count; ErrSession refuses
+// the blob the caller passed back (a session that is missing or expired is
+// the caller's to notice first); ErrInvalidConfig, ErrInvalidInput and
+// ErrNoCredentials are about the caller's own input.
 //
 // A message never holds a challenge, a signature or key material; it may
 // quote what the client declared (an origin, a ceremony type), since that is
