@@ -35,6 +35,7 @@ type Store interface {
 	RecoveryCodeStore
 	TokenStore
 	LockoutStore
+	PasskeyStore
 }
 
 // UserStore reads and removes all of one user's state.
@@ -46,11 +47,11 @@ type UserStore interface {
 	LoadUser(ctx context.Context, userID string, now time.Time) (UserState, error)
 
 	// DeleteUser atomically removes the user's devices, recovery codes,
-	// MFA tokens and lockout state. Deleting an unknown user is a no-op.
+	// MFA tokens, lockout state and login ceremony. Deleting an unknown user is a no-op.
 	DeleteUser(ctx context.Context, userID string) error
 }
 
-// DeviceStore keeps TOTP devices.
+// DeviceStore keeps devices: TOTP devices and passkeys.
 type DeviceStore interface {
 	// InsertPendingDevice atomically adds d, a pending device, and removes
 	// every other pending device of d.UserID. If the user already has
@@ -61,8 +62,10 @@ type DeviceStore interface {
 	// ImportDevice atomically adds d, a verified device brought from
 	// another system, and, when codes holds hashes, makes codes the user's
 	// recovery code set. If the user already has limit verified devices of
-	// d.Type it changes nothing and returns ErrDeviceLimit. The user's
-	// pending devices stay. A device ID is unique across users.
+	// d.Type it changes nothing and returns ErrDeviceLimit, and when d
+	// holds a passkey credential whose ID a device of any user holds, it
+	// changes nothing and returns ErrPasskeyRegistered. The user's pending
+	// devices stay. A device ID is unique across users.
 	ImportDevice(ctx context.Context, d DeviceRecord, codes RecoveryCodeSet, limit int) error
 
 	// VerifyDevice atomically turns a pending device into a verified one,
@@ -172,6 +175,44 @@ type LockoutStore interface {
 	SwapLockout(ctx context.Context, userID string, old, next Lockout) (bool, error)
 }
 
+// PasskeyStore keeps what passkeys need beyond a device record. A pending
+// passkey device is an ordinary pending device (InsertPendingDevice) whose
+// Secret holds the sealed registration ceremony; a verified one holds its
+// credential in DeviceRecord.Passkey. A login ceremony in progress is a
+// ChallengeRecord, at most one per user.
+type PasskeyStore interface {
+	// VerifyPasskey atomically turns the user's pending passkey device into
+	// a verified one holding cred, as VerifyDevice does for a TOTP device
+	// and with the same errors, with Passkey set to cred and Secret cleared;
+	// LastUsedAt stays zero. It also returns ErrPasskeyRegistered, changing
+	// nothing, when a device of any user already holds a credential with
+	// cred.ID (WebAuthn §7.1 step 22).
+	VerifyPasskey(ctx context.Context, userID, deviceID string, cred PasskeyCredential, at time.Time, codes RecoveryCodeSet, lk Lockout, limit int) error
+
+	// AcceptPasskey atomically records an assertion verified for the
+	// user's passkey device, provided the user's lockout state still equals
+	// lk: the credential's SignCount and BackupState set to the ones given,
+	// LastUsedAt set to at, and the user's lockout state reset to the zero
+	// Lockout. When the lockout state differs from lk it changes nothing and
+	// returns ErrLockoutChanged. Otherwise it returns ErrDeviceNotFound when
+	// the user has no verified passkey device with that ID, and
+	// ErrCodeReused, changing nothing, when signCount does not follow the
+	// stored count (WebAuthn §6.1.1): it follows when both are 0 (the
+	// authenticator keeps no counter) or when it is greater. So of
+	// concurrent callers with the same count at most one succeeds.
+	AcceptPasskey(ctx context.Context, userID, deviceID string, signCount uint32, backupState bool, at time.Time, lk Lockout) error
+
+	// PutChallenge stores c as c.UserID's login ceremony in progress,
+	// replacing the one the user had.
+	PutChallenge(ctx context.Context, c ChallengeRecord) error
+
+	// TakeChallenge atomically removes the user's login ceremony and
+	// returns it if its ExpiresAt is after now. When the user has none, or
+	// it expired (it is removed all the same), it returns
+	// ErrChallengeInvalid. Of concurrent callers at most one gets it.
+	TakeChallenge(ctx context.Context, userID string, now time.Time) (ChallengeRecord, error)
+}
+
 // ErrLockoutChanged is returned by the store operations that record a
 // successful attempt when the user's lockout state is no longer the one
 // the caller checked. mfakit then reads the state again and retries; it
@@ -181,8 +222,8 @@ var ErrLockoutChanged = errors.New("mfa: lockout state changed")
 // Cleaner is implemented by stores that can remove expired records in
 // bulk; see [MFA.Cleanup].
 type Cleaner interface {
-	// Cleanup removes the tokens whose ExpiresAt is not after now, the
-	// pending devices whose ExpiresAt is not after now and lockout records
+	// Cleanup removes the tokens, the pending devices and the login
+	// ceremonies whose ExpiresAt is not after now, and lockout records
 	// with no failures, which reads already treat as absent. It also drops
 	// the sealed plaintext of every recovery code set whose CreatedAt is
 	// not after sealedNotAfter, as AcknowledgeRecoveryCodes does: such a
@@ -202,8 +243,9 @@ type UserState struct {
 	Lockout       Lockout
 }
 
-// DeviceRecord is a device as stored. Secret is sealed by the [Keyring];
-// the plaintext TOTP secret is never given to a store.
+// DeviceRecord is a device as stored. Secret is sealed by the [Keyring]:
+// the TOTP secret of a TOTP device, the registration ceremony of a pending
+// passkey device; their plaintext is never given to a store.
 type DeviceRecord struct {
 	ID          string
 	UserID      string
@@ -218,6 +260,10 @@ type DeviceRecord struct {
 	LastUsedAt  time.Time // zero until the first accepted code
 	LastStep    int64     // the last accepted TOTP time step; 0 for none
 	Default     bool      // the device the user chose to be asked for first
+
+	// Passkey is a verified passkey device's credential; nil for any other
+	// device.
+	Passkey *PasskeyCredential
 
 	// The TOTP parameters the device was enrolled with (RFC 6238): its
 	// algorithm, code length and time step, a whole number of seconds.
@@ -252,6 +298,16 @@ type TokenRecord struct {
 	UserID    string
 	SingleUse bool
 	Scopes    []string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// ChallengeRecord is a passkey login ceremony in progress: what
+// BeginPasskeyAuthentication handed to the browser, sealed by the
+// [Keyring], for AuthenticatePasskey to check the answer against once.
+type ChallengeRecord struct {
+	UserID    string
+	Sealed    []byte // the sealed ceremony session
 	CreatedAt time.Time
 	ExpiresAt time.Time
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -17,8 +18,8 @@ import (
 )
 
 // model is the Store contract of store.go written as plainly as possible:
-// every user's devices in order, recovery code set and lockout, and the
-// tokens by hash. Pending devices are kept until replaced or cleaned up,
+// every user's devices in order, recovery code set, lockout and login
+// ceremony, and the tokens by hash. Pending devices are kept until replaced or cleaned up,
 // expired or not, since only LoadUser, VerifyDevice and Cleanup are told
 // the time.
 type model struct {
@@ -27,9 +28,10 @@ type model struct {
 }
 
 type modelUser struct {
-	devices []mfa.DeviceRecord
-	codes   mfa.RecoveryCodeSet
-	lockout mfa.Lockout
+	devices   []mfa.DeviceRecord
+	codes     mfa.RecoveryCodeSet
+	lockout   mfa.Lockout
+	challenge *mfa.ChallengeRecord
 }
 
 func newModel() *model {
@@ -52,7 +54,7 @@ func (m *model) tidy(userID string) {
 	if u == nil {
 		return
 	}
-	if c := u.codes; len(u.devices) == 0 && c.KeyID == "" && c.Hashes == nil && c.Sealed == nil && c.CreatedAt.IsZero() && u.lockout.Equal(mfa.Lockout{}) {
+	if c := u.codes; len(u.devices) == 0 && c.KeyID == "" && c.Hashes == nil && c.Sealed == nil && c.CreatedAt.IsZero() && u.lockout.Equal(mfa.Lockout{}) && u.challenge == nil {
 		delete(m.users, userID)
 	}
 }
@@ -95,12 +97,26 @@ func (u *modelUser) verifiedOfType(t mfa.DeviceType) int {
 	return n
 }
 
+// credHeld reports whether a device of any user holds a credential with
+// that ID.
+func (m *model) credHeld(id []byte) bool {
+	for _, u := range m.users {
+		for _, d := range u.devices {
+			if d.Passkey != nil && bytes.Equal(d.Passkey.ID, id) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func (m *model) InsertPendingDevice(d mfa.DeviceRecord, limit int) error {
 	defer m.tidy(d.UserID)
 	u := m.user(d.UserID)
 	if u.verifiedOfType(d.Type) >= limit {
 		return mfa.ErrDeviceLimit
 	}
+	d.Passkey = nil // a pending device holds no credential
 	u.devices = slices.DeleteFunc(u.devices, func(x mfa.DeviceRecord) bool { return !x.Verified })
 	u.devices = append(u.devices, d)
 	return nil
@@ -111,6 +127,9 @@ func (m *model) ImportDevice(d mfa.DeviceRecord, codes mfa.RecoveryCodeSet, limi
 	u := m.user(d.UserID)
 	if u.verifiedOfType(d.Type) >= limit {
 		return mfa.ErrDeviceLimit
+	}
+	if d.Passkey != nil && m.credHeld(d.Passkey.ID) {
+		return mfa.ErrPasskeyRegistered
 	}
 	d.Verified = true
 	u.devices = append(u.devices, d)
@@ -256,6 +275,67 @@ func (m *model) SwapLockout(userID string, old, next mfa.Lockout) bool {
 	return true
 }
 
+func (m *model) VerifyPasskey(userID, deviceID string, cred mfa.PasskeyCredential, at time.Time, codes mfa.RecoveryCodeSet, lk mfa.Lockout, limit int) error {
+	defer m.tidy(userID)
+	u := m.user(userID)
+	i := u.device(deviceID)
+	switch {
+	case !u.lockout.Equal(lk):
+		return mfa.ErrLockoutChanged
+	case i < 0 || !live(u.devices[i], at) || u.devices[i].Type != mfa.DevicePasskey:
+		return mfa.ErrDeviceNotFound
+	case u.devices[i].Verified:
+		return mfa.ErrCodeReused
+	case u.verifiedOfType(mfa.DevicePasskey) >= limit:
+		return mfa.ErrDeviceLimit
+	case m.credHeld(cred.ID):
+		return mfa.ErrPasskeyRegistered
+	}
+	d := &u.devices[i]
+	d.Verified, d.VerifiedAt, d.ExpiresAt, d.Secret, d.Passkey = true, at, time.Time{}, nil, &cred
+	if len(codes.Hashes) > 0 {
+		u.codes = codes
+	}
+	u.lockout = mfa.Lockout{}
+	return nil
+}
+
+func (m *model) AcceptPasskey(userID, deviceID string, signCount uint32, backupState bool, at time.Time, lk mfa.Lockout) error {
+	defer m.tidy(userID)
+	u := m.user(userID)
+	i := u.device(deviceID)
+	switch {
+	case !u.lockout.Equal(lk):
+		return mfa.ErrLockoutChanged
+	case i < 0 || !u.devices[i].Verified || u.devices[i].Type != mfa.DevicePasskey || u.devices[i].Passkey == nil:
+		return mfa.ErrDeviceNotFound
+	}
+	d := &u.devices[i]
+	if stored := d.Passkey.SignCount; signCount <= stored && (signCount != 0 || stored != 0) {
+		return mfa.ErrCodeReused
+	}
+	c := *d.Passkey
+	c.SignCount, c.BackupState = signCount, backupState
+	d.Passkey, d.LastUsedAt = &c, at
+	u.lockout = mfa.Lockout{}
+	return nil
+}
+
+func (m *model) PutChallenge(c mfa.ChallengeRecord) {
+	m.user(c.UserID).challenge = &c
+}
+
+func (m *model) TakeChallenge(userID string, now time.Time) (mfa.ChallengeRecord, error) {
+	defer m.tidy(userID)
+	u := m.user(userID)
+	c := u.challenge
+	u.challenge = nil
+	if c == nil || !now.Before(c.ExpiresAt) {
+		return mfa.ChallengeRecord{}, mfa.ErrChallengeInvalid
+	}
+	return *c, nil
+}
+
 func (m *model) Cleanup(now, sealedNotAfter time.Time) {
 	for h, t := range m.tokens {
 		if !now.Before(t.ExpiresAt) {
@@ -266,6 +346,9 @@ func (m *model) Cleanup(now, sealedNotAfter time.Time) {
 		u.devices = slices.DeleteFunc(u.devices, func(d mfa.DeviceRecord) bool { return !live(d, now) })
 		if !u.codes.CreatedAt.After(sealedNotAfter) {
 			u.codes.Sealed = nil
+		}
+		if u.challenge != nil && !now.Before(u.challenge.ExpiresAt) {
+			u.challenge = nil
 		}
 		m.tidy(id)
 	}
@@ -284,6 +367,9 @@ func diffState(got, want mfa.UserState) string {
 			!g.CreatedAt.Equal(w.CreatedAt) || !g.ExpiresAt.Equal(w.ExpiresAt) || !g.VerifiedAt.Equal(w.VerifiedAt) || !g.LastUsedAt.Equal(w.LastUsedAt) {
 			return fmt.Sprintf("device %d is\n\t%+v, want\n\t%+v", i, g, w)
 		}
+		if diff := diffPasskey(g.Passkey, w.Passkey); diff != "" {
+			return fmt.Sprintf("device %d: %s", i, diff)
+		}
 	}
 	g, w := got.RecoveryCodes, want.RecoveryCodes
 	if g.KeyID != w.KeyID || !slices.Equal(g.Hashes, w.Hashes) || (g.Hashes == nil) != (w.Hashes == nil) ||
@@ -296,6 +382,41 @@ func diffState(got, want mfa.UserState) string {
 	return ""
 }
 
+// diffPasskey describes how got differs from want, or returns "". A nil
+// slice and an empty one differ: the store keeps them apart.
+func diffPasskey(got, want *mfa.PasskeyCredential) string {
+	if got == nil || want == nil {
+		if (got == nil) != (want == nil) {
+			return fmt.Sprintf("passkey %+v, want %+v", got, want)
+		}
+		return ""
+	}
+	g, w := *got, *want
+	sameBytes := func(a, b []byte) bool { return bytes.Equal(a, b) && (a == nil) == (b == nil) }
+	if !sameBytes(g.ID, w.ID) || !sameBytes(g.UserHandle, w.UserHandle) || !sameBytes(g.PublicKey, w.PublicKey) ||
+		!slices.Equal(g.Transports, w.Transports) || (g.Transports == nil) != (w.Transports == nil) ||
+		g.SignCount != w.SignCount || g.AAGUID != w.AAGUID || g.BackupEligible != w.BackupEligible || g.BackupState != w.BackupState ||
+		g.UserVerified != w.UserVerified || g.AttestationType != w.AttestationType || g.AttestationFormat != w.AttestationFormat {
+		return fmt.Sprintf("passkey is\n\t%+v, want\n\t%+v", g, w)
+	}
+	return ""
+}
+
+// clonePasskey returns a copy of c sharing no memory with it.
+func clonePasskey(c *mfa.PasskeyCredential) *mfa.PasskeyCredential {
+	if c == nil {
+		return nil
+	}
+	d := *c
+	d.ID, d.UserHandle, d.PublicKey = bytes.Clone(c.ID), bytes.Clone(c.UserHandle), bytes.Clone(c.PublicKey)
+	d.Transports = slices.Clone(c.Transports)
+	for i, t := range d.Transports {
+		d.Transports[i] = strings.Clone(t)
+	}
+	d.AttestationType, d.AttestationFormat = strings.Clone(c.AttestationType), strings.Clone(c.AttestationFormat)
+	return &d
+}
+
 // cloneState returns a copy of st sharing no memory with it.
 func cloneState(st mfa.UserState) mfa.UserState {
 	c := st
@@ -303,6 +424,7 @@ func cloneState(st mfa.UserState) mfa.UserState {
 	for i := range c.Devices {
 		c.Devices[i].ID = strings.Clone(c.Devices[i].ID)
 		c.Devices[i].Secret = bytes.Clone(c.Devices[i].Secret)
+		c.Devices[i].Passkey = clonePasskey(c.Devices[i].Passkey)
 	}
 	c.RecoveryCodes.KeyID = strings.Clone(st.RecoveryCodes.KeyID)
 	c.RecoveryCodes.Hashes = slices.Clone(st.RecoveryCodes.Hashes)
@@ -310,10 +432,20 @@ func cloneState(st mfa.UserState) mfa.UserState {
 	return c
 }
 
+// diffChallenge describes how got differs from want, or returns "".
+func diffChallenge(got, want mfa.ChallengeRecord) string {
+	if got.UserID != want.UserID || !bytes.Equal(got.Sealed, want.Sealed) || (got.Sealed == nil) != (want.Sealed == nil) ||
+		!got.CreatedAt.Equal(want.CreatedAt) || !got.ExpiresAt.Equal(want.ExpiresAt) {
+		return fmt.Sprintf("login ceremony\n\t%+v, want\n\t%+v", got, want)
+	}
+	return ""
+}
+
 // checkInvariants describes what is wrong in the internal state of s, or
 // returns "".
 func checkInvariants(s *Store) string {
 	var text, byts, hashes, inUse int
+	passkeys := make(map[int32]bool) // referenced by a device
 	for slot := int32(1); slot < s.nslot; slot++ {
 		r := s.rec(slot)
 		if !r.inUse {
@@ -336,6 +468,22 @@ func checkInvariants(s *Store) string {
 			d := s.deviceAt(slot, r, i)
 			text += d.id.len() + d.typ.len() + d.alias.len() + d.account.len() + d.alg.len()
 			byts += d.secret.len()
+			if d.pk == 0 {
+				continue
+			}
+			if d.pk < 0 || d.pk >= s.npasskey || passkeys[d.pk] {
+				return fmt.Sprintf("slot %d: device %d refers to passkey %d of %d, or one another device refers to", slot, i, d.pk, s.npasskey)
+			}
+			passkeys[d.pk] = true
+			p := s.passkey(d.pk)
+			if p.slot != slot {
+				return fmt.Sprintf("passkey %d of slot %d says slot %d", d.pk, slot, p.slot)
+			}
+			text += p.transports.len() + p.attType.len() + p.attFormat.len()
+			byts += p.id.len() + p.userHandle.len() + p.publicKey.len()
+		}
+		if _, ok := s.challenges[slot]; ok != r.challenge {
+			return fmt.Sprintf("slot %d: challenge %v but ceremony kept %v", slot, r.challenge, ok)
 		}
 		text += r.codeKey.len() + r.codeFormat.len()
 		hashes += r.codeHashes.len()
@@ -352,6 +500,14 @@ func checkInvariants(s *Store) string {
 		if slot <= 0 || slot >= s.nslot || !s.rec(slot).inUse {
 			return fmt.Sprintf("sealed plaintext for unused slot %d", slot)
 		}
+	}
+	for slot := range s.challenges {
+		if slot <= 0 || slot >= s.nslot || !s.rec(slot).inUse {
+			return fmt.Sprintf("login ceremony for unused slot %d", slot)
+		}
+	}
+	if msg := checkPasskeys(s, passkeys); msg != "" {
+		return msg
 	}
 	if s.text.live != text || s.bytes.live != byts || s.hashes.live != hashes {
 		return fmt.Sprintf("live counters text %d, bytes %d, hashes %d; records reference %d, %d, %d",
@@ -392,6 +548,56 @@ func checkInvariants(s *Store) string {
 	return ""
 }
 
+// checkPasskeys checks the passkey table and the credential index against
+// the passkeys that devices refer to.
+func checkPasskeys(s *Store, referenced map[int32]bool) string {
+	ids := make(map[string]bool)
+	for i := int32(1); i < s.npasskey; i++ {
+		p := s.passkey(i)
+		if !referenced[i] {
+			if *p != (passkey{}) {
+				return fmt.Sprintf("passkey %d is referenced by no device but not free", i)
+			}
+			continue
+		}
+		id := string(s.bytes.get(p.id))
+		if ids[id] {
+			return fmt.Sprintf("credential ID %x held twice", id)
+		}
+		ids[id] = true
+	}
+	reached := make(map[int32]bool)
+	for h, head := range s.creds {
+		for i := head; i != 0; i = s.passkey(i).next {
+			switch {
+			case i < 0 || i >= s.npasskey:
+				return fmt.Sprintf("credential chain of %#x reaches passkey %d of %d", h, i, s.npasskey)
+			case reached[i]:
+				return fmt.Sprintf("passkey %d reached twice from the credential index", i)
+			case !referenced[i]:
+				return fmt.Sprintf("free passkey %d reachable from the credential index", i)
+			case s.credHash(s.bytes.get(s.passkey(i).id)) != h:
+				return fmt.Sprintf("passkey %d in the chain of another hash", i)
+			}
+			reached[i] = true
+		}
+	}
+	if len(reached) != len(referenced) {
+		return fmt.Sprintf("%d passkeys in use, %d reachable from the credential index", len(referenced), len(reached))
+	}
+	free := make(map[int32]bool)
+	for _, i := range s.freePasskeys {
+		if i <= 0 || i >= s.npasskey || referenced[i] || free[i] {
+			return fmt.Sprintf("bad free passkey list %v", s.freePasskeys)
+		}
+		free[i] = true
+	}
+	if len(free)+len(referenced) != int(s.npasskey)-1 {
+		return fmt.Sprintf("%d free and %d used passkeys of %d", len(free), len(referenced), s.npasskey-1)
+	}
+	return ""
+}
+
 // differ runs one random sequence of operations on a Store and a model.
 type differ struct {
 	t       *testing.T
@@ -410,6 +616,7 @@ type differ struct {
 	copies  []mfa.UserState // deep copies of kept
 	trace   []string
 	seq     int
+	reached map[string]int // outcomes of the passkey operations, across sequences
 }
 
 var zone = time.FixedZone("diff", -7*3600)
@@ -438,6 +645,76 @@ func (d *differ) secret() []byte {
 		return d.randBytes(arenaChunk + d.rng.IntN(8000))
 	}
 	return d.randBytes(1 + d.rng.IntN(1500))
+}
+
+// credential returns a passkey credential, its ID most of the time one of
+// a few, so that credential IDs collide.
+func (d *differ) credential() mfa.PasskeyCredential {
+	c := mfa.PasskeyCredential{
+		SignCount:         []uint32{0, 0, 1, uint32(d.rng.IntN(100)), math.MaxUint32}[d.rng.IntN(5)],
+		BackupEligible:    d.rng.IntN(2) == 0,
+		BackupState:       d.rng.IntN(2) == 0,
+		UserVerified:      d.rng.IntN(2) == 0,
+		AttestationType:   []string{"", "none", "basic_full"}[d.rng.IntN(3)],
+		AttestationFormat: []string{"", "none", "packed", strings.Repeat("f", 300)}[d.rng.IntN(4)],
+	}
+	switch d.rng.IntN(12) {
+	case 0:
+	case 1:
+		c.ID = []byte{}
+	case 2:
+		c.ID = d.randBytes(1 + d.rng.IntN(1023))
+	default:
+		c.ID = fmt.Appendf(nil, "cred-%d", d.rng.IntN(8))
+	}
+	switch d.rng.IntN(4) {
+	case 0:
+	case 1:
+		c.UserHandle = []byte{}
+	default:
+		c.UserHandle = d.randBytes(1 + d.rng.IntN(64))
+	}
+	if d.rng.IntN(8) > 0 {
+		c.PublicKey = d.randBytes(d.rng.IntN(600))
+	}
+	if d.rng.IntN(3) > 0 {
+		_, _ = d.src.Read(c.AAGUID[:])
+	}
+	switch d.rng.IntN(4) {
+	case 0:
+	case 1:
+		c.Transports = []string{}
+	default:
+		all := []string{"usb", "nfc", "ble", "internal", "hybrid", "", strings.Repeat("x", 200), "\x00\xff"}
+		for range 1 + d.rng.IntN(4) {
+			c.Transports = append(c.Transports, all[d.rng.IntN(len(all))])
+		}
+	}
+	return c
+}
+
+// pickCount returns a signature counter for the user's device: around
+// its credential's, or any.
+func (d *differ) pickCount(userID, deviceID string) uint32 {
+	var cur uint32
+	if u := d.m.users[userID]; u != nil {
+		if i := u.device(deviceID); i >= 0 && u.devices[i].Passkey != nil {
+			cur = u.devices[i].Passkey.SignCount
+		}
+	}
+	switch d.rng.IntN(6) {
+	case 0:
+		return 0
+	case 1:
+		return cur
+	case 2:
+		return cur + 1
+	case 3:
+		return cur - 1
+	case 4:
+		return cur + uint32(d.rng.IntN(5))
+	}
+	return uint32(d.rng.IntN(50))
 }
 
 func (d *differ) codeSet() mfa.RecoveryCodeSet {
@@ -491,6 +768,18 @@ func (d *differ) pickDevice(userID string, pending bool) string {
 	return "no-such-device"
 }
 
+// pickPasskey returns, most of the time, a passkey device of the user,
+// verified or pending as asked, when there is one; else what pickDevice
+// returns.
+func (d *differ) pickPasskey(userID string, verified bool) string {
+	if u := d.m.users[userID]; u != nil && d.rng.IntN(4) > 0 {
+		if i := slices.IndexFunc(u.devices, func(x mfa.DeviceRecord) bool { return x.Type == mfa.DevicePasskey && x.Verified == verified }); i >= 0 {
+			return u.devices[i].ID
+		}
+	}
+	return d.pickDevice(userID, !verified)
+}
+
 // pickLockout returns the user's lockout state, or a stale one.
 func (d *differ) pickLockout(userID string) mfa.Lockout {
 	cur := d.m.Lockout(userID)
@@ -532,6 +821,9 @@ func (d *differ) sameErr(op string, got, want error) {
 	if (want == nil) != (got == nil) || want != nil && !errors.Is(got, want) {
 		d.fail("%s: error %v, want %v", op, got, want)
 	}
+	if d.reached != nil {
+		d.reached[fmt.Sprintf("%s: %v", op, got)]++
+	}
 }
 
 // step runs one random operation on both and compares what they return.
@@ -539,11 +831,11 @@ func (d *differ) step() {
 	d.t.Helper()
 	ui, uid := d.pickUser()
 	ctx := d.ctx
-	switch op := d.rng.IntN(100); {
+	switch op := d.rng.IntN(122); {
 	case op < 14:
 		dev := mfa.DeviceRecord{
 			ID: fmt.Sprintf("dev-%d", len(d.devices)), UserID: uid,
-			Type:        []mfa.DeviceType{mfa.DeviceTOTP, "t2", "t3", "t4", "t5"}[d.rng.IntN(5)],
+			Type:        []mfa.DeviceType{mfa.DeviceTOTP, mfa.DevicePasskey, mfa.DevicePasskey, "t2", "t3", "t4", "t5"}[d.rng.IntN(7)],
 			Alias:       strings.Repeat("a", d.rng.IntN(3)*7),
 			AccountName: strings.Repeat("acct", d.rng.IntN(40)),
 			Secret:      d.secret(),
@@ -554,6 +846,11 @@ func (d *differ) step() {
 			Period:      time.Duration(d.rng.IntN(3)) * 30 * time.Second,
 		}
 		d.devices = append(d.devices, dev.ID)
+		if d.rng.IntN(8) == 0 || dev.Type == mfa.DevicePasskey && d.rng.IntN(2) == 0 {
+			// Kept on import, dropped from a pending device.
+			c := d.credential()
+			dev.Passkey = &c
+		}
 		if d.rng.IntN(4) == 0 {
 			dev.ExpiresAt, dev.VerifiedAt = time.Time{}, d.at()
 			codes := d.codeSet()
@@ -650,6 +947,30 @@ func (d *differ) step() {
 		d.trace = append(d.trace, fmt.Sprintf("Cleanup(%v, %v)", at, sealedNotAfter))
 		d.m.Cleanup(at, sealedNotAfter)
 		d.sameErr("Cleanup", d.s.Cleanup(ctx, at, sealedNotAfter), nil)
+	case op < 100:
+		id, cred, at, codes, lk := d.pickPasskey(uid, false), d.credential(), d.at(), d.codeSet(), d.pickLockout(uid)
+		lim := 1 + d.rng.IntN(3)
+		d.trace = append(d.trace, fmt.Sprintf("VerifyPasskey(u%d, %s, %.12q, %v, limit %d)", ui, id, cred.ID, lk, lim))
+		d.sameErr("VerifyPasskey", d.s.VerifyPasskey(ctx, uid, id, cred, at, codes, lk, lim), d.m.VerifyPasskey(uid, id, cred, at, codes, lk, lim))
+	case op < 106:
+		id, at, lk := d.pickPasskey(uid, true), d.at(), d.pickLockout(uid)
+		count, backup := d.pickCount(uid, id), d.rng.IntN(2) == 0
+		d.trace = append(d.trace, fmt.Sprintf("AcceptPasskey(u%d, %s, %d, %v, %v)", ui, id, count, backup, lk))
+		d.sameErr("AcceptPasskey", d.s.AcceptPasskey(ctx, uid, id, count, backup, at, lk), d.m.AcceptPasskey(uid, id, count, backup, at, lk))
+	case op < 110:
+		c := mfa.ChallengeRecord{UserID: uid, Sealed: d.secret(), CreatedAt: d.at(), ExpiresAt: d.at().Add(time.Duration(d.rng.IntN(16)) * time.Second)}
+		d.trace = append(d.trace, fmt.Sprintf("PutChallenge(u%d, expires %v)", ui, c.ExpiresAt))
+		d.m.PutChallenge(c)
+		d.sameErr("PutChallenge", d.s.PutChallenge(ctx, c), nil)
+	case op < 113:
+		at := d.at()
+		d.trace = append(d.trace, fmt.Sprintf("TakeChallenge(u%d, %v)", ui, at))
+		got, err := d.s.TakeChallenge(ctx, uid, at)
+		want, wantErr := d.m.TakeChallenge(uid, at)
+		d.sameErr("TakeChallenge", err, wantErr)
+		if diff := diffChallenge(got, want); diff != "" {
+			d.fail("TakeChallenge: %s", diff)
+		}
 	default:
 		dt := time.Duration(d.rng.IntN(4)) * time.Second
 		if d.rng.IntN(4) == 0 {
@@ -680,6 +1001,22 @@ func (d *differ) compare() {
 		}
 		if lk, err := d.s.Lockout(d.ctx, uid); err != nil || !lk.Equal(want.Lockout) {
 			d.fail("Lockout(u%d) = %v, %v; want %v", i, lk, err, want.Lockout)
+		}
+		// The login ceremony, which no read but TakeChallenge returns.
+		var wantCh *mfa.ChallengeRecord
+		if u := d.m.users[uid]; u != nil {
+			wantCh = u.challenge
+		}
+		slot, r := d.s.find(uid)
+		if has := r != nil && r.challenge; has != (wantCh != nil) {
+			d.fail("u%d: login ceremony kept %v, want %v", i, has, wantCh != nil)
+		}
+		if wantCh != nil {
+			c := d.s.challenges[slot]
+			got := mfa.ChallengeRecord{UserID: uid, Sealed: c.sealed, CreatedAt: c.created.time(), ExpiresAt: c.expires.time()}
+			if diff := diffChallenge(got, *wantCh); diff != "" {
+				d.fail("u%d: %s", i, diff)
+			}
 		}
 		if len(d.kept) < 6 && (len(want.Devices) > 0 || want.RecoveryCodes.Hashes != nil) && d.rng.IntN(30) == 0 {
 			st, err := d.s.LoadUser(d.ctx, uid, d.now)
@@ -741,6 +1078,7 @@ func TestDifferential(t *testing.T) {
 		strings.Repeat("long", 50), strings.Repeat("long", 49) + "lonG",
 	}
 	compacted := 0
+	reached := make(map[string]int)
 	for seq := range seeds {
 		var key [32]byte
 		binary.LittleEndian.PutUint64(key[:], uint64(seq))
@@ -748,7 +1086,7 @@ func TestDifferential(t *testing.T) {
 		d := &differ{
 			t: t, ctx: context.Background(), rng: rand.New(src), src: src,
 			s: New(), m: newModel(), users: users, seq: seq,
-			now: time.Date(2031, 3, 4, 5, 6, 7, 0, time.UTC),
+			now: time.Date(2031, 3, 4, 5, 6, 7, 0, time.UTC), reached: reached,
 		}
 		d.s.sameHash = seq%2 == 1
 		didCompact := false
@@ -770,6 +1108,26 @@ func TestDifferential(t *testing.T) {
 		}
 	}
 	t.Logf("%d of %d sequences compacted the arenas", compacted, seeds)
+	// The sequences reach every outcome of the passkey operations.
+	for _, o := range []string{
+		"ImportDevice: " + mfa.ErrPasskeyRegistered.Error(),
+		"VerifyPasskey: <nil>",
+		"VerifyPasskey: " + mfa.ErrLockoutChanged.Error(),
+		"VerifyPasskey: " + mfa.ErrDeviceNotFound.Error(),
+		"VerifyPasskey: " + mfa.ErrCodeReused.Error(),
+		"VerifyPasskey: " + mfa.ErrDeviceLimit.Error(),
+		"VerifyPasskey: " + mfa.ErrPasskeyRegistered.Error(),
+		"AcceptPasskey: <nil>",
+		"AcceptPasskey: " + mfa.ErrLockoutChanged.Error(),
+		"AcceptPasskey: " + mfa.ErrDeviceNotFound.Error(),
+		"AcceptPasskey: " + mfa.ErrCodeReused.Error(),
+		"TakeChallenge: <nil>",
+		"TakeChallenge: " + mfa.ErrChallengeInvalid.Error(),
+	} {
+		if reached[o] < seeds/20 {
+			t.Errorf("%d results %q in %d sequences; the operations do not reach it", reached[o], o, seeds)
+		}
+	}
 	if compacted < seeds/4 {
 		t.Fatalf("only %d of %d sequences compacted the arenas", compacted, seeds)
 	}

@@ -1,6 +1,7 @@
 package memstore
 
 import (
+	"encoding/binary"
 	"strings"
 	"time"
 
@@ -21,18 +22,20 @@ const uidInline = 48
 const slotChunk = 1024
 
 // record is one user's state: the lockout, the first device and the
-// recovery code set. Further devices, which a user of mfa never has, are in
-// Store.spill, and the sealed plaintext of codes awaiting acknowledgement
-// in Store.sealed, so that acknowledging drops it at once. The zero record
-// is a free slot.
+// recovery code set. Further devices are in Store.spill, the credentials
+// of passkey devices in Store.passkeys, the sealed plaintext of codes
+// awaiting acknowledgement in Store.sealed, so that acknowledging drops it
+// at once, and a login ceremony in progress in Store.challenges. The zero
+// record is a free slot.
 type record struct {
-	inUse   bool
-	pending bool   // recovery codes await acknowledgement, in Store.sealed
-	ndev    int32  // devices, the first in dev
-	uidLen  uint32 // length of the user ID
-	next    int32  // next slot whose user ID has the same hash; 0 for none
-	uid     [uidInline]byte
-	uidText ref // the user ID, when longer than uidInline
+	inUse     bool
+	pending   bool   // recovery codes await acknowledgement, in Store.sealed
+	challenge bool   // a login ceremony is in progress, in Store.challenges
+	ndev      int32  // devices, the first in dev
+	uidLen    uint32 // length of the user ID
+	next      int32  // next slot whose user ID has the same hash; 0 for none
+	uid       [uidInline]byte
+	uidText   ref // the user ID, when longer than uidInline
 
 	failures    int
 	lastFailure stamp
@@ -63,6 +66,41 @@ type device struct {
 	alg    ref // text
 	digits int32
 	period time.Duration
+
+	pk int32 // the passkey credential, in Store.passkeys; 0 for none
+}
+
+// passkeyChunk is the number of passkey credentials allocated at a time.
+const passkeyChunk = 1024
+
+// passkey is the credential of a verified passkey device. Passkeys are
+// kept apart from devices, which are in every record, since most devices
+// are not passkeys. The zero passkey is a free one.
+type passkey struct {
+	slot int32 // the record of the device's user
+	next int32 // next passkey whose credential ID has the same hash; 0 for none
+
+	id         ref // bytes
+	userHandle ref // bytes
+	publicKey  ref // bytes
+	transports ref // text, as encodeTransports makes it
+	attType    ref // text
+	attFormat  ref // text
+
+	signCount      uint32
+	aaguid         [16]byte
+	backupEligible bool
+	backupState    bool
+	userVerified   bool
+}
+
+// challenge is a user's login ceremony in progress. The sealed session is
+// kept as given rather than in an arena: ceremonies are short-lived, and
+// taking one drops it at once.
+type challenge struct {
+	sealed  []byte
+	created stamp
+	expires stamp
 }
 
 // stamp is a time.Time without its location or monotonic reading.
@@ -237,6 +275,7 @@ func (a *arenas) loadDevice(dst *mfa.DeviceRecord, userID string, d *device) {
 	dst.Algorithm = mfa.Algorithm(a.text.get(d.alg))
 	dst.Digits = int(d.digits)
 	dst.Period = d.period
+	dst.Passkey = nil // the Store sets it from d.pk
 }
 
 // newDevice stores the values of r.
@@ -276,6 +315,106 @@ func (a *arenas) moveDevice(b *arenas, d *device) {
 	d.alias = b.text.add(a.text.get(d.alias))
 	d.account = b.text.add(a.text.get(d.account))
 	d.alg = b.text.add(a.text.get(d.alg))
+}
+
+// newPasskey stores the values of cred for the user in slot; the Store
+// links it into its index.
+func (a *arenas) newPasskey(slot int32, cred *mfa.PasskeyCredential) passkey {
+	return passkey{
+		slot:           slot,
+		id:             a.bytes.add(cred.ID),
+		userHandle:     a.bytes.add(cred.UserHandle),
+		publicKey:      a.bytes.add(cred.PublicKey),
+		transports:     a.text.add(encodeTransports(cred.Transports)),
+		attType:        a.text.add(cred.AttestationType),
+		attFormat:      a.text.add(cred.AttestationFormat),
+		signCount:      cred.SignCount,
+		aaguid:         cred.AAGUID,
+		backupEligible: cred.BackupEligible,
+		backupState:    cred.BackupState,
+		userVerified:   cred.UserVerified,
+	}
+}
+
+// loadPasskey returns p as a credential of its own. Its byte slices and
+// strings share the arenas' memory.
+func (a *arenas) loadPasskey(p *passkey) *mfa.PasskeyCredential {
+	return &mfa.PasskeyCredential{
+		ID:                a.bytes.get(p.id),
+		UserHandle:        a.bytes.get(p.userHandle),
+		PublicKey:         a.bytes.get(p.publicKey),
+		SignCount:         p.signCount,
+		AAGUID:            p.aaguid,
+		Transports:        decodeTransports(a.text.get(p.transports)),
+		BackupEligible:    p.backupEligible,
+		BackupState:       p.backupState,
+		UserVerified:      p.userVerified,
+		AttestationType:   a.text.get(p.attType),
+		AttestationFormat: a.text.get(p.attFormat),
+	}
+}
+
+// dropPasskey counts p's values as garbage.
+func (a *arenas) dropPasskey(p *passkey) {
+	for _, r := range [...]ref{p.id, p.userHandle, p.publicKey} {
+		a.bytes.drop(r)
+	}
+	for _, r := range [...]ref{p.transports, p.attType, p.attFormat} {
+		a.text.drop(r)
+	}
+}
+
+// movePasskey copies p's values from a to b.
+func (a *arenas) movePasskey(b *arenas, p *passkey) {
+	p.id = b.bytes.add(a.bytes.get(p.id))
+	p.userHandle = b.bytes.add(a.bytes.get(p.userHandle))
+	p.publicKey = b.bytes.add(a.bytes.get(p.publicKey))
+	p.transports = b.text.add(a.text.get(p.transports))
+	p.attType = b.text.add(a.text.get(p.attType))
+	p.attFormat = b.text.add(a.text.get(p.attFormat))
+}
+
+// encodeTransports writes ts as one string: their number, then each
+// one's length and bytes, the numbers as uvarints. A nil ts is "", so
+// that nil and empty stay apart.
+func encodeTransports(ts []string) string {
+	if ts == nil {
+		return ""
+	}
+	b := binary.AppendUvarint(nil, uint64(len(ts)))
+	for _, t := range ts {
+		b = binary.AppendUvarint(b, uint64(len(t)))
+		b = append(b, t...)
+	}
+	return string(b)
+}
+
+// decodeTransports reads what encodeTransports wrote; the strings share
+// s's memory.
+func decodeTransports(s string) []string {
+	if s == "" {
+		return nil
+	}
+	n, s := uvarint(s)
+	ts := make([]string, n)
+	for i := range ts {
+		var l uint64
+		l, s = uvarint(s)
+		ts[i], s = s[:l], s[l:]
+	}
+	return ts
+}
+
+// uvarint reads the uvarint that starts s and returns the rest.
+func uvarint(s string) (uint64, string) {
+	var x uint64
+	for i := 0; ; i++ {
+		b := s[i]
+		x |= uint64(b&0x7f) << (7 * i)
+		if b < 0x80 {
+			return x, s[i+1:]
+		}
+	}
 }
 
 // wasteful reports whether the garbage in the arenas outweighs the work

@@ -3,6 +3,7 @@ package memstore
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
@@ -28,7 +29,7 @@ func TestConformanceCollisions(t *testing.T) {
 // growing with the number of users: the garbage collector has nothing to
 // scan in the records.
 func TestRecordsHoldNoPointers(t *testing.T) {
-	for _, v := range []any{record{}, device{}} {
+	for _, v := range []any{record{}, device{}, passkey{}} {
 		if path := pointerIn(reflect.TypeOf(v), reflect.TypeOf(v).Name()); path != "" {
 			t.Errorf("%s holds a pointer, which the garbage collector must scan for every user", path)
 		}
@@ -124,6 +125,87 @@ func TestCompaction(t *testing.T) {
 	// What was handed out before is unchanged.
 	if !bytes.Equal(first.Devices[0].Secret, kept) || !reflect.DeepEqual(first.RecoveryCodes.Hashes, keptHashes) || first.Devices[0].ID != keptID {
 		t.Fatal("a value handed out by LoadUser changed")
+	}
+}
+
+// TestCompactionKeepsPasskeys churns the arenas around a passkey until
+// they have been compacted several times, and checks that its credential
+// reads back whole, that the credential index still finds its ID, and
+// that the credential LoadUser handed out earlier never changes.
+func TestCompactionKeepsPasskeys(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	s := New()
+	cred := mfa.PasskeyCredential{
+		ID: []byte("credential-0"), UserHandle: bytes.Repeat([]byte{7}, 32), PublicKey: bytes.Repeat([]byte{9}, 77),
+		SignCount: 3, AAGUID: [16]byte{1, 2, 3}, Transports: []string{"usb", strings.Repeat("t", 300)},
+		BackupEligible: true, UserVerified: true, AttestationType: "basic_full", AttestationFormat: "packed",
+	}
+	dev := device1(churnUser, "k-0", now)
+	dev.Type = mfa.DevicePasskey
+	if err := s.InsertPendingDevice(ctx, dev, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.VerifyPasskey(ctx, churnUser, "k-0", cred, now, codeSet(0, now), mfa.Lockout{}, 1); err != nil {
+		t.Fatal(err)
+	}
+	first, err := s.LoadUser(ctx, churnUser, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := clonePasskey(first.Devices[0].Passkey)
+
+	arenas := s.arenas
+	compactions := 0
+	for i := 1; i <= 3000; i++ {
+		// Another user's passkey comes and goes, with its credential.
+		other := fmt.Sprintf("other-%d", i%3)
+		p := device1(other, fmt.Sprintf("p-%d", i), now)
+		p.Type = mfa.DevicePasskey
+		if err := s.InsertPendingDevice(ctx, p, 1); err != nil {
+			t.Fatal(err)
+		}
+		c := mfa.PasskeyCredential{ID: fmt.Appendf(nil, "credential-%d", i), PublicKey: bytes.Repeat([]byte{byte(i)}, 500)}
+		if err := s.VerifyPasskey(ctx, other, p.ID, c, now, mfa.RecoveryCodeSet{}, mfa.Lockout{}, 1); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DeleteDevice(ctx, other, p.ID); err != nil {
+			t.Fatal(err)
+		}
+		if len(s.text.chunks) < len(arenas.text.chunks) || len(s.bytes.chunks) < len(arenas.bytes.chunks) {
+			compactions++
+		}
+		arenas = s.arenas
+	}
+	if compactions < 3 {
+		t.Fatalf("%d compactions; the test does not reach compaction", compactions)
+	}
+	if msg := checkInvariants(s); msg != "" {
+		t.Fatal(msg)
+	}
+	if len(s.creds) != 1 || len(s.freePasskeys) != int(s.npasskey)-2 {
+		t.Fatalf("after the churn: %d credentials indexed, %d of %d passkeys free; want 1 and all but one", len(s.creds), len(s.freePasskeys), s.npasskey-1)
+	}
+	st, err := s.LoadUser(ctx, churnUser, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := diffPasskey(st.Devices[0].Passkey, &cred); diff != "" {
+		t.Fatalf("after compaction: %s", diff)
+	}
+	if diff := diffPasskey(first.Devices[0].Passkey, kept); diff != "" {
+		t.Fatalf("a credential LoadUser handed out changed: %s", diff)
+	}
+	p := device1("late", "late", now)
+	p.Type = mfa.DevicePasskey
+	if err := s.InsertPendingDevice(ctx, p, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.VerifyPasskey(ctx, "late", "late", mfa.PasskeyCredential{ID: bytes.Clone(cred.ID)}, now, mfa.RecoveryCodeSet{}, mfa.Lockout{}, 1); !errors.Is(err, mfa.ErrPasskeyRegistered) {
+		t.Fatalf("VerifyPasskey of the compacted credential's ID: %v, want ErrPasskeyRegistered", err)
+	}
+	if err := s.AcceptPasskey(ctx, churnUser, "k-0", 4, true, now, mfa.Lockout{}); err != nil {
+		t.Fatal(err)
 	}
 }
 

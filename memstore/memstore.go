@@ -18,6 +18,7 @@
 package memstore
 
 import (
+	"bytes"
 	"context"
 	"hash/maphash"
 	"slices"
@@ -41,6 +42,18 @@ type Store struct {
 	sealed map[int32][]byte
 	arenas
 
+	// passkeys are the credentials of verified passkey devices, in chunks
+	// of passkeyChunk; passkey 0 is unused. creds maps a hash of a
+	// credential ID to the first passkey with that hash, so that
+	// VerifyPasskey finds a credential ID held by any user at once.
+	passkeys     [][]passkey
+	npasskey     int32 // passkeys handed out so far
+	freePasskeys []int32
+	creds        map[uint64]int32
+
+	// challenges holds each user's login ceremony in progress, by slot.
+	challenges map[int32]challenge
+
 	tokens     map[[mfa.HashSize]byte]*mfa.TokenRecord
 	userTokens map[string][][mfa.HashSize]byte
 
@@ -63,6 +76,9 @@ func New() *Store {
 		spill:      make(map[int32][]device),
 		sealed:     make(map[int32][]byte),
 		arenas:     newArenas(),
+		npasskey:   1,
+		creds:      make(map[uint64]int32),
+		challenges: make(map[int32]challenge),
 		tokens:     make(map[[mfa.HashSize]byte]*mfa.TokenRecord),
 		userTokens: make(map[string][][mfa.HashSize]byte),
 	}
@@ -73,6 +89,14 @@ func (s *Store) hash(userID string) uint64 {
 		return 1
 	}
 	return maphash.String(s.seed, userID)
+}
+
+// credHash returns the hash of a credential ID in s.creds.
+func (s *Store) credHash(id []byte) uint64 {
+	if s.sameHash {
+		return 1
+	}
+	return maphash.Bytes(s.seed, id)
 }
 
 func (s *Store) rec(slot int32) *record {
@@ -150,9 +174,10 @@ func (s *Store) remove(userID string, slot int32, r *record) {
 		prev.next = r.next
 	}
 	for i := range r.deviceCount() {
-		s.dropDevice(s.deviceAt(slot, r, i))
+		s.discardDevice(s.deviceAt(slot, r, i))
 	}
 	delete(s.spill, slot)
+	delete(s.challenges, slot)
 	s.dropCodes(slot, r)
 	if int(r.uidLen) > uidInline {
 		s.text.drop(r.uidText)
@@ -165,7 +190,7 @@ func (s *Store) remove(userID string, slot int32, r *record) {
 // removeIfEmpty forgets a user with no state left, so that memory follows
 // the number of enrolled users.
 func (s *Store) removeIfEmpty(userID string, slot int32, r *record) {
-	if r.ndev == 0 && r.codeHashes == (ref{}) && !r.pending && r.failures == 0 && r.lastFailure == (stamp{}) {
+	if r.ndev == 0 && r.codeHashes == (ref{}) && !r.pending && !r.challenge && r.failures == 0 && r.lastFailure == (stamp{}) {
 		s.remove(userID, slot, r)
 	}
 }
@@ -202,7 +227,7 @@ func (s *Store) deviceIndex(slot int32, r *record, deviceID string) int {
 // deleteDevice removes the user's device i and counts its values as
 // garbage.
 func (s *Store) deleteDevice(slot int32, r *record, i int) {
-	s.dropDevice(s.deviceAt(slot, r, i))
+	s.discardDevice(s.deviceAt(slot, r, i))
 	more := s.spill[slot]
 	switch {
 	case i == 0 && len(more) > 0:
@@ -232,6 +257,76 @@ func (s *Store) addDevice(slot int32, r *record, d device) {
 	r.ndev++
 }
 
+// discardDevice counts d's values as garbage and frees its passkey
+// credential, whose ID another device may then hold.
+func (s *Store) discardDevice(d *device) {
+	s.dropDevice(d)
+	if d.pk != 0 {
+		s.dropPasskey(d.pk)
+		d.pk = 0
+	}
+}
+
+// passkey returns passkey i.
+func (s *Store) passkey(i int32) *passkey {
+	return &s.passkeys[i/passkeyChunk][i%passkeyChunk]
+}
+
+// findCred returns the passkey whose credential ID is id, or 0.
+func (s *Store) findCred(id []byte) int32 {
+	for i := s.creds[s.credHash(id)]; i != 0; {
+		p := s.passkey(i)
+		if bytes.Equal(s.bytes.get(p.id), id) {
+			return i
+		}
+		i = p.next
+	}
+	return 0
+}
+
+// addPasskey stores cred as a credential of the user in slot, indexes it
+// and returns it. The caller holds s.mu for writing.
+func (s *Store) addPasskey(slot int32, cred *mfa.PasskeyCredential) int32 {
+	var i int32
+	if n := len(s.freePasskeys); n > 0 {
+		i, s.freePasskeys = s.freePasskeys[n-1], s.freePasskeys[:n-1]
+	} else {
+		if int(s.npasskey) >= len(s.passkeys)*passkeyChunk {
+			s.passkeys = append(s.passkeys, make([]passkey, passkeyChunk))
+		}
+		i = s.npasskey
+		s.npasskey++
+	}
+	h := s.credHash(cred.ID)
+	p := s.passkey(i)
+	*p = s.newPasskey(slot, cred)
+	p.next, s.creds[h] = s.creds[h], i
+	return i
+}
+
+// dropPasskey removes passkey i from the index, counts its values as
+// garbage and frees it. The caller holds s.mu for writing.
+func (s *Store) dropPasskey(i int32) {
+	p := s.passkey(i)
+	h := s.credHash(s.bytes.get(p.id))
+	if s.creds[h] == i {
+		if p.next == 0 {
+			delete(s.creds, h)
+		} else {
+			s.creds[h] = p.next
+		}
+	} else {
+		prev := s.passkey(s.creds[h])
+		for prev.next != i {
+			prev = s.passkey(prev.next)
+		}
+		prev.next = p.next
+	}
+	s.arenas.dropPasskey(p)
+	*p = passkey{}
+	s.freePasskeys = append(s.freePasskeys, i)
+}
+
 // compactIfWasteful copies the values still referenced into new arenas
 // once the garbage in the old ones outweighs them. A value handed out
 // earlier stays valid: it keeps its old chunk alive until it is dropped.
@@ -250,7 +345,11 @@ func (s *Store) compactIfWasteful() {
 			r.uidText = next.text.add(s.text.get(r.uidText))
 		}
 		for i := range r.deviceCount() {
-			s.moveDevice(&next, s.deviceAt(slot, r, i))
+			d := s.deviceAt(slot, r, i)
+			s.moveDevice(&next, d)
+			if d.pk != 0 {
+				s.movePasskey(&next, s.passkey(d.pk))
+			}
 		}
 		r.codeKey = next.text.add(s.text.get(r.codeKey))
 		r.codeFormat = next.text.add(s.text.get(r.codeFormat))
@@ -314,7 +413,11 @@ func (s *Store) LoadUser(ctx context.Context, userID string, now time.Time) (mfa
 	for i := range r.deviceCount() {
 		if d := s.deviceAt(slot, r, i); !expired(d, now) {
 			st.Devices = append(st.Devices, mfa.DeviceRecord{})
-			s.loadDevice(&st.Devices[len(st.Devices)-1], userID, d)
+			dst := &st.Devices[len(st.Devices)-1]
+			s.loadDevice(dst, userID, d)
+			if d.pk != 0 {
+				dst.Passkey = s.loadPasskey(s.passkey(d.pk))
+			}
 		}
 	}
 	s.loadCodes(&st.RecoveryCodes, slot, r)
@@ -326,7 +429,8 @@ func expired(d *device, now time.Time) bool {
 	return !d.verified && !now.Before(d.expires.time())
 }
 
-// DeleteUser implements mfa.UserStore.
+// DeleteUser implements mfa.UserStore. The user's passkey credential IDs
+// are free again.
 func (s *Store) DeleteUser(ctx context.Context, userID string) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -340,7 +444,8 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) error {
 	return nil
 }
 
-// InsertPendingDevice implements mfa.DeviceStore.
+// InsertPendingDevice implements mfa.DeviceStore. A pending device holds
+// no passkey credential: d.Passkey is not kept.
 func (s *Store) InsertPendingDevice(ctx context.Context, d mfa.DeviceRecord, limit int) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -362,7 +467,9 @@ func (s *Store) InsertPendingDevice(ctx context.Context, d mfa.DeviceRecord, lim
 	return nil
 }
 
-// ImportDevice implements mfa.DeviceStore.
+// ImportDevice implements mfa.DeviceStore. A device that brings a passkey
+// credential whose ID a device already holds is refused with
+// mfa.ErrPasskeyRegistered, as VerifyPasskey refuses it.
 func (s *Store) ImportDevice(ctx context.Context, d mfa.DeviceRecord, codes mfa.RecoveryCodeSet, limit int) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -372,9 +479,15 @@ func (s *Store) ImportDevice(ctx context.Context, d mfa.DeviceRecord, codes mfa.
 	if slot, r := s.find(d.UserID); s.verifiedOfType(slot, r, string(d.Type)) >= limit {
 		return mfa.ErrDeviceLimit
 	}
+	if d.Passkey != nil && s.findCred(d.Passkey.ID) != 0 {
+		return mfa.ErrPasskeyRegistered
+	}
 	slot, r := s.findOrAdd(d.UserID)
 	dev := s.newDevice(d)
 	dev.verified = true
+	if d.Passkey != nil {
+		dev.pk = s.addPasskey(slot, d.Passkey)
+	}
 	s.addDevice(slot, r, dev)
 	if len(codes.Hashes) > 0 {
 		s.setCodes(slot, r, codes)
@@ -671,9 +784,9 @@ func (s *Store) SwapLockout(ctx context.Context, userID string, old, next mfa.Lo
 	return true, nil
 }
 
-// Cleanup implements mfa.Cleaner: it removes expired tokens and pending
-// devices, the sealed plaintext of recovery code sets created at or before
-// sealedNotAfter, and users with nothing left.
+// Cleanup implements mfa.Cleaner: it removes expired tokens, pending
+// devices and login ceremonies, the sealed plaintext of recovery code sets
+// created at or before sealedNotAfter, and users with nothing left.
 func (s *Store) Cleanup(ctx context.Context, now, sealedNotAfter time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -699,8 +812,119 @@ func (s *Store) Cleanup(ctx context.Context, now, sealedNotAfter time.Time) erro
 			delete(s.sealed, slot)
 			r.pending = false
 		}
+		if r.challenge && !now.Before(s.challenges[slot].expires.time()) {
+			delete(s.challenges, slot)
+			r.challenge = false
+		}
 		s.removeIfEmpty(s.userID(r), slot, r)
 	}
 	s.compactIfWasteful()
 	return nil
+}
+
+// VerifyPasskey implements mfa.PasskeyStore.
+func (s *Store) VerifyPasskey(ctx context.Context, userID, deviceID string, cred mfa.PasskeyCredential, at time.Time, codes mfa.RecoveryCodeSet, lk mfa.Lockout, limit int) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	slot, r := s.find(userID)
+	i := s.deviceIndex(slot, r, deviceID)
+	switch {
+	case !r.lockout().Equal(lk):
+		return mfa.ErrLockoutChanged
+	case i < 0 || expired(s.deviceAt(slot, r, i), at) || s.text.get(s.deviceAt(slot, r, i).typ) != string(mfa.DevicePasskey):
+		return mfa.ErrDeviceNotFound
+	case s.deviceAt(slot, r, i).verified:
+		return mfa.ErrCodeReused
+	case s.verifiedOfType(slot, r, string(mfa.DevicePasskey)) >= limit:
+		return mfa.ErrDeviceLimit
+	case s.findCred(cred.ID) != 0:
+		return mfa.ErrPasskeyRegistered
+	}
+	d := s.deviceAt(slot, r, i)
+	d.verified, d.verifiedAt, d.expires = true, stampOf(at), stamp{}
+	s.bytes.drop(d.secret)
+	d.secret = ref{}
+	d.pk = s.addPasskey(slot, &cred)
+	if len(codes.Hashes) > 0 {
+		s.setCodes(slot, r, codes)
+	}
+	r.failures, r.lastFailure = 0, stamp{}
+	s.compactIfWasteful()
+	return nil
+}
+
+// AcceptPasskey implements mfa.PasskeyStore.
+func (s *Store) AcceptPasskey(ctx context.Context, userID, deviceID string, signCount uint32, backupState bool, at time.Time, lk mfa.Lockout) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	slot, r := s.find(userID)
+	i := s.deviceIndex(slot, r, deviceID)
+	switch {
+	case !r.lockout().Equal(lk):
+		return mfa.ErrLockoutChanged
+	case i < 0 || !s.isPasskey(s.deviceAt(slot, r, i)):
+		return mfa.ErrDeviceNotFound
+	}
+	d := s.deviceAt(slot, r, i)
+	p := s.passkey(d.pk)
+	if !follows(signCount, p.signCount) {
+		return mfa.ErrCodeReused
+	}
+	p.signCount, p.backupState = signCount, backupState
+	d.lastUsed = stampOf(at)
+	r.failures, r.lastFailure = 0, stamp{}
+	return nil
+}
+
+// isPasskey reports whether d is a verified passkey device with its
+// credential.
+func (s *Store) isPasskey(d *device) bool {
+	return d.verified && d.pk != 0 && s.text.get(d.typ) == string(mfa.DevicePasskey)
+}
+
+// follows reports whether a signature counter presented follows the one
+// stored (WebAuthn §6.1.1): both 0, for an authenticator that keeps no
+// counter, or greater.
+func follows(presented, stored uint32) bool {
+	return presented > stored || presented == 0 && stored == 0
+}
+
+// PutChallenge implements mfa.PasskeyStore.
+func (s *Store) PutChallenge(ctx context.Context, c mfa.ChallengeRecord) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	slot, r := s.findOrAdd(c.UserID)
+	s.challenges[slot] = challenge{sealed: c.Sealed, created: stampOf(c.CreatedAt), expires: stampOf(c.ExpiresAt)}
+	r.challenge = true
+	return nil
+}
+
+// TakeChallenge implements mfa.PasskeyStore.
+func (s *Store) TakeChallenge(ctx context.Context, userID string, now time.Time) (mfa.ChallengeRecord, error) {
+	if err := ctx.Err(); err != nil {
+		return mfa.ChallengeRecord{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	slot, r := s.find(userID)
+	if r == nil || !r.challenge {
+		return mfa.ChallengeRecord{}, mfa.ErrChallengeInvalid
+	}
+	c := s.challenges[slot]
+	delete(s.challenges, slot)
+	r.challenge = false
+	s.removeIfEmpty(userID, slot, r)
+	if !now.Before(c.expires.time()) {
+		return mfa.ChallengeRecord{}, mfa.ErrChallengeInvalid
+	}
+	return mfa.ChallengeRecord{UserID: userID, Sealed: c.sealed, CreatedAt: c.created.time(), ExpiresAt: c.expires.time()}, nil
 }

@@ -15,8 +15,9 @@
 //	mfa.store.outcome  when the call returned one of the outcomes the Store
 //	                   contract documents, which are not failures: the error
 //	                   code of mfa.ErrCodeReused, ErrInvalidCode,
-//	                   ErrDeviceNotFound, ErrDeviceLimit, ErrNoDevice or
-//	                   ErrTokenInvalid ("mfa_code_reused", ...), or
+//	                   ErrDeviceNotFound, ErrDeviceLimit, ErrNoDevice,
+//	                   ErrTokenInvalid, ErrPasskeyRegistered or
+//	                   ErrChallengeInvalid ("mfa_code_reused", ...), or
 //	                   "lockout_changed" for mfa.ErrLockoutChanged
 //	error.type         on any other error, a store failure: "context.Canceled",
 //	                   "context.DeadlineExceeded", an mfakit error code,

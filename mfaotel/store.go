@@ -102,7 +102,7 @@ func (s *store) start(ctx context.Context, name, userID string) (context.Context
 // than failures.
 var outcomes = []*mfa.Error{
 	mfa.ErrCodeReused, mfa.ErrInvalidCode, mfa.ErrDeviceNotFound, mfa.ErrDeviceLimit,
-	mfa.ErrNoDevice, mfa.ErrTokenInvalid,
+	mfa.ErrNoDevice, mfa.ErrTokenInvalid, mfa.ErrPasskeyRegistered, mfa.ErrChallengeInvalid,
 }
 
 // end ends a call's span: err, when it is not nil, is either an outcome,
@@ -284,4 +284,36 @@ func (s *store) SwapLockout(ctx context.Context, userID string, old, next mfa.Lo
 	ok, err := s.Store.SwapLockout(ctx, userID, old, next)
 	end(span, err)
 	return ok, err
+}
+
+// VerifyPasskey implements mfa.PasskeyStore.
+func (s *store) VerifyPasskey(ctx context.Context, userID, deviceID string, cred mfa.PasskeyCredential, at time.Time, codes mfa.RecoveryCodeSet, lk mfa.Lockout, limit int) error {
+	ctx, span := s.start(ctx, "mfa.store.VerifyPasskey", userID)
+	err := s.Store.VerifyPasskey(ctx, userID, deviceID, cred, at, codes, lk, limit)
+	end(span, err)
+	return err
+}
+
+// AcceptPasskey implements mfa.PasskeyStore.
+func (s *store) AcceptPasskey(ctx context.Context, userID, deviceID string, signCount uint32, backupState bool, at time.Time, lk mfa.Lockout) error {
+	ctx, span := s.start(ctx, "mfa.store.AcceptPasskey", userID)
+	err := s.Store.AcceptPasskey(ctx, userID, deviceID, signCount, backupState, at, lk)
+	end(span, err)
+	return err
+}
+
+// PutChallenge implements mfa.PasskeyStore.
+func (s *store) PutChallenge(ctx context.Context, c mfa.ChallengeRecord) error {
+	ctx, span := s.start(ctx, "mfa.store.PutChallenge", c.UserID)
+	err := s.Store.PutChallenge(ctx, c)
+	end(span, err)
+	return err
+}
+
+// TakeChallenge implements mfa.PasskeyStore.
+func (s *store) TakeChallenge(ctx context.Context, userID string, now time.Time) (mfa.ChallengeRecord, error) {
+	ctx, span := s.start(ctx, "mfa.store.TakeChallenge", userID)
+	c, err := s.Store.TakeChallenge(ctx, userID, now)
+	end(span, err)
+	return c, err
 }

@@ -228,9 +228,30 @@ func TestOutcomes(t *testing.T) {
 	if err := s.AcceptStep(ctx, user, "no-such-device", 1, now, mfa.Lockout{}); !errors.Is(err, mfa.ErrLockoutChanged) {
 		t.Fatalf("AcceptStep with a stale lockout: %v", err)
 	}
+	if _, err := s.TakeChallenge(ctx, user, now); !errors.Is(err, mfa.ErrChallengeInvalid) {
+		t.Fatalf("TakeChallenge: %v", err)
+	}
+	// A credential ID another user's passkey holds.
+	cred := mfa.PasskeyCredential{ID: []byte("credential")}
+	for _, u := range []string{"holder", user} {
+		d := mfa.DeviceRecord{ID: u + "-key", UserID: u, Type: mfa.DevicePasskey, CreatedAt: now, ExpiresAt: now.Add(time.Minute)}
+		if err := s.InsertPendingDevice(ctx, d, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.VerifyPasskey(ctx, "holder", "holder-key", cred, now, mfa.RecoveryCodeSet{}, mfa.Lockout{}, 1); err != nil {
+		t.Fatal(err)
+	}
+	lk, err := s.Lockout(ctx, user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.VerifyPasskey(ctx, user, user+"-key", cred, now, mfa.RecoveryCodeSet{}, lk, 1); !errors.Is(err, mfa.ErrPasskeyRegistered) {
+		t.Fatalf("VerifyPasskey of a registered credential: %v", err)
+	}
 
 	spans := sr.Ended()
-	want := map[int]string{0: "mfa_token_invalid", 1: "mfa_device_not_found", 3: "lockout_changed"}
+	want := map[int]string{0: "mfa_token_invalid", 1: "mfa_device_not_found", 3: "lockout_changed", 4: "mfa_challenge_invalid", 9: "mfa_passkey_registered"}
 	for i, sp := range spans {
 		if sp.Status().Code != codes.Unset {
 			t.Errorf("%s: status %v, want Unset", sp.Name(), sp.Status())

@@ -77,6 +77,7 @@ var storeMethods = []string{
 	"ReplaceRecoveryCodes", "ConsumeRecoveryCode", "AcknowledgeRecoveryCodes",
 	"InsertToken", "Token", "ConsumeToken",
 	"Lockout", "SwapLockout",
+	"VerifyPasskey", "AcceptPasskey", "PutChallenge", "TakeChallenge",
 	"Cleanup",
 }
 
@@ -290,6 +291,32 @@ func (f *FaultStore) Lockout(ctx context.Context, userID string) (mfa.Lockout, e
 // SwapLockout implements mfa.LockoutStore.
 func (f *FaultStore) SwapLockout(ctx context.Context, userID string, old, next mfa.Lockout) (bool, error) {
 	return call(f, ctx, "SwapLockout", func(ctx context.Context) (bool, error) { return f.inner.SwapLockout(ctx, userID, old, next) })
+}
+
+// VerifyPasskey implements mfa.PasskeyStore.
+func (f *FaultStore) VerifyPasskey(ctx context.Context, userID, deviceID string, cred mfa.PasskeyCredential, at time.Time, codes mfa.RecoveryCodeSet, lk mfa.Lockout, limit int) error {
+	return call0(f, ctx, "VerifyPasskey", func(ctx context.Context) error {
+		return f.inner.VerifyPasskey(ctx, userID, deviceID, cred, at, codes, lk, limit)
+	})
+}
+
+// AcceptPasskey implements mfa.PasskeyStore.
+func (f *FaultStore) AcceptPasskey(ctx context.Context, userID, deviceID string, signCount uint32, backupState bool, at time.Time, lk mfa.Lockout) error {
+	return call0(f, ctx, "AcceptPasskey", func(ctx context.Context) error {
+		return f.inner.AcceptPasskey(ctx, userID, deviceID, signCount, backupState, at, lk)
+	})
+}
+
+// PutChallenge implements mfa.PasskeyStore.
+func (f *FaultStore) PutChallenge(ctx context.Context, c mfa.ChallengeRecord) error {
+	return call0(f, ctx, "PutChallenge", func(ctx context.Context) error { return f.inner.PutChallenge(ctx, c) })
+}
+
+// TakeChallenge implements mfa.PasskeyStore.
+func (f *FaultStore) TakeChallenge(ctx context.Context, userID string, now time.Time) (mfa.ChallengeRecord, error) {
+	return call(f, ctx, "TakeChallenge", func(ctx context.Context) (mfa.ChallengeRecord, error) {
+		return f.inner.TakeChallenge(ctx, userID, now)
+	})
 }
 
 // Cleanup implements mfa.Cleaner by passing the call to the inner store

@@ -6,7 +6,9 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -76,6 +78,18 @@ var storeTests = []struct {
 	{"RecoveryCodes/Acknowledge", testAcknowledge},
 	{"Token/InsertGetConsume", testTokens},
 	{"Lockout/Swap", testSwapLockout},
+	{"Passkey/Verify", testVerifyPasskey},
+	{"Passkey/VerifyOnlyAPasskey", testVerifyPasskeyNotAPasskey},
+	{"Passkey/Limit", testPasskeyLimit},
+	{"Passkey/Registered", testPasskeyRegistered},
+	{"Passkey/DeleteDeviceFreesCredential", testPasskeyDeleteFrees},
+	{"Passkey/Import", testImportPasskey},
+	{"Passkey/LoadUser", testPasskeyLoad},
+	{"Passkey/Accept", testAcceptPasskey},
+	{"Passkey/AcceptLockout", testAcceptPasskeyLockout},
+	{"Passkey/AcceptNotFound", testAcceptPasskeyNotFound},
+	{"Passkey/Challenge", testChallenge},
+	{"Passkey/DeleteUser", testPasskeyDeleteUser},
 	{"DeleteUser", testDeleteUser},
 	{"CancelledContext", testCancelled},
 	{"Concurrent/AcceptStep", testConcurrentAcceptStep},
@@ -85,6 +99,10 @@ var storeTests = []struct {
 	{"Concurrent/ConsumeToken", testConcurrentConsumeToken},
 	{"Concurrent/SwapLockout", testConcurrentSwap},
 	{"Concurrent/CountFailures", testConcurrentCount},
+	{"Concurrent/TakeChallenge", testConcurrentTakeChallenge},
+	{"Concurrent/AcceptPasskey", testConcurrentAcceptPasskey},
+	{"Concurrent/VerifyPasskey", testConcurrentVerifyPasskey},
+	{"Concurrent/VerifyPasskeySameCredential", testConcurrentSameCredential},
 }
 
 var prefixSeq atomic.Int64
@@ -187,6 +205,28 @@ func sameDevice(t *testing.T, got, want mfa.DeviceRecord) {
 		got.Algorithm != want.Algorithm || got.Digits != want.Digits || got.Period != want.Period {
 		t.Fatalf("device differs:\n got  %+v\n want %+v", got, want)
 	}
+	if passkeyDiffers(got.Passkey, want.Passkey) {
+		t.Fatalf("device %s has the passkey credential\n got  %s\n want %s", got.ID, showPasskey(got.Passkey), showPasskey(want.Passkey))
+	}
+}
+
+// passkeyDiffers reports whether two credentials differ; a nil slice and
+// an empty one are alike.
+func passkeyDiffers(got, want *mfa.PasskeyCredential) bool {
+	if got == nil || want == nil {
+		return (got == nil) != (want == nil)
+	}
+	return !bytes.Equal(got.ID, want.ID) || !bytes.Equal(got.UserHandle, want.UserHandle) || !bytes.Equal(got.PublicKey, want.PublicKey) ||
+		got.SignCount != want.SignCount || got.AAGUID != want.AAGUID || !slices.Equal(got.Transports, want.Transports) ||
+		got.BackupEligible != want.BackupEligible || got.BackupState != want.BackupState || got.UserVerified != want.UserVerified ||
+		got.AttestationType != want.AttestationType || got.AttestationFormat != want.AttestationFormat
+}
+
+func showPasskey(c *mfa.PasskeyCredential) string {
+	if c == nil {
+		return "nil"
+	}
+	return fmt.Sprintf("%+v", *c)
 }
 
 func sameCodes(t *testing.T, got, want mfa.RecoveryCodeSet) {
@@ -704,7 +744,14 @@ func testCancelled(t *testing.T, h *harness) {
 	u, d, codes := h.enrolled(t, "alice")
 	tok := token(u, true, base.Add(time.Hour))
 	noErr(t, "InsertToken", h.s.InsertToken(h.ctx, tok))
+	ch := h.challenge(u, "before", base.Add(time.Hour))
+	noErr(t, "PutChallenge", h.s.PutChallenge(h.ctx, ch))
 	before := h.load(t, u, base)
+	// carol's passkey device is pending, dave's verified.
+	carol := h.user("carol")
+	pending := h.passkeyDevice(carol, "carol-key")
+	noErr(t, "InsertPendingDevice", h.s.InsertPendingDevice(h.ctx, pending, 1))
+	dave, daveKey := h.passkeyEnrolled(t, "dave", h.credential("dave"))
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -728,6 +775,14 @@ func testCancelled(t *testing.T, h *harness) {
 		"ConsumeToken": func() error { return s.ConsumeToken(ctx, tok.UserID, tok.Hash, base) },
 		"Lockout":      func() error { _, err := s.Lockout(ctx, u); return err },
 		"SwapLockout":  func() error { _, err := s.SwapLockout(ctx, u, before.Lockout, mfa.Lockout{Failures: 50}); return err },
+		"VerifyPasskey": func() error {
+			return s.VerifyPasskey(ctx, carol, pending.ID, h.credential("carol"), base, codeSet(1, true), mfa.Lockout{}, 1)
+		},
+		"AcceptPasskey": func() error {
+			return s.AcceptPasskey(ctx, dave, daveKey.ID, 9, false, base.Add(time.Hour), mfa.Lockout{})
+		},
+		"PutChallenge":  func() error { return s.PutChallenge(ctx, h.challenge(u, "after", base.Add(time.Hour))) },
+		"TakeChallenge": func() error { _, err := s.TakeChallenge(ctx, u, base); return err },
 	}
 	for name, call := range calls {
 		if err := call(); !errors.Is(err, context.Canceled) {
@@ -749,6 +804,19 @@ func testCancelled(t *testing.T, h *harness) {
 	if st := h.load(t, h.user("bob"), base); len(st.Devices) != 0 {
 		t.Fatal("cancelled InsertPendingDevice stored a device")
 	}
+	if st := h.load(t, carol, base); len(st.Devices) != 1 {
+		t.Fatalf("cancelled calls changed carol's devices: %+v", st.Devices)
+	} else {
+		sameDevice(t, st.Devices[0], pending)
+	}
+	if st := h.load(t, dave, base); len(st.Devices) != 1 {
+		t.Fatalf("cancelled calls changed dave's devices: %+v", st.Devices)
+	} else {
+		sameDevice(t, st.Devices[0], daveKey)
+	}
+	got, err := s.TakeChallenge(h.ctx, u, base)
+	noErr(t, "TakeChallenge after the cancelled calls", err)
+	sameChallenge(t, got, ch)
 }
 
 // race runs fn in Concurrency goroutines released at once and returns how
@@ -900,6 +968,17 @@ func testCleanup(t *testing.T, h *harness) {
 	noErr(t, "InsertToken", h.s.InsertToken(h.ctx, live))
 	noErr(t, "InsertToken", h.s.InsertToken(h.ctx, dead))
 	v, d, codes := h.enrolled(t, "bob")
+	// alice's login ceremony expired before now, frank's at now; gina's
+	// lives on, beside her passkey.
+	// hank has nothing but a live ceremony.
+	for name, expires := range map[string]time.Time{"alice": base.Add(10 * time.Minute), "frank": base.Add(11 * time.Minute)} {
+		noErr(t, "PutChallenge", h.s.PutChallenge(h.ctx, h.challenge(h.user(name), name, expires)))
+	}
+	gina, ginaKey := h.passkeyEnrolled(t, "gina", h.credential("gina"))
+	ginaCh := h.challenge(gina, "gina", base.Add(time.Hour))
+	noErr(t, "PutChallenge", h.s.PutChallenge(h.ctx, ginaCh))
+	hankCh := h.challenge(h.user("hank"), "hank", base.Add(11*time.Minute+time.Microsecond))
+	noErr(t, "PutChallenge", h.s.PutChallenge(h.ctx, hankCh))
 	// carol's codes were made after sealedNotAfter and keep their
 	// plaintext; dave's were made before it and erin's at it, and both
 	// lose it.
@@ -939,6 +1018,23 @@ func testCleanup(t *testing.T, h *harness) {
 		t.Fatal("Cleanup removed a verified device")
 	}
 	sameCodes(t, st.RecoveryCodes, codes)
+	// The expired ceremonies are gone even for a reader whose clock is
+	// behind.
+	for _, name := range []string{"alice", "frank"} {
+		_, err := h.s.TakeChallenge(h.ctx, h.user(name), base)
+		wantErr(t, "TakeChallenge("+name+") after Cleanup", err, mfa.ErrChallengeInvalid)
+	}
+	if st := h.load(t, gina, now); len(st.Devices) != 1 {
+		t.Fatalf("Cleanup changed gina's devices: %+v", st.Devices)
+	} else {
+		sameDevice(t, st.Devices[0], ginaKey)
+	}
+	got, err := h.s.TakeChallenge(h.ctx, gina, now)
+	noErr(t, "TakeChallenge(live) after Cleanup", err)
+	sameChallenge(t, got, ginaCh)
+	got, err = h.s.TakeChallenge(h.ctx, hankCh.UserID, now)
+	noErr(t, "TakeChallenge(live, of a user with nothing else) after Cleanup", err)
+	sameChallenge(t, got, hankCh)
 }
 
 func isAny(err error, targets []error) bool {
@@ -948,4 +1044,640 @@ func isAny(err error, targets []error) bool {
 		}
 	}
 	return false
+}
+
+// passkeyDevice returns a pending passkey device of userID; its Secret
+// stands for the sealed registration ceremony.
+func (h *harness) passkeyDevice(userID, name string) mfa.DeviceRecord {
+	return mfa.DeviceRecord{
+		ID:          h.prefix + name,
+		UserID:      userID,
+		Type:        mfa.DevicePasskey,
+		Alias:       "key " + name,
+		AccountName: userID + "@example.com",
+		Secret:      []byte("sealed-ceremony-" + name),
+		CreatedAt:   base,
+		ExpiresAt:   base.Add(5 * time.Minute),
+	}
+}
+
+// credential returns a passkey credential with every field set, whose ID
+// no other subtest's credential has. Its counter is 0, as for most synced
+// passkeys.
+func (h *harness) credential(name string) mfa.PasskeyCredential {
+	c := mfa.PasskeyCredential{
+		ID:                append([]byte(h.prefix+name+"\x00"), randomBytes(16)...),
+		UserHandle:        randomBytes(32),
+		PublicKey:         append([]byte{0xa5, 0x01, 0x02, 0x03, 0x26}, randomBytes(72)...),
+		Transports:        []string{"internal", "hybrid"},
+		BackupEligible:    true,
+		BackupState:       true,
+		UserVerified:      true,
+		AttestationType:   "none",
+		AttestationFormat: "none",
+	}
+	copy(c.AAGUID[:], randomBytes(16))
+	return c
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// passkeyEnrolled stores, for a new user, a verified passkey device that
+// holds cred and a recovery code set, and returns the user and the device
+// as the store must read it back.
+func (h *harness) passkeyEnrolled(t *testing.T, name string, cred mfa.PasskeyCredential) (string, mfa.DeviceRecord) {
+	t.Helper()
+	u := h.user(name)
+	d := h.passkeyDevice(u, name+"-key")
+	noErr(t, "InsertPendingDevice", h.s.InsertPendingDevice(h.ctx, d, 1))
+	at := base.Add(time.Minute)
+	noErr(t, "VerifyPasskey", h.s.VerifyPasskey(h.ctx, u, d.ID, cred, at, codeSet(3, true), mfa.Lockout{}, 1))
+	return u, verifiedPasskey(d, cred, at)
+}
+
+// verifiedPasskey returns the pending passkey device d as VerifyPasskey
+// leaves it.
+func verifiedPasskey(d mfa.DeviceRecord, cred mfa.PasskeyCredential, at time.Time) mfa.DeviceRecord {
+	d.Verified, d.VerifiedAt, d.ExpiresAt, d.Secret, d.Passkey = true, at, time.Time{}, nil, &cred
+	return d
+}
+
+// challenge returns a login ceremony of userID.
+func (h *harness) challenge(userID, name string, expires time.Time) mfa.ChallengeRecord {
+	return mfa.ChallengeRecord{UserID: userID, Sealed: []byte("sealed-session-" + name), CreatedAt: expires.Add(-5 * time.Minute), ExpiresAt: expires}
+}
+
+func sameChallenge(t *testing.T, got, want mfa.ChallengeRecord) {
+	t.Helper()
+	if got.UserID != want.UserID || !bytes.Equal(got.Sealed, want.Sealed) || !got.CreatedAt.Equal(want.CreatedAt) || !got.ExpiresAt.Equal(want.ExpiresAt) {
+		t.Fatalf("login ceremony differs:\n got  %+v\n want %+v", got, want)
+	}
+}
+
+// onlyDevice returns the one device LoadUser reads for userID.
+func (h *harness) onlyDevice(t *testing.T, userID string, now time.Time) mfa.DeviceRecord {
+	t.Helper()
+	st := h.load(t, userID, now)
+	if len(st.Devices) != 1 {
+		t.Fatalf("%d devices, want 1: %+v", len(st.Devices), st.Devices)
+	}
+	return st.Devices[0]
+}
+
+func testVerifyPasskey(t *testing.T, h *harness) {
+	u := h.user("alice")
+	d := h.passkeyDevice(u, "key")
+	noErr(t, "InsertPendingDevice", h.s.InsertPendingDevice(h.ctx, d, 1))
+	lk := mfa.Lockout{Failures: 1, LastFailure: base}
+	ok, err := h.s.SwapLockout(h.ctx, u, mfa.Lockout{}, lk)
+	if err != nil || !ok {
+		t.Fatalf("SwapLockout from zero: %v, %v", ok, err)
+	}
+	at := base.Add(time.Minute)
+	cred, codes := h.credential("key"), codeSet(10, true)
+	wantErr(t, "VerifyPasskey(unknown)", h.s.VerifyPasskey(h.ctx, u, h.prefix+"nope", cred, at, codes, lk, 1), mfa.ErrDeviceNotFound)
+	wantErr(t, "VerifyPasskey(another user's)", h.s.VerifyPasskey(h.ctx, h.user("bob"), d.ID, cred, at, codes, mfa.Lockout{}, 1), mfa.ErrDeviceNotFound)
+
+	// A caller that checked an older lockout state changes nothing; the
+	// lockout is checked first.
+	before := h.load(t, u, at)
+	wantErr(t, "VerifyPasskey(stale lockout)", h.s.VerifyPasskey(h.ctx, u, d.ID, cred, at, codes, mfa.Lockout{}, 1), mfa.ErrLockoutChanged)
+	wantErr(t, "VerifyPasskey(stale lockout time)", h.s.VerifyPasskey(h.ctx, u, d.ID, cred, at, codes, mfa.Lockout{Failures: 1, LastFailure: at}, 1), mfa.ErrLockoutChanged)
+	wantErr(t, "VerifyPasskey(stale lockout, unknown device)", h.s.VerifyPasskey(h.ctx, u, h.prefix+"nope", cred, at, codes, mfa.Lockout{}, 1), mfa.ErrLockoutChanged)
+	wantErr(t, "VerifyPasskey(stale lockout, at expiry)", h.s.VerifyPasskey(h.ctx, u, d.ID, cred, d.ExpiresAt, codes, mfa.Lockout{}, 1), mfa.ErrLockoutChanged)
+	// At its ExpiresAt the pending device is gone.
+	wantErr(t, "VerifyPasskey(at expiry)", h.s.VerifyPasskey(h.ctx, u, d.ID, cred, d.ExpiresAt, codes, lk, 1), mfa.ErrDeviceNotFound)
+	after := h.load(t, u, at)
+	if len(after.Devices) != 1 || len(after.RecoveryCodes.Hashes) != 0 || !after.Lockout.Equal(before.Lockout) {
+		t.Fatalf("refused verifications changed state: %+v", after)
+	}
+	sameDevice(t, after.Devices[0], d)
+
+	noErr(t, "VerifyPasskey", h.s.VerifyPasskey(h.ctx, u, d.ID, cred, at, codes, lk, 1))
+	st := h.load(t, u, at)
+	if len(st.Devices) != 1 {
+		t.Fatalf("%d devices after VerifyPasskey", len(st.Devices))
+	}
+	want := verifiedPasskey(d, cred, at)
+	sameDevice(t, st.Devices[0], want)
+	if got := st.Devices[0]; len(got.Secret) != 0 || !got.LastUsedAt.IsZero() || got.LastStep != 0 {
+		t.Fatalf("after VerifyPasskey: Secret %q, LastUsedAt %v, LastStep %d; want none, zero, 0", got.Secret, got.LastUsedAt, got.LastStep)
+	}
+	sameCodes(t, st.RecoveryCodes, codes)
+	if !st.Lockout.Equal(mfa.Lockout{}) {
+		t.Fatalf("VerifyPasskey did not reset the lockout: %+v", st.Lockout)
+	}
+	// A verified passkey never expires.
+	sameDevice(t, h.onlyDevice(t, u, at.Add(365*24*time.Hour)), want)
+
+	// Verifying again is refused and changes nothing, whatever the
+	// credential.
+	wantErr(t, "VerifyPasskey(twice)", h.s.VerifyPasskey(h.ctx, u, d.ID, h.credential("again"), at.Add(time.Second), codeSet(4, true), mfa.Lockout{}, 1), mfa.ErrCodeReused)
+	wantErr(t, "VerifyPasskey(twice, same credential)", h.s.VerifyPasskey(h.ctx, u, d.ID, cred, at, codeSet(4, true), mfa.Lockout{}, 2), mfa.ErrCodeReused)
+	st = h.load(t, u, at)
+	if len(st.Devices) != 1 {
+		t.Fatalf("%d devices after a second VerifyPasskey", len(st.Devices))
+	}
+	sameDevice(t, st.Devices[0], want)
+	sameCodes(t, st.RecoveryCodes, codes)
+}
+
+// testVerifyPasskeyNotAPasskey: VerifyPasskey finds only the user's
+// pending passkey devices.
+func testVerifyPasskeyNotAPasskey(t *testing.T, h *harness) {
+	cred := h.credential("key")
+	// A pending TOTP device.
+	u := h.user("alice")
+	p := h.device(u, "totp")
+	noErr(t, "InsertPendingDevice", h.s.InsertPendingDevice(h.ctx, p, 1))
+	wantErr(t, "VerifyPasskey(pending TOTP device)", h.s.VerifyPasskey(h.ctx, u, p.ID, cred, base, codeSet(2, true), mfa.Lockout{}, 1), mfa.ErrDeviceNotFound)
+	if st := h.load(t, u, base); len(st.Devices) != 1 || len(st.RecoveryCodes.Hashes) != 0 {
+		t.Fatalf("a refused VerifyPasskey changed state: %+v", st)
+	} else {
+		sameDevice(t, st.Devices[0], p)
+	}
+	// A verified TOTP device: not found, rather than already verified.
+	v, vd, vcodes := h.enrolled(t, "bob")
+	wantErr(t, "VerifyPasskey(verified TOTP device)", h.s.VerifyPasskey(h.ctx, v, vd.ID, cred, base, codeSet(2, true), mfa.Lockout{}, 2), mfa.ErrDeviceNotFound)
+	if st := h.load(t, v, base); len(st.Devices) != 1 || st.Devices[0].Passkey != nil {
+		t.Fatalf("a refused VerifyPasskey changed bob's device: %+v", st.Devices)
+	} else {
+		sameCodes(t, st.RecoveryCodes, vcodes)
+	}
+	// The credential of the refused calls is free.
+	w := h.user("carol")
+	d := h.passkeyDevice(w, "key")
+	noErr(t, "InsertPendingDevice", h.s.InsertPendingDevice(h.ctx, d, 1))
+	noErr(t, "VerifyPasskey", h.s.VerifyPasskey(h.ctx, w, d.ID, cred, base, mfa.RecoveryCodeSet{}, mfa.Lockout{}, 1))
+	sameDevice(t, h.onlyDevice(t, w, base), verifiedPasskey(d, cred, base))
+}
+
+func testPasskeyLimit(t *testing.T, h *harness) {
+	u, first := h.passkeyEnrolled(t, "alice", h.credential("first"))
+	codes := h.load(t, u, base).RecoveryCodes
+	wantErr(t, "InsertPendingDevice(over limit 1)", h.s.InsertPendingDevice(h.ctx, h.passkeyDevice(u, "no"), 1), mfa.ErrDeviceLimit)
+	second := h.passkeyDevice(u, "second")
+	noErr(t, "InsertPendingDevice(limit 2)", h.s.InsertPendingDevice(h.ctx, second, 2))
+	cred := h.credential("second")
+	wantErr(t, "VerifyPasskey(over limit 1)", h.s.VerifyPasskey(h.ctx, u, second.ID, cred, base, codeSet(2, true), mfa.Lockout{}, 1), mfa.ErrDeviceLimit)
+	for _, d := range h.load(t, u, base).Devices {
+		if d.ID == second.ID {
+			sameDevice(t, d, second)
+		}
+	}
+	// Without hashes, the user's recovery code set stays.
+	noErr(t, "VerifyPasskey(no codes, limit 2)", h.s.VerifyPasskey(h.ctx, u, second.ID, cred, base, mfa.RecoveryCodeSet{}, mfa.Lockout{}, 2))
+	st := h.load(t, u, base)
+	if len(st.Devices) != 2 {
+		t.Fatalf("%d devices, want 2", len(st.Devices))
+	}
+	for _, d := range st.Devices {
+		if d.ID == first.ID {
+			sameDevice(t, d, first)
+		} else {
+			sameDevice(t, d, verifiedPasskey(second, cred, base))
+		}
+	}
+	sameCodes(t, st.RecoveryCodes, codes)
+
+	// The limit is per type: a TOTP device does not count against
+	// passkeys.
+	v, _, vcodes := h.enrolled(t, "bob")
+	k := h.passkeyDevice(v, "key")
+	noErr(t, "InsertPendingDevice(passkey beside TOTP)", h.s.InsertPendingDevice(h.ctx, k, 1))
+	noErr(t, "VerifyPasskey(passkey beside TOTP)", h.s.VerifyPasskey(h.ctx, v, k.ID, h.credential("bob"), base, mfa.RecoveryCodeSet{}, mfa.Lockout{}, 1))
+	if st := h.load(t, v, base); len(st.Devices) != 2 {
+		t.Fatalf("bob has %d devices, want his TOTP device and his passkey", len(st.Devices))
+	} else {
+		sameCodes(t, st.RecoveryCodes, vcodes)
+	}
+}
+
+// testPasskeyRegistered: a credential ID is held by at most one device of
+// any user (WebAuthn §7.1 step 22).
+func testPasskeyRegistered(t *testing.T, h *harness) {
+	bobCred := h.credential("bob")
+	v, vd := h.passkeyEnrolled(t, "bob", bobCred)
+	u := h.user("alice")
+	d := h.passkeyDevice(u, "key")
+	noErr(t, "InsertPendingDevice", h.s.InsertPendingDevice(h.ctx, d, 1))
+	lk := mfa.Lockout{Failures: 2, LastFailure: base}
+	if ok, err := h.s.SwapLockout(h.ctx, u, mfa.Lockout{}, lk); err != nil || !ok {
+		t.Fatalf("SwapLockout: %v, %v", ok, err)
+	}
+	// Another authenticator's key under the same credential ID.
+	dup := h.credential("alice")
+	dup.ID = bytes.Clone(bobCred.ID)
+	wantErr(t, "VerifyPasskey(credential of another user)", h.s.VerifyPasskey(h.ctx, u, d.ID, dup, base, codeSet(5, true), lk, 1), mfa.ErrPasskeyRegistered)
+	st := h.load(t, u, base)
+	if len(st.Devices) != 1 || len(st.RecoveryCodes.Hashes) != 0 || !st.Lockout.Equal(lk) {
+		t.Fatalf("a refused VerifyPasskey changed alice: %+v", st)
+	}
+	sameDevice(t, st.Devices[0], d)
+	sameDevice(t, h.onlyDevice(t, v, base), vd)
+
+	// The user's own other device counts too.
+	second := h.passkeyDevice(v, "second")
+	noErr(t, "InsertPendingDevice", h.s.InsertPendingDevice(h.ctx, second, 2))
+	wantErr(t, "VerifyPasskey(credential of the same user)", h.s.VerifyPasskey(h.ctx, v, second.ID, dup, base, mfa.RecoveryCodeSet{}, mfa.Lockout{}, 2), mfa.ErrPasskeyRegistered)
+	for _, got := range h.load(t, v, base).Devices {
+		if got.ID == second.ID {
+			sameDevice(t, got, second)
+		}
+	}
+
+	// IDs are compared whole: one that only starts the same is another.
+	longer := h.credential("longer")
+	longer.ID = append(bytes.Clone(bobCred.ID), 0)
+	noErr(t, "VerifyPasskey(longer ID)", h.s.VerifyPasskey(h.ctx, u, d.ID, longer, base, mfa.RecoveryCodeSet{}, lk, 1))
+	shorter := h.credential("shorter")
+	shorter.ID = bytes.Clone(bobCred.ID[:len(bobCred.ID)-1])
+	noErr(t, "VerifyPasskey(shorter ID)", h.s.VerifyPasskey(h.ctx, v, second.ID, shorter, base, mfa.RecoveryCodeSet{}, mfa.Lockout{}, 2))
+	sameDevice(t, h.onlyDevice(t, u, base), verifiedPasskey(d, longer, base))
+}
+
+func testPasskeyDeleteFrees(t *testing.T, h *harness) {
+	cred := h.credential("key")
+	v, vd := h.passkeyEnrolled(t, "bob", cred)
+	u := h.user("alice")
+	d := h.passkeyDevice(u, "key")
+	noErr(t, "InsertPendingDevice", h.s.InsertPendingDevice(h.ctx, d, 1))
+	wantErr(t, "VerifyPasskey(registered)", h.s.VerifyPasskey(h.ctx, u, d.ID, cred, base, mfa.RecoveryCodeSet{}, mfa.Lockout{}, 1), mfa.ErrPasskeyRegistered)
+	// Deleting a pending device or another user's device ID keeps it.
+	noErr(t, "DeleteDevice(bob's ID as alice)", h.s.DeleteDevice(h.ctx, u, vd.ID))
+	wantErr(t, "VerifyPasskey(registered)", h.s.VerifyPasskey(h.ctx, u, d.ID, cred, base, mfa.RecoveryCodeSet{}, mfa.Lockout{}, 1), mfa.ErrPasskeyRegistered)
+	sameDevice(t, h.onlyDevice(t, v, base), vd)
+
+	noErr(t, "DeleteDevice(bob's passkey)", h.s.DeleteDevice(h.ctx, v, vd.ID))
+	if st := h.load(t, v, base); len(st.Devices) != 0 || len(st.RecoveryCodes.Hashes) != 0 {
+		t.Fatalf("after deleting bob's only device: %+v", st)
+	}
+	noErr(t, "VerifyPasskey(freed credential)", h.s.VerifyPasskey(h.ctx, u, d.ID, cred, base, mfa.RecoveryCodeSet{}, mfa.Lockout{}, 1))
+	sameDevice(t, h.onlyDevice(t, u, base), verifiedPasskey(d, cred, base))
+	// Now alice holds it.
+	again := h.passkeyDevice(v, "again")
+	noErr(t, "InsertPendingDevice", h.s.InsertPendingDevice(h.ctx, again, 1))
+	wantErr(t, "VerifyPasskey(bob again)", h.s.VerifyPasskey(h.ctx, v, again.ID, cred, base, mfa.RecoveryCodeSet{}, mfa.Lockout{}, 1), mfa.ErrPasskeyRegistered)
+}
+
+// testImportPasskey: an imported passkey device keeps its credential,
+// which is then as registered as a verified one's.
+func testImportPasskey(t *testing.T, h *harness) {
+	u := h.user("alice")
+	cred := h.credential("imported")
+	cred.SignCount = 17
+	d := h.passkeyDevice(u, "imported")
+	d.Verified, d.VerifiedAt, d.ExpiresAt, d.Secret, d.Passkey = true, base, time.Time{}, nil, &cred
+	noErr(t, "ImportDevice", h.s.ImportDevice(h.ctx, d, codeSet(2, false), 1))
+	sameDevice(t, h.onlyDevice(t, u, base), d)
+
+	at := base.Add(time.Minute)
+	wantErr(t, "AcceptPasskey(17 after 17)", h.s.AcceptPasskey(h.ctx, u, d.ID, 17, true, at, mfa.Lockout{}), mfa.ErrCodeReused)
+	noErr(t, "AcceptPasskey(18 after 17)", h.s.AcceptPasskey(h.ctx, u, d.ID, 18, true, at, mfa.Lockout{}))
+	if got := h.onlyDevice(t, u, at); got.Passkey == nil || got.Passkey.SignCount != 18 || !got.LastUsedAt.Equal(at) {
+		t.Fatalf("after AcceptPasskey: %s, LastUsedAt %v", showPasskey(got.Passkey), got.LastUsedAt)
+	}
+
+	v := h.user("bob")
+	p := h.passkeyDevice(v, "key")
+	noErr(t, "InsertPendingDevice", h.s.InsertPendingDevice(h.ctx, p, 1))
+	wantErr(t, "VerifyPasskey(credential of an imported device)", h.s.VerifyPasskey(h.ctx, v, p.ID, cred, base, mfa.RecoveryCodeSet{}, mfa.Lockout{}, 1), mfa.ErrPasskeyRegistered)
+	sameDevice(t, h.onlyDevice(t, v, base), p)
+}
+
+// testPasskeyLoad checks that a credential reads back whole, and that the
+// store does not change a credential it returned.
+func testPasskeyLoad(t *testing.T, h *harness) {
+	u := h.user("alice")
+	d := h.passkeyDevice(u, "key")
+	noErr(t, "InsertPendingDevice", h.s.InsertPendingDevice(h.ctx, d, 1))
+	if got := h.onlyDevice(t, u, base); got.Passkey != nil {
+		t.Fatalf("a pending passkey device reads with a credential: %s", showPasskey(got.Passkey))
+	}
+	cred := h.credential("key")
+	cred.SignCount, cred.Transports, cred.BackupEligible, cred.BackupState = 41, []string{"usb", "nfc", "ble"}, false, false
+	cred.AttestationType, cred.AttestationFormat = "basic_full", "packed"
+	cred.PublicKey = randomBytes(1000)
+	at := base.Add(time.Minute)
+	noErr(t, "VerifyPasskey", h.s.VerifyPasskey(h.ctx, u, d.ID, cred, at, codeSet(2, true), mfa.Lockout{}, 1))
+	kept := h.onlyDevice(t, u, at)
+	sameDevice(t, kept, verifiedPasskey(d, cred, at))
+
+	// A credential with only what is required reads back so too.
+	v := h.user("bob")
+	e := h.passkeyDevice(v, "bare")
+	noErr(t, "InsertPendingDevice", h.s.InsertPendingDevice(h.ctx, e, 1))
+	bare := mfa.PasskeyCredential{ID: []byte(h.prefix + "bare"), PublicKey: []byte{0xa4, 0x01, 0x01}}
+	noErr(t, "VerifyPasskey(bare)", h.s.VerifyPasskey(h.ctx, v, e.ID, bare, at, mfa.RecoveryCodeSet{}, mfa.Lockout{}, 1))
+	sameDevice(t, h.onlyDevice(t, v, at), verifiedPasskey(e, bare, at))
+
+	// A TOTP device reads without a credential.
+	w, wd, _ := h.enrolled(t, "carol")
+	if got := h.onlyDevice(t, w, at); got.Passkey != nil {
+		t.Fatalf("TOTP device %s reads with a credential: %s", wd.ID, showPasskey(got.Passkey))
+	}
+
+	// The store never changes what it handed out.
+	used := at.Add(time.Minute)
+	noErr(t, "AcceptPasskey", h.s.AcceptPasskey(h.ctx, u, d.ID, 42, true, used, mfa.Lockout{}))
+	if kept.Passkey.SignCount != 41 || kept.Passkey.BackupState || !kept.LastUsedAt.IsZero() {
+		t.Fatalf("AcceptPasskey changed a record LoadUser returned before: %s, LastUsedAt %v", showPasskey(kept.Passkey), kept.LastUsedAt)
+	}
+	sameDevice(t, kept, verifiedPasskey(d, cred, at))
+	want := cred
+	want.SignCount, want.BackupState = 42, true
+	wantDev := verifiedPasskey(d, want, at)
+	wantDev.LastUsedAt = used
+	sameDevice(t, h.onlyDevice(t, u, used), wantDev)
+}
+
+// testAcceptPasskey checks the signature counter (WebAuthn §6.1.1): an
+// authenticator without one presents 0 every time; one with a counter
+// must present a greater count each time.
+func testAcceptPasskey(t *testing.T, h *harness) {
+	cred := h.credential("key")
+	u, d := h.passkeyEnrolled(t, "alice", cred)
+	want := d
+	accept := func(count uint32, backup bool, at time.Time) {
+		t.Helper()
+		noErr(t, fmt.Sprintf("AcceptPasskey(%d)", count), h.s.AcceptPasskey(h.ctx, u, d.ID, count, backup, at, mfa.Lockout{}))
+		c := *want.Passkey
+		c.SignCount, c.BackupState = count, backup
+		want.Passkey, want.LastUsedAt = &c, at
+		sameDevice(t, h.onlyDevice(t, u, at), want)
+	}
+	refuse := func(count uint32, at time.Time) {
+		t.Helper()
+		wantErr(t, fmt.Sprintf("AcceptPasskey(%d after %d)", count, want.Passkey.SignCount), h.s.AcceptPasskey(h.ctx, u, d.ID, count, !want.Passkey.BackupState, at, mfa.Lockout{}), mfa.ErrCodeReused)
+		sameDevice(t, h.onlyDevice(t, u, at), want)
+	}
+	at := base.Add(2 * time.Minute)
+	for i := range 3 {
+		accept(0, i%2 == 1, at.Add(time.Duration(i)*time.Second))
+	}
+	at = at.Add(time.Minute)
+	accept(5, true, at)
+	refuse(5, at.Add(time.Second))
+	refuse(4, at.Add(time.Second))
+	refuse(0, at.Add(time.Second))
+	accept(6, false, at.Add(2*time.Second))
+	accept(math.MaxUint32, true, at.Add(3*time.Second))
+	refuse(math.MaxUint32, at.Add(4*time.Second))
+	refuse(0, at.Add(4*time.Second))
+
+	// A credential registered with a count must present a greater one.
+	counted := h.credential("counted")
+	counted.SignCount = 10
+	v, vd := h.passkeyEnrolled(t, "bob", counted)
+	for _, c := range []uint32{10, 9, 0} {
+		wantErr(t, fmt.Sprintf("AcceptPasskey(%d after 10)", c), h.s.AcceptPasskey(h.ctx, v, vd.ID, c, true, at, mfa.Lockout{}), mfa.ErrCodeReused)
+	}
+	sameDevice(t, h.onlyDevice(t, v, at), vd)
+	noErr(t, "AcceptPasskey(11 after 10)", h.s.AcceptPasskey(h.ctx, v, vd.ID, 11, false, at, mfa.Lockout{}))
+	if got := h.onlyDevice(t, v, at); got.Passkey == nil || got.Passkey.SignCount != 11 || got.Passkey.BackupState || !got.LastUsedAt.Equal(at) {
+		t.Fatalf("after AcceptPasskey(11): %s, LastUsedAt %v", showPasskey(got.Passkey), got.LastUsedAt)
+	}
+}
+
+func testAcceptPasskeyLockout(t *testing.T, h *harness) {
+	u, d := h.passkeyEnrolled(t, "alice", h.credential("key"))
+	at := base.Add(2 * time.Minute)
+	noErr(t, "AcceptPasskey", h.s.AcceptPasskey(h.ctx, u, d.ID, 3, true, at, mfa.Lockout{}))
+	lk := mfa.Lockout{Failures: 2, LastFailure: at}
+	if ok, err := h.s.SwapLockout(h.ctx, u, mfa.Lockout{}, lk); err != nil || !ok {
+		t.Fatalf("SwapLockout: %v, %v", ok, err)
+	}
+	before := h.load(t, u, at)
+	// A caller that checked an older lockout state changes nothing,
+	// whatever the count and the device.
+	for _, c := range []struct {
+		name   string
+		device string
+		count  uint32
+		lk     mfa.Lockout
+	}{
+		{"fresh count", d.ID, 4, mfa.Lockout{}},
+		{"replayed count", d.ID, 3, mfa.Lockout{}},
+		{"same failures, other time", d.ID, 4, mfa.Lockout{Failures: 2, LastFailure: base}},
+		{"unknown device", h.prefix + "nope", 4, mfa.Lockout{}},
+	} {
+		wantErr(t, "AcceptPasskey(stale lockout, "+c.name+")", h.s.AcceptPasskey(h.ctx, u, c.device, c.count, false, at.Add(time.Second), c.lk), mfa.ErrLockoutChanged)
+	}
+	after := h.load(t, u, at)
+	if len(after.Devices) != 1 || !after.Lockout.Equal(lk) {
+		t.Fatalf("AcceptPasskey with a stale lockout changed state: %+v", after)
+	}
+	sameDevice(t, after.Devices[0], before.Devices[0])
+	// A refused count keeps the failures.
+	wantErr(t, "AcceptPasskey(replayed count)", h.s.AcceptPasskey(h.ctx, u, d.ID, 3, false, at, lk), mfa.ErrCodeReused)
+	if st := h.load(t, u, at); !st.Lockout.Equal(lk) {
+		t.Fatalf("a refused count changed the lockout: %+v", st.Lockout)
+	}
+	noErr(t, "AcceptPasskey(current lockout)", h.s.AcceptPasskey(h.ctx, u, d.ID, 4, false, at.Add(time.Second), lk))
+	st := h.load(t, u, at)
+	if !st.Lockout.Equal(mfa.Lockout{}) {
+		t.Fatalf("AcceptPasskey did not reset the lockout: %+v", st.Lockout)
+	}
+	if got := st.Devices[0]; got.Passkey == nil || got.Passkey.SignCount != 4 || got.Passkey.BackupState || !got.LastUsedAt.Equal(at.Add(time.Second)) {
+		t.Fatalf("after AcceptPasskey: %s, LastUsedAt %v", showPasskey(got.Passkey), got.LastUsedAt)
+	}
+}
+
+// testAcceptPasskeyNotFound: AcceptPasskey finds only the user's verified
+// passkey devices.
+func testAcceptPasskeyNotFound(t *testing.T, h *harness) {
+	u, d := h.passkeyEnrolled(t, "alice", h.credential("key"))
+	wantErr(t, "AcceptPasskey(unknown)", h.s.AcceptPasskey(h.ctx, u, h.prefix+"nope", 1, true, base, mfa.Lockout{}), mfa.ErrDeviceNotFound)
+	wantErr(t, "AcceptPasskey(another user's)", h.s.AcceptPasskey(h.ctx, h.user("bob"), d.ID, 1, true, base, mfa.Lockout{}), mfa.ErrDeviceNotFound)
+	sameDevice(t, h.onlyDevice(t, u, base), d)
+
+	v, vd, _ := h.enrolled(t, "carol")
+	wantErr(t, "AcceptPasskey(TOTP device)", h.s.AcceptPasskey(h.ctx, v, vd.ID, 1, true, base.Add(time.Hour), mfa.Lockout{}), mfa.ErrDeviceNotFound)
+	if got := h.onlyDevice(t, v, base); got.Passkey != nil || !got.LastUsedAt.Equal(base.Add(time.Minute)) {
+		t.Fatalf("a refused AcceptPasskey changed the TOTP device: %+v", got)
+	}
+
+	w := h.user("dave")
+	p := h.passkeyDevice(w, "pending")
+	noErr(t, "InsertPendingDevice", h.s.InsertPendingDevice(h.ctx, p, 1))
+	wantErr(t, "AcceptPasskey(pending)", h.s.AcceptPasskey(h.ctx, w, p.ID, 1, true, base, mfa.Lockout{}), mfa.ErrDeviceNotFound)
+	sameDevice(t, h.onlyDevice(t, w, base), p)
+}
+
+func testChallenge(t *testing.T, h *harness) {
+	u := h.user("alice")
+	_, err := h.s.TakeChallenge(h.ctx, u, base)
+	wantErr(t, "TakeChallenge(none)", err, mfa.ErrChallengeInvalid)
+
+	c := h.challenge(u, "first", base.Add(5*time.Minute))
+	noErr(t, "PutChallenge", h.s.PutChallenge(h.ctx, c))
+	// A ceremony is its user's.
+	_, err = h.s.TakeChallenge(h.ctx, h.user("bob"), base)
+	wantErr(t, "TakeChallenge(another user)", err, mfa.ErrChallengeInvalid)
+	// It is no device, nor any state LoadUser reads.
+	if st := h.load(t, u, base); len(st.Devices) != 0 || len(st.RecoveryCodes.Hashes) != 0 || st.Lockout.Failures != 0 {
+		t.Fatalf("LoadUser of a user with only a login ceremony: %+v", st)
+	}
+	got, err := h.s.TakeChallenge(h.ctx, u, c.ExpiresAt.Add(-time.Microsecond))
+	noErr(t, "TakeChallenge", err)
+	sameChallenge(t, got, c)
+	_, err = h.s.TakeChallenge(h.ctx, u, base)
+	wantErr(t, "TakeChallenge(twice)", err, mfa.ErrChallengeInvalid)
+
+	// A new ceremony replaces the one in progress.
+	noErr(t, "PutChallenge", h.s.PutChallenge(h.ctx, h.challenge(u, "old", base.Add(5*time.Minute))))
+	next := h.challenge(u, "new", base.Add(6*time.Minute))
+	noErr(t, "PutChallenge(replacing)", h.s.PutChallenge(h.ctx, next))
+	got, err = h.s.TakeChallenge(h.ctx, u, base)
+	noErr(t, "TakeChallenge", err)
+	sameChallenge(t, got, next)
+	_, err = h.s.TakeChallenge(h.ctx, u, base)
+	wantErr(t, "TakeChallenge(after the replacement was taken)", err, mfa.ErrChallengeInvalid)
+	// A shorter-lived replacement is replaced all the same.
+	noErr(t, "PutChallenge", h.s.PutChallenge(h.ctx, h.challenge(u, "long", base.Add(time.Hour))))
+	short := h.challenge(u, "short", base.Add(time.Minute))
+	noErr(t, "PutChallenge(shorter)", h.s.PutChallenge(h.ctx, short))
+	_, err = h.s.TakeChallenge(h.ctx, u, short.ExpiresAt)
+	wantErr(t, "TakeChallenge(replacement expired)", err, mfa.ErrChallengeInvalid)
+
+	// An expired ceremony is refused at its ExpiresAt and removed: a
+	// reader whose clock is behind does not get it either.
+	old := h.challenge(u, "expiring", base.Add(5*time.Minute))
+	noErr(t, "PutChallenge", h.s.PutChallenge(h.ctx, old))
+	_, err = h.s.TakeChallenge(h.ctx, u, old.ExpiresAt)
+	wantErr(t, "TakeChallenge(at expiry)", err, mfa.ErrChallengeInvalid)
+	_, err = h.s.TakeChallenge(h.ctx, u, base)
+	wantErr(t, "TakeChallenge(after the expired one was refused)", err, mfa.ErrChallengeInvalid)
+
+	// Ceremonies of several users are kept apart, beside their devices.
+	v, vd := h.passkeyEnrolled(t, "carol", h.credential("carol"))
+	cv := h.challenge(v, "carol", base.Add(time.Hour))
+	cu := h.challenge(u, "alice-again", base.Add(time.Hour))
+	noErr(t, "PutChallenge", h.s.PutChallenge(h.ctx, cv))
+	noErr(t, "PutChallenge", h.s.PutChallenge(h.ctx, cu))
+	got, err = h.s.TakeChallenge(h.ctx, v, base)
+	noErr(t, "TakeChallenge(carol)", err)
+	sameChallenge(t, got, cv)
+	sameDevice(t, h.onlyDevice(t, v, base), vd)
+	got, err = h.s.TakeChallenge(h.ctx, u, base)
+	noErr(t, "TakeChallenge(alice)", err)
+	sameChallenge(t, got, cu)
+}
+
+func testPasskeyDeleteUser(t *testing.T, h *harness) {
+	cred := h.credential("key")
+	u, _ := h.passkeyEnrolled(t, "alice", cred)
+	noErr(t, "PutChallenge", h.s.PutChallenge(h.ctx, h.challenge(u, "alice", base.Add(time.Hour))))
+	other := h.challenge(h.user("bob"), "bob", base.Add(time.Hour))
+	noErr(t, "PutChallenge", h.s.PutChallenge(h.ctx, other))
+	// A user with only a ceremony.
+	w := h.user("carol")
+	noErr(t, "PutChallenge", h.s.PutChallenge(h.ctx, h.challenge(w, "carol", base.Add(time.Hour))))
+
+	noErr(t, "DeleteUser", h.s.DeleteUser(h.ctx, u))
+	noErr(t, "DeleteUser(only a ceremony)", h.s.DeleteUser(h.ctx, w))
+	for _, id := range []string{u, w} {
+		_, err := h.s.TakeChallenge(h.ctx, id, base)
+		wantErr(t, "TakeChallenge after DeleteUser", err, mfa.ErrChallengeInvalid)
+	}
+	if st := h.load(t, u, base); len(st.Devices) != 0 || len(st.RecoveryCodes.Hashes) != 0 {
+		t.Fatalf("after DeleteUser: %+v", st)
+	}
+	got, err := h.s.TakeChallenge(h.ctx, other.UserID, base)
+	noErr(t, "another user's TakeChallenge after DeleteUser", err)
+	sameChallenge(t, got, other)
+
+	// The user's credential ID is free again.
+	v := h.user("dave")
+	d := h.passkeyDevice(v, "key")
+	noErr(t, "InsertPendingDevice", h.s.InsertPendingDevice(h.ctx, d, 1))
+	noErr(t, "VerifyPasskey(credential of a deleted user)", h.s.VerifyPasskey(h.ctx, v, d.ID, cred, base, mfa.RecoveryCodeSet{}, mfa.Lockout{}, 1))
+	sameDevice(t, h.onlyDevice(t, v, base), verifiedPasskey(d, cred, base))
+}
+
+func testConcurrentTakeChallenge(t *testing.T, h *harness) {
+	u := h.user("alice")
+	c := h.challenge(u, "alice", base.Add(time.Hour))
+	noErr(t, "PutChallenge", h.s.PutChallenge(h.ctx, c))
+	var (
+		mu  sync.Mutex
+		got []mfa.ChallengeRecord
+	)
+	exactlyOne(t, "TakeChallenge", race(t, mfa.ErrChallengeInvalid, func() error {
+		r, err := h.s.TakeChallenge(h.ctx, u, base)
+		if err == nil {
+			mu.Lock()
+			got = append(got, r)
+			mu.Unlock()
+		}
+		return err
+	}))
+	sameChallenge(t, got[0], c)
+	_, err := h.s.TakeChallenge(h.ctx, u, base)
+	wantErr(t, "TakeChallenge after the race", err, mfa.ErrChallengeInvalid)
+}
+
+func testConcurrentAcceptPasskey(t *testing.T, h *harness) {
+	u, d := h.passkeyEnrolled(t, "alice", h.credential("key"))
+	at := base.Add(time.Hour)
+	exactlyOne(t, "AcceptPasskey", race(t, mfa.ErrCodeReused, func() error { return h.s.AcceptPasskey(h.ctx, u, d.ID, 7, false, at, mfa.Lockout{}) }))
+	if got := h.onlyDevice(t, u, at); got.Passkey == nil || got.Passkey.SignCount != 7 || got.Passkey.BackupState || !got.LastUsedAt.Equal(at) {
+		t.Fatalf("after the race: %s, LastUsedAt %v", showPasskey(got.Passkey), got.LastUsedAt)
+	}
+}
+
+func testConcurrentVerifyPasskey(t *testing.T, h *harness) {
+	u := h.user("alice")
+	d := h.passkeyDevice(u, "key")
+	noErr(t, "InsertPendingDevice", h.s.InsertPendingDevice(h.ctx, d, 1))
+	cred := h.credential("key")
+	exactlyOne(t, "VerifyPasskey", race(t, mfa.ErrCodeReused, func() error {
+		return h.s.VerifyPasskey(h.ctx, u, d.ID, cred, base, codeSet(10, true), mfa.Lockout{}, 1)
+	}))
+	st := h.load(t, u, base)
+	if len(st.Devices) != 1 || len(st.RecoveryCodes.Hashes) != 10 {
+		t.Fatalf("after racing verifications: %d devices, %d codes", len(st.Devices), len(st.RecoveryCodes.Hashes))
+	}
+	sameDevice(t, st.Devices[0], verifiedPasskey(d, cred, base))
+}
+
+// testConcurrentSameCredential races users who verify passkeys with the
+// same credential ID: one holds it.
+func testConcurrentSameCredential(t *testing.T, h *harness) {
+	users := make([]string, Concurrency)
+	devices := make([]mfa.DeviceRecord, Concurrency)
+	for i := range users {
+		users[i] = h.user(fmt.Sprintf("u%d", i))
+		devices[i] = h.passkeyDevice(users[i], fmt.Sprintf("u%d-key", i))
+		noErr(t, "InsertPendingDevice", h.s.InsertPendingDevice(h.ctx, devices[i], 1))
+	}
+	id := h.credential("shared").ID
+	var n atomic.Int32
+	exactlyOne(t, "VerifyPasskey of one credential ID by many users", race(t, mfa.ErrPasskeyRegistered, func() error {
+		i := n.Add(1) - 1
+		cred := h.credential(fmt.Sprintf("u%d", i))
+		cred.ID = id
+		return h.s.VerifyPasskey(h.ctx, users[i], devices[i].ID, cred, base, mfa.RecoveryCodeSet{}, mfa.Lockout{}, 1)
+	}))
+	holders := 0
+	for i, u := range users {
+		got := h.onlyDevice(t, u, base)
+		if got.Verified {
+			holders++
+			if got.Passkey == nil || !bytes.Equal(got.Passkey.ID, id) {
+				t.Fatalf("the winner's device reads %s", showPasskey(got.Passkey))
+			}
+		} else {
+			sameDevice(t, got, devices[i])
+		}
+	}
+	if holders != 1 {
+		t.Fatalf("%d users hold the credential, want 1", holders)
+	}
 }

@@ -59,12 +59,18 @@ func (s *Store) SetDefaultDevice(ctx context.Context, userID, deviceID string) e
 }
 
 // insertDevice inserts d, pending or verified, in the caller's
-// transaction.
+// transaction, with its passkey credential if it has one. A credential ID
+// that a device holds already is ErrPasskeyRegistered.
 func (s *Store) insertDevice(ctx context.Context, tx *sql.Tx, d mfa.DeviceRecord, verified bool) error {
-	_, err := s.exec(ctx, tx, queries.InsertDevice,
+	args := append([]any{
 		d.ID, d.UserID, string(d.Type), d.Alias, d.AccountName, notNull(d.Secret), verified,
 		s.timeArg(d.CreatedAt), s.timeArg(d.ExpiresAt), s.timeArg(d.VerifiedAt), s.timeArg(d.LastUsedAt), d.LastStep,
-		nullString(string(d.Algorithm)), nullInt(int64(d.Digits)), nullInt(int64(d.Period/time.Second)))
+		nullString(string(d.Algorithm)), nullInt(int64(d.Digits)), nullInt(int64(d.Period / time.Second)),
+	}, passkeyArgs(d.Passkey)...)
+	_, err := s.exec(ctx, tx, queries.InsertDevice, args...)
+	if err != nil && credentialTaken(err) {
+		return mfa.ErrPasskeyRegistered
+	}
 	return err
 }
 

@@ -50,7 +50,8 @@
 // conditional statement (consume a token: DELETE ... WHERE the hash
 // matches and the token has not expired; accept a time step: UPDATE ...
 // WHERE last_step < step and the lockout state is the one the caller
-// checked) or one transaction. A conditional statement is atomic at any
+// checked; accept a passkey assertion: UPDATE ... WHERE sign_count < count;
+// take a passkey login ceremony: DELETE ... RETURNING) or one transaction. A conditional statement is atomic at any
 // isolation level: a concurrent writer of the same row waits for the row
 // lock and re-checks the condition, so of racing callers one changes the
 // row and the others see no row affected.

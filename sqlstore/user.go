@@ -36,20 +36,30 @@ func (s *Store) LoadUser(ctx context.Context, userID string, now time.Time) (mfa
 			alg                     sql.NullString
 			digits, period          sql.NullInt64
 			isDefault               sql.NullBool
+			pk                      passkeyColumns
 		)
-		if err := rows.Scan(&kind, &id, &typ, &alias, &account, &data, &verified,
-			nullTime{&t1}, nullTime{&t2}, nullTime{&t3}, nullTime{&t4}, &number, &alg, &digits, &period, &isDefault); err != nil {
+		dest := append([]any{&kind, &id, &typ, &alias, &account, &data, &verified,
+			nullTime{&t1}, nullTime{&t2}, nullTime{&t3}, nullTime{&t4}, &number, &alg, &digits, &period, &isDefault}, pk.dest()...)
+		if err := rows.Scan(dest...); err != nil {
 			return mfa.UserState{}, wrap(ctx, "load user", err)
 		}
 		switch kind {
 		case "d":
+			cred, err := pk.cred()
+			if err != nil {
+				return mfa.UserState{}, wrap(ctx, "load user: passkey", err)
+			}
+			secret := data.V
+			if len(secret) == 0 {
+				secret = nil // a verified passkey's, cleared; see notNull
+			}
 			st.Devices = append(st.Devices, mfa.DeviceRecord{
 				ID:          id.String,
 				UserID:      userID,
 				Type:        mfa.DeviceType(typ.String),
 				Alias:       alias.String,
 				AccountName: account.String,
-				Secret:      data.V,
+				Secret:      secret,
 				Verified:    verified.Bool,
 				CreatedAt:   t1,
 				ExpiresAt:   t2,
@@ -60,6 +70,7 @@ func (s *Store) LoadUser(ctx context.Context, userID string, now time.Time) (mfa
 				Digits:      int(digits.Int64),
 				Period:      time.Duration(period.Int64) * time.Second,
 				Default:     isDefault.Bool,
+				Passkey:     cred,
 			})
 		case "s":
 			st.RecoveryCodes.KeyID = id.String

@@ -16,10 +16,13 @@ const (
 	SetDefaultDevice = `UPDATE mfa_devices SET is_default = (id = $2)
 		WHERE user_id = $1 AND EXISTS (SELECT 1 FROM mfa_devices WHERE user_id = $1 AND id = $2 AND verified)`
 
+	// InsertDevice inserts a device; $16 ... $26 are its passkey
+	// credential's columns (PasskeyColumns), NULL for any other device.
 	InsertDevice = `INSERT INTO mfa_devices
 		(id, user_id, type, alias, account_name, secret, verified, created_at, expires_at, verified_at, last_used_at, last_step,
-		algorithm, digits, period_seconds)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`
+		algorithm, digits, period_seconds, ` + PasskeyColumns + `)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+		$16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)`
 
 	VerifyDevice = `UPDATE mfa_devices
 		SET verified = TRUE, verified_at = $3, last_used_at = $3, last_step = $4, expires_at = NULL

@@ -38,15 +38,21 @@ func TestQueriesUseIndexes(t *testing.T) {
 	dev := fmt.Sprintf("dev-%d", 12345)
 	hash := sha256.Sum256([]byte("code-12345-3"))
 	tok := sha256.Sum256([]byte("token-12345"))
+	passkey := fmt.Sprintf("passkey-%d", 12345)
+	cred := sha256.Sum256([]byte("credential-new"))
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	const codes = 10
+	// The passkey columns of a device: none, or a new credential.
+	noPasskey := make([]any, 11)
+	credential := []any{cred[:], int64(0), []byte("handle"), []byte("cose-key"), make([]byte, 16), `["internal","hybrid"]`,
+		true, true, true, "none", "none"}
 	args := map[string][]any{
 		"LoadUser":             {user, now},
 		"DeletePendingDevices": {user},
 		"CountVerifiedOfType":  {user, "totp"},
 		"CountVerifiedLike":    {user, dev},
 		"SetDefaultDevice":     {user, dev},
-		"InsertDevice":         {"new-dev", user, "totp", "", user, []byte("sealed"), false, now, now.Add(10 * time.Minute), nil, nil, 0, "SHA256", 8, 30},
+		"InsertDevice":         append([]any{"new-dev", user, "totp", "", user, []byte("sealed"), false, now, now.Add(10 * time.Minute), nil, nil, 0, "SHA256", 8, 30}, noPasskey...),
 		"VerifyDevice":         {user, dev, now, int64(59_000_000)},
 		"DeviceVerified":       {user, dev},
 		"AcceptStep":           {user, dev, int64(59_000_000), now, 0, nil},
@@ -70,6 +76,13 @@ func TestQueriesUseIndexes(t *testing.T) {
 		"SwapLockout":          {user, 2, now, 1, now},
 		"LockoutForUpdate":     {user},
 		"ResetLockout":         {user},
+		"VerifyPasskey":        append([]any{user, dev, now, []byte{}}, credential...),
+		"VerifyPasskeyOutcome": {user, dev},
+		"AcceptPasskey":        {user, passkey, int64(7), true, now, 1, now},
+		"AcceptPasskeyZero":    {user, passkey, int64(7), true, now},
+		"AcceptPasskeyOutcome": {user, passkey},
+		"PutChallenge":         {user, []byte("sealed"), now, now.Add(5 * time.Minute)},
+		"TakeChallenge":        {user},
 	}
 	insertCodes := []any{user}
 	for i := range codes {
@@ -172,6 +185,13 @@ func postgreSQLQueries(codes int) map[string]string {
 		"SwapLockoutFromZero":  queries.SwapLockoutFromZero,
 		"SwapLockout":          queries.SwapLockout,
 		"ResetLockout":         queries.ResetLockout,
+		"VerifyPasskey":        queries.VerifyPasskey,
+		"VerifyPasskeyOutcome": queries.VerifyPasskeyOutcome,
+		"AcceptPasskey":        queries.AcceptPasskeyPostgreSQL,
+		"AcceptPasskeyZero":    queries.AcceptPasskeyZeroLockoutPostgreSQL,
+		"AcceptPasskeyOutcome": queries.AcceptPasskeyOutcome,
+		"PutChallenge":         queries.PutChallenge,
+		"TakeChallenge":        queries.TakeChallenge,
 	}
 	for i, q := range queries.DeleteUser {
 		m["DeleteUser"+string(rune('0'+i))] = q
@@ -225,8 +245,9 @@ func seqScans(t *testing.T, plan string) []string {
 
 // fillTables inserts n enrolled users straight into the tables: user-i has
 // a verified device dev-i, a pending device, ten recovery codes, a token
-// and a lockout row. The values need not decrypt; only the sizes and the
-// distribution matter to the planner. ANALYZE then gives it statistics.
+// and a lockout row; a third of them have a passkey passkey-i, and half a
+// passkey login ceremony. The values need not decrypt; only the sizes and
+// the distribution matter to the planner. ANALYZE then gives it statistics.
 func fillTables(t *testing.T, db *sql.DB, n int) {
 	t.Helper()
 	ctx := context.Background()
@@ -237,6 +258,16 @@ func fillTables(t *testing.T, db *sql.DB, n int) {
 		`INSERT INTO mfa_devices (id, user_id, type, alias, account_name, secret, verified, created_at, expires_at, last_step)
 			SELECT 'pending-' || i, 'user-' || i, 'totp', '', 'user-' || i, sha256(('pending-' || i)::bytea), FALSE, now(), now() + interval '10 minutes', 0
 			FROM generate_series(1, $1, 10) i`,
+		`INSERT INTO mfa_devices (id, user_id, type, alias, account_name, secret, verified, created_at, verified_at, last_used_at, last_step,
+			credential_id, sign_count, user_handle, public_key, aaguid, transports, backup_eligible, backup_state, user_verified,
+			attestation_type, attestation_format)
+			SELECT 'passkey-' || i, 'user-' || i, 'passkey', '', 'user-' || i, ''::bytea, TRUE, now(), now(), now(), 0,
+				sha256(('credential-' || i)::bytea), i % 3, sha256(('handle-' || i)::bytea), sha256(('key-' || i)::bytea),
+				'\x00000000000000000000000000000000'::bytea, '["internal"]', TRUE, TRUE, TRUE, 'none', 'none'
+			FROM generate_series(3, $1, 3) i`,
+		`INSERT INTO mfa_passkey_challenges (user_id, sealed, created_at, expires_at)
+			SELECT 'user-' || i, sha256(('challenge-' || i)::bytea), now(), now() + (i % 300) * interval '1 second'
+			FROM generate_series(1, $1, 2) i`,
 		`INSERT INTO mfa_recovery_code_sets (user_id, key_id, sealed, created_at)
 			SELECT 'user-' || i, 'test', CASE WHEN i % 10 = 0 THEN sha256(('sealed-' || i)::bytea) END, now()
 			FROM generate_series(1, $1) i`,
@@ -249,7 +280,7 @@ func fillTables(t *testing.T, db *sql.DB, n int) {
 		`INSERT INTO mfa_lockouts (user_id, failures, last_failure)
 			SELECT 'user-' || i, i % 3, CASE WHEN i % 3 > 0 THEN now() END
 			FROM generate_series(1, $1) i`,
-		`ANALYZE mfa_devices, mfa_recovery_code_sets, mfa_recovery_codes, mfa_tokens, mfa_lockouts`,
+		`ANALYZE mfa_devices, mfa_recovery_code_sets, mfa_recovery_codes, mfa_tokens, mfa_lockouts, mfa_passkey_challenges`,
 	} {
 		var err error
 		if strings.Contains(stmt, "$1") {

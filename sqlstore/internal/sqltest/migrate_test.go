@@ -16,7 +16,7 @@ import (
 )
 
 // schemaVersion is the newest migration in migrations/.
-const schemaVersion = 3
+const schemaVersion = 4
 
 // migrationRows returns how many times each version was recorded.
 func migrationRows(t *testing.T, db *sql.DB) map[int]int {

@@ -3,6 +3,7 @@ package sqltest
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
@@ -115,6 +116,63 @@ func TestSchemaKeepsDeviceLimits(t *testing.T) {
 			if err := insert(step.id, step.verified); (err == nil) != step.ok {
 				t.Errorf("insert %s (verified %t): error %v, want success %t", step.id, step.verified, err, step.ok)
 			}
+		}
+	})
+}
+
+// TestSchemaKeepsCredentialIDsUnique checks that the unique index on
+// credential_id refuses a second device with the same credential ID, of
+// any user, even to a writer that bypasses the store, while any number of
+// devices have none.
+func TestSchemaKeepsCredentialIDsUnique(t *testing.T) {
+	dialects(t, func(t *testing.T, d sqlstore.Dialect, open func() *sql.DB) {
+		db := open()
+		newStore(t, db, d)
+		insert := func(id, user string, cred []byte) error {
+			_, err := db.Exec(`INSERT INTO mfa_devices (id, user_id, type, alias, account_name, secret, verified, last_step, credential_id, sign_count)
+				VALUES ($1, $2, 'passkey', '', '', $3, TRUE, 0, $4, 0)`, id, user, []byte{}, cred)
+			return err
+		}
+		for _, step := range []struct {
+			id, user string
+			cred     []byte
+			ok       bool
+		}{
+			{"k1", "u", []byte("cred-1"), true},
+			{"k2", "u", []byte("cred-2"), true},
+			{"k3", "v", []byte("cred-1"), false},
+			{"k4", "u", []byte("cred-2"), false},
+			{"n1", "u", nil, true},
+			{"n2", "v", nil, true},
+		} {
+			if err := insert(step.id, step.user, step.cred); (err == nil) != step.ok {
+				t.Errorf("insert %s (user %s, credential %q): error %v, want success %t", step.id, step.user, step.cred, err, step.ok)
+			}
+		}
+	})
+}
+
+// TestImportTakenCredential: importing a passkey whose credential ID a
+// device of another user holds fails on the unique index, which the store
+// reports as ErrPasskeyRegistered, not as a store failure, and changes
+// nothing.
+func TestImportTakenCredential(t *testing.T) {
+	dialects(t, func(t *testing.T, d sqlstore.Dialect, open func() *sql.DB) {
+		s := newStore(t, open(), d)
+		ctx := context.Background()
+		at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+		device := func(user string) mfa.DeviceRecord {
+			return mfa.DeviceRecord{ID: user + "-key", UserID: user, Type: mfa.DevicePasskey, Verified: true,
+				CreatedAt: at, VerifiedAt: at, Passkey: &mfa.PasskeyCredential{ID: []byte("cred"), PublicKey: []byte("key")}}
+		}
+		if err := s.ImportDevice(ctx, device("first"), mfa.RecoveryCodeSet{}, 5); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.ImportDevice(ctx, device("second"), mfa.RecoveryCodeSet{}, 5); !errors.Is(err, mfa.ErrPasskeyRegistered) {
+			t.Fatalf("ImportDevice of a taken credential: got %v, want ErrPasskeyRegistered", err)
+		}
+		if st, err := s.LoadUser(ctx, "second", at); err != nil || len(st.Devices) != 0 {
+			t.Fatalf("second user after the refused import: %+v, %v", st, err)
 		}
 	})
 }
