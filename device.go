@@ -27,9 +27,9 @@ type Device struct {
 	CreatedAt  time.Time  `json:"createdAt"`
 	VerifiedAt *time.Time `json:"verifiedAt,omitempty"`
 	LastUsedAt *time.Time `json:"lastUsedAt,omitempty"`
-	// Digits is the length of the device's codes, for a UI to size its
-	// input.
-	Digits int `json:"digits"`
+	// Digits is the length of a TOTP device's codes, for a UI to size its
+	// input; 0 for a passkey.
+	Digits int `json:"digits,omitempty"`
 }
 
 // maxIDLen bounds device IDs accepted as input.
@@ -136,7 +136,6 @@ func defaultDevice(devices []DeviceRecord) string {
 // times.
 func (m *MFA) device(d DeviceRecord, isDefault bool, times *[2]time.Time) Device {
 	dev := Device{
-		Digits:    m.deviceParams(d).digits,
 		ID:        d.ID,
 		UserID:    d.UserID,
 		Alias:     d.Alias,
@@ -144,6 +143,9 @@ func (m *MFA) device(d DeviceRecord, isDefault bool, times *[2]time.Time) Device
 		Verified:  d.Verified,
 		Default:   isDefault,
 		CreatedAt: d.CreatedAt,
+	}
+	if d.Type == DeviceTOTP {
+		dev.Digits = m.deviceParams(d).digits
 	}
 	if !d.VerifiedAt.IsZero() {
 		times[0] = d.VerifiedAt

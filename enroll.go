@@ -39,7 +39,8 @@ func (r Registration) GoString() string { return r.String() }
 // LogValue implements slog.LogValuer with the device ID only.
 func (r Registration) LogValue() slog.Value { return slog.StringValue(r.String()) }
 
-// DeviceOption sets an option of [MFA.AddDevice].
+// DeviceOption sets an option of [MFA.AddDevice] or
+// [MFA.BeginPasskeyRegistration].
 type DeviceOption func(*deviceOptions)
 
 type deviceOptions struct {
@@ -83,19 +84,11 @@ func (m *MFA) AddDevice(ctx context.Context, userID string, opts ...DeviceOption
 	if err := validateUserID(userID); err != nil {
 		return nil, err
 	}
-	o := deviceOptions{accountName: userID}
-	for _, opt := range opts {
-		opt(&o)
-	}
-	if err := validateLabel("accountName", o.accountName, true); err != nil {
+	o, err := deviceOpts(userID, opts)
+	if err != nil {
 		return nil, err
 	}
-	if o.alias != "" {
-		if err := validateLabel("alias", o.alias, false); err != nil {
-			return nil, err
-		}
-	}
-	if err := m.mayAddDevice(ctx, userID, DeviceTOTP, o.mfaToken); err != nil {
+	if _, err := m.mayAddDevice(ctx, userID, DeviceTOTP, o.mfaToken); err != nil {
 		return nil, err
 	}
 	id, err := m.newID()
@@ -133,14 +126,32 @@ func (m *MFA) AddDevice(ctx context.Context, userID string, opts ...DeviceOption
 	return reg, nil
 }
 
+// deviceOpts applies opts and checks the labels they set.
+func deviceOpts(userID string, opts []DeviceOption) (deviceOptions, error) {
+	o := deviceOptions{accountName: userID}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := validateLabel("accountName", o.accountName, true); err != nil {
+		return o, err
+	}
+	if o.alias != "" {
+		if err := validateLabel("alias", o.alias, false); err != nil {
+			return o, err
+		}
+	}
+	return o, nil
+}
+
 // mayAddDevice checks that the user may add a device of type t: under the
 // type's limit, and with a token for ActionCredentialLink when the user
-// has a factor already, which it consumes. The store checks the limit
-// again when it adds the device.
-func (m *MFA) mayAddDevice(ctx context.Context, userID string, t DeviceType, token string) error {
+// has a factor already, which it consumes. It returns the user's state as
+// read for the check. The store checks the limit again when it adds the
+// device.
+func (m *MFA) mayAddDevice(ctx context.Context, userID string, t DeviceType, token string) (UserState, error) {
 	st, err := m.store.LoadUser(ctx, userID, m.now())
 	if err != nil {
-		return m.storeErr(ctx, "load user", err)
+		return st, m.storeErr(ctx, "load user", err)
 	}
 	n := 0
 	for _, d := range st.Devices {
@@ -153,13 +164,13 @@ func (m *MFA) mayAddDevice(ctx context.Context, userID string, t DeviceType, tok
 		if m.limit(t) > 1 {
 			msg = fmt.Sprintf("user already has %d verified %s devices, the most allowed; delete one first", n, t)
 		}
-		return newError(ErrDeviceLimit, "", msg)
+		return st, newError(ErrDeviceLimit, "", msg)
 	}
 	if !hasVerifiedDevice(st) {
-		return nil
+		return st, nil
 	}
 	_, err = m.AuthorizeAction(ctx, userID, ActionCredentialLink, token)
-	return err
+	return st, err
 }
 
 // PendingRegistration returns the registration of the user's pending
@@ -174,7 +185,7 @@ func (m *MFA) PendingRegistration(ctx context.Context, userID string) (*Registra
 		return nil, m.storeErr(ctx, "load user", err)
 	}
 	for _, d := range st.Devices {
-		if d.Verified {
+		if d.Verified || d.Type != DeviceTOTP {
 			continue
 		}
 		secret, _, err := m.openSecret(d, new(secretBuf))

@@ -23,6 +23,7 @@ const (
 	EventAuthSucceeded             EventType = "auth.succeeded"
 	EventAuthFailed                EventType = "auth.failed"
 	EventReplayRefused             EventType = "auth.replay_refused"
+	EventPasskeyCounterRefused     EventType = "auth.passkey_counter_refused" // a signature counter that did not grow: possibly a cloned authenticator
 	EventLockedOut                 EventType = "auth.locked_out"
 	EventRecoveryCodeUsed          EventType = "recovery_code.used"
 	EventRecoveryCodesRegenerated  EventType = "recovery_codes.regenerated"
@@ -50,6 +51,7 @@ var eventTypes = []EventType{
 	EventAuthSucceeded,
 	EventAuthFailed,
 	EventReplayRefused,
+	EventPasskeyCounterRefused,
 	EventLockedOut,
 	EventRecoveryCodeUsed,
 	EventRecoveryCodesRegenerated,

@@ -53,7 +53,8 @@ func (m *MFA) checkLock(ctx context.Context, a *attempt) error {
 // accept writes a correct code's success with op, a store operation
 // conditional on the lockout state, after issuing the MFA token that tr
 // asks for. When the store refuses because the code was used meanwhile
-// (ErrCodeReused for a TOTP step, ErrInvalidCode for a recovery code), or
+// (ErrCodeReused for a TOTP step or a passkey's signature counter,
+// ErrInvalidCode for a recovery code), or
 // the user got locked meanwhile, the token is discarded and the attempt
 // fails as a wrong code would.
 func (m *MFA) accept(ctx context.Context, a *attempt, tr *TokenRequest, op func(Lockout) error) (*Token, error) {
@@ -69,6 +70,8 @@ func (m *MFA) accept(ctx context.Context, a *attempt, tr *TokenRequest, op func(
 	switch {
 	case a.method == MethodTOTP && errors.Is(err, ErrCodeReused):
 		return nil, m.failed(ctx, EventReplayRefused, a, err)
+	case a.method == MethodPasskey && errors.Is(err, ErrCodeReused):
+		return nil, m.failed(ctx, EventPasskeyCounterRefused, a, newError(ErrPasskeyRefused, "response", "the passkey's signature counter did not grow: the authenticator may be cloned"))
 	case a.method == MethodRecoveryCode && errors.Is(err, ErrInvalidCode):
 		return nil, m.failed(ctx, EventAuthFailed, a, newError(ErrInvalidCode, "code", "recovery code already used"))
 	case errors.Is(err, ErrRateLimited):
@@ -77,8 +80,11 @@ func (m *MFA) accept(ctx context.Context, a *attempt, tr *TokenRequest, op func(
 		m.emit(ctx, locked.event(EventAuthFailed, err))
 		return nil, err
 	}
-	if a.method == MethodRecoveryCode {
+	switch a.method {
+	case MethodRecoveryCode:
 		return nil, m.storeErr(ctx, "consume recovery code", err)
+	case MethodPasskey:
+		return nil, m.storeErr(ctx, "accept passkey", err)
 	}
 	return nil, m.storeErr(ctx, "accept code", err)
 }

@@ -27,6 +27,7 @@ type MFA struct {
 	tokens   TokenConfig
 	lockout  LockoutConfig
 	devices  DeviceLimits
+	passkeys PasskeyVerifier
 	actions  map[string]ActionPolicy
 	now      func() time.Time
 	rand     io.Reader
@@ -54,6 +55,10 @@ type Config struct {
 	// Devices limits how many verified devices of each type a user may
 	// have.
 	Devices DeviceLimits
+	// Passkeys runs the WebAuthn ceremonies of passkeys used as a second
+	// factor: a *passkey.Verifier from github.com/mfakit/mfa/passkey. Nil,
+	// the default, turns passkeys off.
+	Passkeys PasskeyVerifier
 
 	// Actions maps an action name (e.g. "change-email") to its policy for
 	// action-based MFA; see [MFA.AuthorizeAction]. An action that is neither
@@ -230,6 +235,7 @@ func New(cfg Config) (*MFA, error) {
 		tokens:   cfg.Tokens,
 		lockout:  cfg.Lockout,
 		devices:  cfg.Devices,
+		passkeys: cfg.Passkeys,
 		actions:  maps.Clone(cfg.Actions),
 		now:      cfg.Now,
 		rand:     cfg.Rand,

@@ -40,6 +40,9 @@ func (m *MFA) ReencryptUser(ctx context.Context, userID string) (int, error) {
 	}
 	n := 0
 	for _, d := range st.Devices {
+		if d.Type != DeviceTOTP {
+			continue // a passkey keeps no secret; a ceremony lives minutes
+		}
 		secret, primary, err := m.openSecret(d, new(secretBuf))
 		if err != nil {
 			return n, err
