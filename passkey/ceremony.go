@@ -18,7 +18,7 @@ import (
 // browser does not register one authenticator twice). session is the blob
 // to store and pass to FinishRegistration once; see [Verifier].
 func (v *Verifier) BeginRegistration(user User, exclude []Credential) (options json.RawMessage, session []byte, err error) {
-	if err := user.validate(true); err != nil {
+	if err := validateUser(user, true); err != nil {
 		return nil, nil, err
 	}
 	descriptors := make([]protocol.CredentialDescriptor, len(exclude))
@@ -45,13 +45,14 @@ func (v *Verifier) BeginRegistration(user User, exclude []Credential) (options j
 // blob BeginRegistration returned with them. It checks the ceremony type,
 // the challenge, the origin, the RP ID hash, the user's presence and, when
 // required, verification, the key's algorithm and the attestation
-// statement, and returns the Credential to store. Members a browser adds
+// statement, and returns the Credential to store, its UserHandle user.ID.
+// Members a browser adds
 // that this package does not know are ignored.
 //
 // Before storing it, refuse a credential whose ID is already stored (for
 // any user).
 func (v *Verifier) FinishRegistration(user User, session []byte, response json.RawMessage) (Credential, error) {
-	if err := user.validate(false); err != nil {
+	if err := validateUser(user, false); err != nil {
 		return Credential{}, err
 	}
 	data, err := v.decodeSession(session, ceremonyRegistration, user)
@@ -77,7 +78,9 @@ func (v *Verifier) FinishRegistration(user User, session []byte, response json.R
 			credParams:  data.CredParams,
 		})
 	}
-	return fromWebAuthn(created), nil
+	cred := fromWebAuthn(created)
+	cred.UserHandle = user.ID
+	return cred, nil
 }
 
 // BeginLogin starts a login with one of credentials, the user's stored
@@ -89,7 +92,7 @@ func (v *Verifier) FinishRegistration(user User, session []byte, response json.R
 // blob to store and pass to FinishLogin once; see [Verifier]. A user with
 // no passkey gets ErrNoCredentials.
 func (v *Verifier) BeginLogin(user User, credentials []Credential) (options json.RawMessage, session []byte, err error) {
-	if err := user.validate(false); err != nil {
+	if err := validateUser(user, false); err != nil {
 		return nil, nil, err
 	}
 	if len(credentials) == 0 {
@@ -118,7 +121,7 @@ func (v *Verifier) BeginLogin(user User, credentials []Credential) (options json
 // FinishLogin does not judge the signature counter: check
 // Assertion.SignCount with [CounterValid] and store it atomically.
 func (v *Verifier) FinishLogin(user User, session []byte, credentials []Credential, response json.RawMessage) (Assertion, error) {
-	if err := user.validate(false); err != nil {
+	if err := validateUser(user, false); err != nil {
 		return Assertion{}, err
 	}
 	data, err := v.decodeSession(session, ceremonyLogin, user)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
+	"github.com/mfakit/mfa"
 )
 
 // Values of Config.UserVerification.
@@ -100,6 +101,9 @@ type Verifier struct {
 	origins  []string
 	uv       protocol.UserVerificationRequirement
 }
+
+// A Verifier runs the ceremonies of mfa.Config.Passkeys.
+var _ mfa.PasskeyVerifier = (*Verifier)(nil)
 
 // New checks cfg and returns a Verifier. An invalid field is reported as an
 // ErrInvalidConfig [Error] naming it.
@@ -228,22 +232,13 @@ func validateOrigin(o, rpID string) (string, error) {
 	return u.Scheme + "://" + strings.ToLower(u.Host), nil
 }
 
-// User is the account a ceremony is for.
-type User struct {
-	// ID is the user handle: opaque bytes, 1 to 64 of them, that identify
-	// the account to the authenticator. It must not be personal data (not
-	// an e-mail address); random bytes stored beside the account are best.
-	ID []byte
-	// Name is the account's name, e.g. an e-mail address or a user name,
-	// shown by the browser when choosing a passkey. Required at
-	// registration.
-	Name string
-	// DisplayName is a friendlier name, e.g. "Alex Müller"; Name when
-	// empty.
-	DisplayName string
-}
+// User is the account a ceremony is for: ID, the user handle, 1 to 64
+// opaque bytes that are not personal data (random bytes stored beside the
+// account are best); Name, the account's name the browser shows, required
+// at registration; DisplayName, a friendlier name, Name when empty.
+type User = mfa.PasskeyUser
 
-func (u User) validate(needName bool) error {
+func validateUser(u User, needName bool) error {
 	switch {
 	case len(u.ID) == 0:
 		return fieldError(ErrInvalidInput, "User.ID", "required")
@@ -258,56 +253,16 @@ func (u User) validate(needName bool) error {
 // Credential is a passkey as the caller stores it: what FinishRegistration
 // returns and what BeginRegistration, BeginLogin and FinishLogin take back.
 // None of it is secret, but PublicKey and BackupEligible must come from
-// FinishRegistration unchanged.
-type Credential struct {
-	// ID is the credential ID the authenticator chose, unique to the
-	// credential (at most 1023 bytes).
-	ID []byte
-	// PublicKey is the credential's public key, a COSE_Key (RFC 9052).
-	PublicKey []byte
-	// SignCount is the authenticator's signature counter; 0 when the
-	// authenticator keeps none (most synced passkeys). Advance it after
-	// each login: see [CounterValid].
-	SignCount uint32
-	// AAGUID identifies the authenticator's model; all zero when the
-	// authenticator or the browser does not tell (attestation "none").
-	AAGUID [16]byte
-	// Transports are how the browser can reach the authenticator
-	// ("internal", "hybrid", "usb", "nfc", "ble", ...), passed back in the
-	// options so the browser can offer the right one.
-	Transports []string
-	// BackupEligible reports that the credential can be synced to other
-	// devices (a multi-device passkey). It never changes.
-	BackupEligible bool
-	// BackupState reports that the credential was backed up when last
-	// seen; update it from Assertion.BackupState.
-	BackupState bool
-	// UserVerified reports that the user was verified at registration.
-	UserVerified bool
-	// AttestationType is the attestation type that was verified, named as
-	// the FIDO metadata service names them: "none", "basic_surrogate"
-	// (self attestation), "basic_full", "attca", "anonca".
-	AttestationType string
-	// AttestationFormat is the attestation statement format: "none",
-	// "packed", "tpm", "android-key", "apple", "fido-u2f", ...
-	AttestationFormat string
-}
+// FinishRegistration unchanged. It is mfa.PasskeyCredential, so that a
+// Verifier is an mfa.PasskeyVerifier as it is; its fields are documented
+// there.
+type Credential = mfa.PasskeyCredential
 
-// Assertion is what a successful FinishLogin verified.
-type Assertion struct {
-	// CredentialID is the ID of the credential that signed, one of those
-	// passed to FinishLogin.
-	CredentialID []byte
-	// SignCount is the counter the authenticator presented: check it with
-	// [CounterValid] against the stored Credential.SignCount and store it,
-	// atomically.
-	SignCount uint32
-	// BackupState is the credential's current backup state.
-	BackupState bool
-	// UserVerified reports that the authenticator verified the user (PIN,
-	// biometrics), not only their presence.
-	UserVerified bool
-}
+// Assertion is what a successful FinishLogin verified: the credential that
+// signed, the counter it presented (check it with [CounterValid] against
+// the stored one and store it, atomically), its backup state, and whether
+// the user was verified.
+type Assertion = mfa.PasskeyAssertion
 
 // CounterValid reports whether a signature counter presented at login is
 // acceptable after the stored one, by the rule of WebAuthn §6.1.1: valid
