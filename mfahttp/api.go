@@ -20,9 +20,15 @@ import (
 // hosted API's x-mfa-auth-token.
 const TokenHeader = "X-Mfa-Auth-Token"
 
-// maxBody bounds request bodies; the largest legitimate one is a few
-// hundred bytes.
+// maxBody bounds request bodies; the largest legitimate one but a
+// passkey's is a few hundred bytes.
 const maxBody = 16 << 10
+
+// maxPasskeyBody bounds the bodies that carry a browser's answer to a
+// passkey ceremony: mfa takes answers of up to 64 KiB (a registration
+// with a certificate chain in its attestation is a few kilobytes), and
+// the envelope around one is small.
+const maxPasskeyBody = 80 << 10
 
 // ScopeRegenerateRecoveryCodes is the token scope that POST
 // /api/recovery-codes needs (an unscoped token also serves), the built-in
@@ -40,7 +46,13 @@ func (h *Handler) routes() {
 	h.mux.HandleFunc("GET /api/devices", h.withSession(h.listDevices))
 	h.mux.HandleFunc("POST /api/devices/totp", h.withSession(h.registerDevice))
 	h.mux.HandleFunc("POST /api/devices/totp/authenticate", h.withSession(h.authenticateDevice))
+	h.mux.HandleFunc("POST /api/devices/passkey", h.withSession(h.beginPasskeyRegistration))
+	h.mux.HandleFunc("POST /api/devices/passkey/finish", h.withSession(h.finishPasskeyRegistration))
+	h.mux.HandleFunc("POST /api/devices/passkey/authenticate/options", h.withSession(h.beginPasskeyAuthentication))
+	h.mux.HandleFunc("POST /api/devices/passkey/authenticate", h.withSession(h.authenticatePasskey))
 	h.mux.HandleFunc("DELETE /api/devices/{id}", h.withSession(h.fullSession(h.deleteDevice)))
+	h.mux.HandleFunc("POST /api/devices/{id}/default", h.withSession(h.fullSession(h.setDefaultDevice)))
+	h.mux.HandleFunc("GET /api/methods", h.withSession(h.methods))
 	h.mux.HandleFunc("POST /api/recovery-codes/authenticate", h.withSession(h.authenticateRecoveryCode))
 	h.mux.HandleFunc("GET /api/recovery-codes", h.withSession(h.fullSession(h.getRecoveryCodes)))
 	h.mux.HandleFunc("POST /api/recovery-codes", h.withSession(h.fullSession(h.newRecoveryCodes)))
@@ -107,13 +119,18 @@ func writeSecretJSON(w http.ResponseWriter, v any) {
 // (checkKeys): encoding/json alone would take "CODE" for "code" and let a
 // repeated key overwrite the first.
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any, optional bool) error {
+	return decodeJSONLimit(w, r, v, optional, maxBody)
+}
+
+// decodeJSONLimit is decodeJSON with a body of at most limit bytes.
+func decodeJSONLimit(w http.ResponseWriter, r *http.Request, v any, optional bool, limit int64) error {
 	if optional && r.ContentLength == 0 {
 		return nil
 	}
 	if ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || ct != "application/json" {
 		return errContentType
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
@@ -147,7 +164,7 @@ type pendingDevice struct {
 	Type     mfa.DeviceType `json:"type"`
 	Verified bool           `json:"verified"`
 	Default  bool           `json:"default"`
-	Digits   int            `json:"digits"`
+	Digits   int            `json:"digits,omitempty"`
 }
 
 type pendingDevicesResponse struct {
@@ -178,8 +195,27 @@ func (h *Handler) listDevices(w http.ResponseWriter, r *http.Request, s Session)
 	writeJSON(w, http.StatusOK, out)
 }
 
+// registerRequest is the body of POST /api/devices/totp and POST
+// /api/devices/passkey.
 type registerRequest struct {
 	Alias string `json:"alias,omitempty"`
+	// MFAToken is an MFA token for the built-in action
+	// mfa.ActionCredentialLink, which adding a factor for a user who has
+	// one already needs (mfa.WithMFAToken); it is consumed.
+	MFAToken string `json:"mfaToken,omitempty"`
+}
+
+// options are the device options of a device added in session s with
+// this request.
+func (req registerRequest) options(s Session) []mfa.DeviceOption {
+	opts := s.deviceOptions()
+	if req.Alias != "" {
+		opts = append(opts, mfa.WithAlias(req.Alias))
+	}
+	if req.MFAToken != "" {
+		opts = append(opts, mfa.WithMFAToken(req.MFAToken))
+	}
+	return opts
 }
 
 type registration struct {
@@ -207,11 +243,7 @@ func (h *Handler) registerDevice(w http.ResponseWriter, r *http.Request, s Sessi
 		h.writeError(w, r, err)
 		return
 	}
-	opts := s.deviceOptions()
-	if req.Alias != "" {
-		opts = append(opts, mfa.WithAlias(req.Alias))
-	}
-	reg, err := h.m.AddDevice(r.Context(), s.UserID, opts...)
+	reg, err := h.m.AddDevice(r.Context(), s.UserID, req.options(s)...)
 	if err != nil {
 		h.writeError(w, r, err)
 		return

@@ -38,9 +38,13 @@ func status(err error) int {
 		return he.status
 	}
 	switch {
+	case passkeysOff(err):
+		// The passkey endpoints of a server without passkeys are as good
+		// as absent.
+		return http.StatusNotFound
 	case errors.Is(err, mfa.ErrInvalidInput):
 		return http.StatusBadRequest
-	case errors.Is(err, mfa.ErrInvalidCode), errors.Is(err, mfa.ErrCodeReused):
+	case errors.Is(err, mfa.ErrInvalidCode), errors.Is(err, mfa.ErrCodeReused), errors.Is(err, mfa.ErrPasskeyRefused):
 		return http.StatusUnauthorized
 	case errors.Is(err, mfa.ErrDeviceLimit):
 		// The guide documents 401 for a second TOTP device.
@@ -51,11 +55,23 @@ func status(err error) int {
 		return http.StatusTooManyRequests
 	case errors.Is(err, mfa.ErrDeviceNotFound), errors.Is(err, mfa.ErrNoDevice):
 		return http.StatusNotFound
-	case errors.Is(err, mfa.ErrRecoveryCodesAcknowledged), errors.Is(err, mfa.ErrInvalidStep):
+	case errors.Is(err, mfa.ErrRecoveryCodesAcknowledged), errors.Is(err, mfa.ErrInvalidStep),
+		errors.Is(err, mfa.ErrChallengeInvalid), errors.Is(err, mfa.ErrPasskeyRegistered):
 		return http.StatusConflict
 	}
 	return http.StatusInternalServerError
 }
+
+// passkeysOff reports whether err is mfa's answer to a passkey call when
+// mfa.Config.Passkeys is nil: ErrInvalidConfig for the field Passkeys.
+func passkeysOff(err error) bool {
+	var e *mfa.Error
+	return errors.Is(err, mfa.ErrInvalidConfig) && errors.As(err, &e) && e.Field == "Passkeys"
+}
+
+// errPasskeysOff is how passkeysOff errors are described to a client: the
+// code of mfa's error, without the name of the Config field.
+var errPasskeysOff = errorJSON{Code: mfa.ErrInvalidConfig.Code, Message: "passkeys are not enabled on this server"}
 
 type errorBody struct {
 	Error errorJSON `json:"error"`
@@ -74,6 +90,9 @@ func errorJSONOf(err error) errorJSON {
 	var he *httpError
 	if errors.As(err, &he) {
 		return errorJSON{Code: he.code, Message: he.message, Field: he.field}
+	}
+	if passkeysOff(err) {
+		return errPasskeysOff
 	}
 	var e *mfa.Error
 	if !errors.As(err, &e) || status(err) == http.StatusInternalServerError {

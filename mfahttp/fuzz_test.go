@@ -75,7 +75,7 @@ var bodyErrors = []string{"bad_request", "too_large", "unsupported_media_type"}
 var (
 	endpointRegister = fuzzEndpoint{
 		method: "POST", path: "/api/devices/totp", success: 200,
-		codes: append([]string{"mfa_invalid_input", "mfa_device_limit"}, bodyErrors...),
+		codes: append([]string{"mfa_invalid_input", "mfa_device_limit", "mfa_token_required", "mfa_token_invalid", "mfa_token_expired"}, bodyErrors...),
 	}
 	endpointAuthenticate = fuzzEndpoint{
 		method: "POST", path: "/api/devices/totp/authenticate", success: 200, authenticate: true,
@@ -112,11 +112,12 @@ var errorStatus = map[string]int{
 	"mfa_invalid_input": 400, "mfa_invalid_code": 401, "mfa_code_reused": 401, "mfa_device_limit": 401,
 	"mfa_token_required": 403, "mfa_token_invalid": 403, "mfa_token_expired": 403, "mfa_rate_limited": 429,
 	"mfa_device_not_found": 404, "mfa_no_device": 404, "mfa_recovery_codes_acknowledged": 409, "mfa_invalid_step": 409,
+	"mfa_passkey_refused": 401, "mfa_challenge_invalid": 409, "mfa_passkey_registered": 409,
 }
 
 // FuzzRegisterDeviceBody fuzzes the body of POST /api/devices/totp.
 func FuzzRegisterDeviceBody(f *testing.F) {
-	for _, body := range []string{``, `{}`, `{"alias":"Phone"}`, `{"alias":""}`, `{"alias":"a:b"}`, `{"alias":"\u0000"}`, `null`, `{"alias":1}`, `{"alias":"x","alias":"y"}`} {
+	for _, body := range []string{``, `{}`, `{"alias":"Phone"}`, `{"alias":""}`, `{"alias":"a:b"}`, `{"alias":"\u0000"}`, `null`, `{"alias":1}`, `{"alias":"x","alias":"y"}`, `{"mfaToken":"mfat_x"}`, `{"alias":"Phone","mfaToken":"{token}"}`} {
 		f.Add(uint8(1), []byte(body))
 		f.Add(uint8(0), []byte(body))
 	}

@@ -81,6 +81,8 @@ func TestDecodeJSONKeys(t *testing.T) {
 	register := func() any { return new(registerRequest) }
 	code := func() any { return new(codeRequest) }
 	body := func() any { return new(keysBody) }
+	finish := func() any { return new(passkeyFinishRequest) }
+	passkey := func() any { return new(passkeyAuthRequest) }
 	for _, tc := range []struct {
 		name   string
 		target func() any
@@ -91,7 +93,11 @@ func TestDecodeJSONKeys(t *testing.T) {
 		// Valid bodies, every field set.
 		{"authenticate, all fields", auth, `{"code":"123456","deviceId":"d1","createMfaToken":{"singleUse":true,"scopes":["a","b"],"ttl":60}}`, "", ""},
 		{"recovery, all fields", recovery, `{"code":"aaaa-bbbb","createMfaToken":{"singleUse":false,"scopes":[],"ttl":0}}`, "", ""},
-		{"register, all fields", register, `{"alias":"Phone"}`, "", ""},
+		{"register, all fields", register, `{"alias":"Phone","mfaToken":"mfat_x"}`, "", ""},
+		{"passkey finish, all fields", finish, `{"response":{"id":"x","type":"public-key","response":{"clientDataJSON":"e30"}}}`, "", ""},
+		{"passkey authenticate, all fields", passkey, `{"response":{"id":"x"},"createMfaToken":{"singleUse":true,"scopes":["a"],"ttl":60}}`, "", ""},
+		// The browser's answer is the browser's: any keys, in any case.
+		{"passkey answer, unknown keys", passkey, `{"response":{"id":"x","Code":"1","createMfaToken":{},"clientExtensionResults":{"credProps":{"rk":true}}}}`, "", ""},
 		{"flow code", code, `{"code":"123456"}`, "", ""},
 		{"null token request", auth, `{"code":"1","createMfaToken":null}`, "", ""},
 		{"escaped key", code, `{"\u0063ode":"123456"}`, "", ""},
@@ -119,6 +125,9 @@ func TestDecodeJSONKeys(t *testing.T) {
 		{"duplicate embedded", body, `{"extra":1,"extra":2}`, `duplicate key "extra"`, "extra"},
 		{"duplicate in raw value", body, `{"raw":{"a":1,"a":2}}`, "duplicate key in a JSON object", ""},
 		{"duplicate in raw value, other case", body, `{"raw":[{"a":1,"A":2}]}`, "duplicate key in a JSON object", ""},
+		{"duplicate in a passkey answer", finish, `{"response":{"id":"x","response":{"a":1,"a":2}}}`, "duplicate key in a JSON object", ""},
+		{"duplicate in a passkey answer, other case", passkey, `{"response":{"type":"public-key","Type":"x"}}`, "duplicate key in a JSON object", ""},
+		{"duplicate passkey answer", finish, `{"response":{},"response":{}}`, `duplicate key "response"`, "response"},
 		{"duplicate in unknown value", body, `{"other":{"a":{"b":1,"B":2}}}`, "duplicate key in a JSON object", ""},
 
 		// Case variants of documented keys, at the top level and nested.
@@ -131,6 +140,9 @@ func TestDecodeJSONKeys(t *testing.T) {
 		{"nested ttl", auth, `{"code":"1","createMfaToken":{"TTL":60}}`, `unknown key "TTL"`, "createMfaToken.ttl"},
 		{"unicode fold", recovery, `{"code":"1","createMfaToken":{"ſcopes":["x"]}}`, `unknown key "ſcopes"`, "createMfaToken.scopes"},
 		{"alias", register, `{"Alias":"Phone"}`, `unknown key "Alias"`, "alias"},
+		{"mfa token", register, `{"mfatoken":"mfat_x"}`, `unknown key "mfatoken"`, "mfaToken"},
+		{"passkey answer", finish, `{"Response":{}}`, `unknown key "Response"`, "response"},
+		{"passkey token request", passkey, `{"response":{},"createMFAToken":{}}`, `unknown key "createMFAToken"`, "createMfaToken"},
 		{"in array of objects", body, `{"items":[{"name":"a"},{"Name":"b"}]}`, `unknown key "Name"`, "items[1].name"},
 		{"deep", body, `{"deep":{"level1":{"level2":[{"level3":{"x":{"NAME":"f"}}}]}}}`, `unknown key "NAME"`, "deep.level1.level2[0].level3.name"},
 		{"deep, middle level", body, `{"deep":{"level1":{"Level2":[]}}}`, `unknown key "Level2"`, "deep.level1.level2"},
@@ -142,6 +154,7 @@ func TestDecodeJSONKeys(t *testing.T) {
 		{"skipped field", body, `{"Skipped":"s"}`, "request body must be", ""},
 		{"malformed", auth, `{"code":"1",}`, "request body must be", ""},
 		{"truncated", auth, `{"code":"1","createMfaToken":{`, "request body must be", ""},
+		{"unknown key beside a passkey answer", finish, `{"response":{},"extra":1}`, "request body must be", ""},
 		{"second value", auth, `{"code":"1"} {"code":"1","code":"2"}`, "request body must be", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -212,6 +225,8 @@ func TestJSONFields(t *testing.T) {
 	}{
 		{reflect.TypeFor[authenticateRequest](), []string{"code", "deviceId", "createMfaToken"}},
 		{reflect.TypeFor[tokenRequest](), []string{"singleUse", "scopes", "ttl"}},
+		{reflect.TypeFor[registerRequest](), []string{"alias", "mfaToken"}},
+		{reflect.TypeFor[passkeyAuthRequest](), []string{"response", "createMfaToken"}},
 		{reflect.TypeFor[keysBody](), []string{"extra", "id", "items", "ptrs", "byName", "deep", "raw", "Untagged"}},
 		{reflect.TypeOf(self{self: &self{}}), []string{"a"}},
 	} {

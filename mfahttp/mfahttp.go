@@ -30,7 +30,8 @@ type Session struct {
 	// UserID identifies the user to mfakit.
 	UserID string
 	// AccountName is the label the authenticator app shows for a device
-	// added in this session, under the issuer: something the user
+	// added in this session, under the issuer, and the name the browser
+	// shows for a passkey: something the user
 	// recognises, such as their email address. Empty means the user ID.
 	// It may not contain a colon.
 	AccountName string

@@ -77,7 +77,7 @@ func TestOpenAPIDocumentServed(t *testing.T) {
 // The answers are what openapi.json documents for each operation, which
 // mfahttp/internal/openapitest checks.
 func TestErrorsOfEveryOperation(t *testing.T) {
-	m, err := mfa.New(mfa.Config{Store: memstore.New(), Issuer: "Acme", Keys: mfatest.Keyring(t)})
+	m, err := mfa.New(mfa.Config{Store: memstore.New(), Issuer: "Acme", Keys: mfatest.Keyring(t), Passkeys: mfatest.Passkeys{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,6 +91,7 @@ func TestErrorsOfEveryOperation(t *testing.T) {
 		body         string // a valid body, for the operations that take one
 		full         bool   // the operation needs a session that completed MFA
 		flow         bool   // a flow step: step failures come as a state with status 200
+		limit        int    // the largest body, if not maxBody
 	}{
 		{method: "POST", path: "/api/flow", flow: true},
 		{method: "POST", path: "/api/flow/add-device", flow: true},
@@ -101,7 +102,13 @@ func TestErrorsOfEveryOperation(t *testing.T) {
 		{method: "GET", path: "/api/devices"},
 		{method: "POST", path: "/api/devices/totp", body: `{"alias":"Phone"}`},
 		{method: "POST", path: "/api/devices/totp/authenticate", body: `{"code":"123456"}`},
+		{method: "POST", path: "/api/devices/passkey", body: `{"alias":"Laptop"}`},
+		{method: "POST", path: "/api/devices/passkey/finish", body: `{"response":{"id":"cred-1"}}`, limit: maxPasskeyBody},
+		{method: "POST", path: "/api/devices/passkey/authenticate/options"},
+		{method: "POST", path: "/api/devices/passkey/authenticate", body: `{"response":{"id":"cred-1"}}`, limit: maxPasskeyBody},
 		{method: "DELETE", path: "/api/devices/d1", full: true},
+		{method: "POST", path: "/api/devices/d1/default", full: true},
+		{method: "GET", path: "/api/methods"},
 		{method: "POST", path: "/api/recovery-codes/authenticate", body: `{"code":"aaaa-bbbb-cccc-dddd"}`},
 		{method: "GET", path: "/api/recovery-codes", full: true},
 		{method: "POST", path: "/api/recovery-codes", full: true},
@@ -162,8 +169,12 @@ func TestErrorsOfEveryOperation(t *testing.T) {
 			if op.body != "" {
 				got, w = send(t, alice, "code=123456", "application/x-www-form-urlencoded")
 				check("form body", got, answer{415, "unsupported_media_type"}, w)
-				got, w = send(t, alice, `{"code":"`+strings.Repeat("1", maxBody)+`"}`, "application/json")
-				check("body over 16 KiB", got, answer{413, "too_large"}, w)
+				limit := maxBody
+				if op.limit != 0 {
+					limit = op.limit
+				}
+				got, w = send(t, alice, `{"code":"`+strings.Repeat("1", limit)+`"}`, "application/json")
+				check("body over the limit", got, answer{413, "too_large"}, w)
 			}
 		})
 	}
