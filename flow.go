@@ -183,7 +183,7 @@ func (f *SyncFlow) phase(ctx context.Context) (phase, error) {
 	verified, pending := false, false
 	for _, d := range st.Devices {
 		verified = verified || d.Verified
-		pending = pending || !d.Verified
+		pending = pending || !d.Verified && d.Type == DeviceTOTP // a pending passkey has no QR code
 	}
 	needsMFA := slices.Contains(f.scopes, ScopeRequiresAdditionalAuth)
 	switch {

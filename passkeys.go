@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"log/slog"
 	"time"
 )
 
@@ -29,6 +31,17 @@ type PasskeyRegistration struct {
 	// Options are for navigator.credentials.create: {"publicKey": {...}}.
 	Options json.RawMessage `json:"options"`
 }
+
+// String describes r without its options, which hold the challenge.
+func (r PasskeyRegistration) String() string {
+	return "mfa.PasskeyRegistration{DeviceID: " + r.DeviceID + ", Options: [redacted]}"
+}
+
+// GoString is like String.
+func (r PasskeyRegistration) GoString() string { return r.String() }
+
+// LogValue implements slog.LogValuer with the device ID only.
+func (r PasskeyRegistration) LogValue() slog.Value { return slog.StringValue(r.String()) }
 
 // PasskeyRequest is a browser's answer to BeginPasskeyAuthentication.
 type PasskeyRequest struct {
@@ -60,24 +73,31 @@ func passkeyAAD(userID, id string) []byte {
 }
 
 // sealCeremony seals a ceremony's session with the user handle it was made
-// for: the handle's length in one byte, the handle, the session.
-func (m *MFA) sealCeremony(userID, id string, handle, session []byte) []byte {
-	b := make([]byte, 0, 1+len(handle)+len(session))
+// for and whether a registration was begun as the user's first factor:
+// that flag in one byte, the handle's length in one byte, the handle, the
+// session.
+func (m *MFA) sealCeremony(userID, id string, first bool, handle, session []byte) []byte {
+	b := make([]byte, 0, 2+len(handle)+len(session))
+	if first {
+		b = append(b, 1)
+	} else {
+		b = append(b, 0)
+	}
 	b = append(b, byte(len(handle)))
 	b = append(b, handle...)
 	b = append(b, session...)
 	return m.keys.seal(b, passkeyAAD(userID, id))
 }
 
-func (m *MFA) openCeremony(userID, id string, sealed []byte) (handle, session []byte, err error) {
+func (m *MFA) openCeremony(userID, id string, sealed []byte) (first bool, handle, session []byte, err error) {
 	b, _, err := m.keys.open(nil, sealed, passkeyAAD(userID, id))
 	if err != nil {
-		return nil, nil, err
+		return false, nil, nil, err
 	}
-	if len(b) == 0 || int(b[0]) > len(b)-1 {
-		return nil, nil, keyError("passkey ceremony is malformed", nil)
+	if len(b) < 2 || int(b[1]) > len(b)-2 {
+		return false, nil, nil, keyError("passkey ceremony is malformed", nil)
 	}
-	return b[1 : 1+int(b[0])], b[1+int(b[0]):], nil
+	return b[0] == 1, b[2 : 2+int(b[1])], b[2+int(b[1]):], nil
 }
 
 // passkeyCredentials returns the credentials of the user's verified
@@ -144,7 +164,7 @@ func (m *MFA) BeginPasskeyRegistration(ctx context.Context, userID string, opts 
 	creds, handle := passkeyCredentials(st.Devices)
 	if handle == nil {
 		handle = make([]byte, userHandleSize)
-		if _, err := m.rand.Read(handle); err != nil {
+		if _, err := io.ReadFull(m.rand, handle); err != nil {
 			return nil, keyError("cannot read random bytes", err)
 		}
 	}
@@ -163,7 +183,7 @@ func (m *MFA) BeginPasskeyRegistration(ctx context.Context, userID string, opts 
 		Type:        DevicePasskey,
 		Alias:       o.alias,
 		AccountName: o.accountName,
-		Secret:      m.sealCeremony(userID, "device:"+id, handle, session),
+		Secret:      m.sealCeremony(userID, "device:"+id, !hasVerifiedDevice(st), handle, session),
 		CreatedAt:   now,
 		ExpiresAt:   now.Add(PasskeyTTL),
 	}
@@ -213,16 +233,23 @@ func (m *MFA) FinishPasskeyRegistration(ctx context.Context, userID string, resp
 	if err := m.checkLock(ctx, a); err != nil {
 		return nil, err
 	}
-	handle, session, err := m.openCeremony(userID, "device:"+d.ID, d.Secret)
+	began1st, handle, session, err := m.openCeremony(userID, "device:"+d.ID, d.Secret)
 	if err != nil {
 		return nil, err
 	}
+	firstFactor := !hasVerifiedDevice(st)
+	if began1st && !firstFactor {
+		// Begun without a credential:link token as the user's first factor,
+		// while another factor was verified meanwhile: the token is due.
+		return nil, newError(ErrTokenRequired, "", "the user has a factor now: start again with an MFA token for credential:link")
+	}
 	cred, err := pv.FinishRegistration(PasskeyUser{ID: handle, Name: d.AccountName}, session, response)
 	if err != nil {
-		return nil, refused(err)
+		err = refused(err)
+		m.emit(ctx, a.event(EventAuthFailed, err))
+		return nil, err
 	}
 	cred.UserHandle = handle
-	firstFactor := !hasVerifiedDevice(st)
 	var codes RecoveryCodeSet
 	if firstFactor {
 		if codes, _, err = m.newRecoveryCodes(userID, now); err != nil {
@@ -271,7 +298,7 @@ func (m *MFA) BeginPasskeyAuthentication(ctx context.Context, userID string) (js
 	if err != nil {
 		return nil, &Error{Code: ErrInvalidInput.Code, Message: "cannot start a passkey authentication", kind: ErrInvalidInput, cause: err}
 	}
-	c := ChallengeRecord{UserID: userID, Sealed: m.sealCeremony(userID, "login", handle, session), CreatedAt: now, ExpiresAt: now.Add(PasskeyTTL)}
+	c := ChallengeRecord{UserID: userID, Sealed: m.sealCeremony(userID, "login", false, handle, session), CreatedAt: now, ExpiresAt: now.Add(PasskeyTTL)}
 	if err := m.store.PutChallenge(ctx, c); err != nil {
 		return nil, m.storeErr(ctx, "put challenge", err)
 	}
@@ -323,7 +350,7 @@ func (m *MFA) AuthenticatePasskey(ctx context.Context, userID string, req Passke
 	if err != nil {
 		return nil, m.storeErr(ctx, "take challenge", err)
 	}
-	handle, session, err := m.openCeremony(userID, "login", c.Sealed)
+	_, handle, session, err := m.openCeremony(userID, "login", c.Sealed)
 	if err != nil {
 		return nil, err
 	}

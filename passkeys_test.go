@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -304,4 +305,52 @@ func TestPasskeyBadInput(t *testing.T) {
 	mustErr(t, err, mfa.ErrNoDevice)
 	_, err = e.m.FinishPasskeyRegistration(e.ctx, "alice", json.RawMessage(`{}`))
 	mustErr(t, err, mfa.ErrChallengeInvalid)
+}
+
+// TestPasskeyFirstFactorRace: a registration begun without a token, as the
+// user's first factor, cannot finish once the user has another factor, so
+// a session with the password alone cannot slip a passkey in beside a
+// factor enrolled or imported meanwhile.
+func TestPasskeyFirstFactorRace(t *testing.T) {
+	e := passkeyEnv(t)
+	reg, err := e.m.BeginPasskeyRegistration(e.ctx, "alice")
+	mustOK(t, err)
+	_, err = e.m.ImportTOTPDevice(e.ctx, "alice", mfa.TOTPImport{Secret: "JBSWY3DPEHPK3PXP"})
+	mustOK(t, err)
+	before := e.state(t, "alice")
+	_, err = e.m.FinishPasskeyRegistration(e.ctx, "alice", mfatest.PasskeyAnswer(t, reg.Options, "cred-1", 0))
+	mustErr(t, err, mfa.ErrTokenRequired)
+	e.unchanged(t, "alice", before)
+}
+
+// TestPasskeyRefusedRegistration: a refused registration is reported and
+// leaves the registration in progress.
+func TestPasskeyRefusedRegistration(t *testing.T) {
+	e := passkeyEnv(t)
+	reg, err := e.m.BeginPasskeyRegistration(e.ctx, "alice")
+	mustOK(t, err)
+	e.events.take()
+	_, err = e.m.FinishPasskeyRegistration(e.ctx, "alice", mfatest.PasskeyAnswer(t, reg.Options, "cred-1", 0, mfatest.BadSignature()))
+	mustErr(t, err, mfa.ErrPasskeyRefused)
+	if !e.events.has(mfa.EventAuthFailed) {
+		t.Fatal("a refused registration left no event")
+	}
+	if s := fmt.Sprint(reg, *reg); strings.Contains(s, "challenge") || !strings.Contains(s, reg.DeviceID) {
+		t.Fatalf("PasskeyRegistration prints as %q", s)
+	}
+	_, err = e.m.FinishPasskeyRegistration(e.ctx, "alice", mfatest.PasskeyAnswer(t, reg.Options, "cred-1", 0))
+	mustOK(t, err)
+}
+
+// TestFlowWithPendingPasskey: a pending passkey is not a pending TOTP
+// device: the flow does not show a QR code for it.
+func TestFlowWithPendingPasskey(t *testing.T) {
+	e := passkeyEnv(t)
+	_, err := e.m.BeginPasskeyRegistration(e.ctx, "alice")
+	mustOK(t, err)
+	st, err := e.m.NewSyncFlow("alice", nil).Sync(e.ctx, nil)
+	mustOK(t, err)
+	if st.View == mfa.ViewQRCode || st.Err != nil {
+		t.Fatalf("flow with a pending passkey: %+v", st)
+	}
 }

@@ -199,7 +199,9 @@ type PasskeyStore interface {
 	// ErrCodeReused, changing nothing, when signCount does not follow the
 	// stored count (WebAuthn §6.1.1): it follows when both are 0 (the
 	// authenticator keeps no counter) or when it is greater. So of
-	// concurrent callers with the same count at most one succeeds.
+	// concurrent callers with the same count greater than 0 at most one
+	// succeeds; an authenticator without a counter is kept from replays by
+	// the single use of each challenge (TakeChallenge).
 	AcceptPasskey(ctx context.Context, userID, deviceID string, signCount uint32, backupState bool, at time.Time, lk Lockout) error
 
 	// PutChallenge stores c as c.UserID's login ceremony in progress,

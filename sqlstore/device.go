@@ -11,10 +11,9 @@ import (
 )
 
 // InsertPendingDevice implements [mfa.DeviceStore]. Under the user's lock
-// it removes the pending device, refuses when a verified one of the type
-// exists (rolling the removal back), and inserts d. The unique indexes on
-// mfa_devices (one verified per user and type, one pending per user) back
-// the rule up.
+// it removes the pending device, refuses when the user has limit verified
+// devices of the type (rolling the removal back), and inserts d. The unique
+// index on mfa_devices (one pending per user) backs the rule up.
 func (s *Store) InsertPendingDevice(ctx context.Context, d mfa.DeviceRecord, limit int) error {
 	return s.inTx(ctx, "insert pending device", func(tx *sql.Tx) error {
 		if err := s.lockUser(ctx, tx, d.UserID); err != nil {
