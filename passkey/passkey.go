@@ -67,8 +67,9 @@ type Config struct {
 	Attestation string
 	// Timeout is the time the browser gives the user to complete a
 	// ceremony, sent in the options; DefaultTimeout (5 minutes) when zero,
-	// at least one second otherwise. The server side expiry of a session
-	// is the caller's: see [Verifier].
+	// at least one second and at most mfa.PasskeyTTL otherwise, since
+	// mfakit drops a ceremony after that. The server side expiry of a
+	// session is the caller's: see [Verifier].
 	Timeout time.Duration
 }
 
@@ -152,6 +153,8 @@ func New(cfg Config) (*Verifier, error) {
 		timeout = DefaultTimeout
 	case timeout < time.Second:
 		return nil, fieldError(ErrInvalidConfig, "Timeout", "%s is less than one second", timeout)
+	case timeout > mfa.PasskeyTTL:
+		return nil, fieldError(ErrInvalidConfig, "Timeout", "%s is more than mfa.PasskeyTTL (%s), after which mfakit drops the ceremony", timeout, mfa.PasskeyTTL)
 	}
 
 	// Expiry is the caller's (see Verifier): Timeouts.*.Enforce stays false,

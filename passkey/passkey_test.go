@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-webauthn/webauthn/protocol/webauthncose"
 
+	"github.com/mfakit/mfa"
 	"github.com/mfakit/mfa/passkey"
 )
 
@@ -878,6 +879,7 @@ func TestNewRefusesConfig(t *testing.T) {
 		{"unknown attestation", func(c *passkey.Config) { c.Attestation = "enterprise" }, "Attestation"},
 		{"negative timeout", func(c *passkey.Config) { c.Timeout = -1 }, "Timeout"},
 		{"timeout under a second", func(c *passkey.Config) { c.Timeout = 999 * time.Millisecond }, "Timeout"},
+		{"timeout past mfa.PasskeyTTL", func(c *passkey.Config) { c.Timeout = mfa.PasskeyTTL + time.Second }, "Timeout"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := passkey.Config{RPID: testRPID, RPDisplayName: "Acme", Origins: []string{testOrigin}}
