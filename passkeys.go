@@ -53,6 +53,10 @@ type PasskeyRequest struct {
 	CreateMFAToken *TokenRequest
 }
 
+// PasskeysEnabled reports whether Config.Passkeys is set, e.g. for a UI
+// that offers passkeys only then.
+func (m *MFA) PasskeysEnabled() bool { return m.passkeys != nil }
+
 // passkeyVerifier returns Config.Passkeys, or an error when passkeys are
 // off.
 func (m *MFA) passkeyVerifier() (PasskeyVerifier, error) {

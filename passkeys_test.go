@@ -354,3 +354,9 @@ func TestFlowWithPendingPasskey(t *testing.T) {
 		t.Fatalf("flow with a pending passkey: %+v", st)
 	}
 }
+
+func TestPasskeysEnabled(t *testing.T) {
+	if newEnv(t).m.PasskeysEnabled() || !passkeyEnv(t).m.PasskeysEnabled() {
+		t.Fatal("PasskeysEnabled does not follow Config.Passkeys")
+	}
+}

@@ -104,6 +104,8 @@ type uiPageData struct {
 	// shows a new one, as the MFA is configured.
 	Digits        int
 	PeriodSeconds int
+	// Passkeys: mfa.Config.Passkeys is set, so the UI offers passkeys.
+	Passkeys bool
 }
 
 // ui is the parsed page and its assets. It is built once from the embedded
@@ -176,6 +178,7 @@ func (h *Handler) serveUI(w http.ResponseWriter, r *http.Request) {
 		JS:            embeddedUI.ref("ui.js"),
 		Digits:        h.m.TOTPDigits(),
 		PeriodSeconds: int(h.m.TOTPPeriod() / time.Second),
+		Passkeys:      h.m.PasskeysEnabled(),
 	}
 	if sp, ok := h.app.(SiteProvider); ok {
 		s := sp.Site(r)

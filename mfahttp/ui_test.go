@@ -161,7 +161,7 @@ func TestUIRecoveryMode(t *testing.T) {
 	otp := body[strings.Index(body, `<section id="view-otp"`):]
 	otp = otp[:strings.Index(otp, "</section>")]
 	for _, want := range []string{
-		`<h1 id="otp-title" tabindex="-1"><span data-for-mode="totp">Enter your code</span><span data-for-mode="recovery" hidden>Enter a recovery code</span></h1>`,
+		`<h1 id="otp-title" tabindex="-1"><span data-for-mode="totp">Enter your code</span><span data-for-mode="recovery" hidden>Enter a recovery code</span><span data-for-mode="passkey" hidden>Use your passkey</span></h1>`,
 		`<p id="otp-help" data-for-mode="totp">Open your authenticator app`,
 		`<p id="otp-recovery-help" data-for-mode="recovery" hidden>`,
 		`aria-describedby="otp-recovery-help recovery-help"`,
@@ -401,6 +401,36 @@ func TestUIAssets(t *testing.T) {
 	for _, path := range []string{"/mfa/assets/nope.js", "/mfa/assets/", "/mfa/assets/../ui.go"} {
 		if res, _ := get(t, srv.URL+path); res.StatusCode != http.StatusNotFound {
 			t.Errorf("GET %s: %s, want 404", path, res.Status)
+		}
+	}
+}
+
+// TestUIPasskeys: the page offers passkeys (the data-passkeys flag ui.js
+// reads, "Add a passkey" and the form that confirms it) only when
+// mfa.Config.Passkeys is set; the login's passkey button is always there,
+// for ui.js to show once GET api/methods says the user has a passkey.
+func TestUIPasskeys(t *testing.T) {
+	_, off := get(t, uiServer(t, uiApp{}).URL+"/mfa/")
+	m, err := mfa.New(mfa.Config{Store: memstore.New(), Issuer: "Acme", Keys: mfatest.Keyring(t), Passkeys: mfatest.Passkeys{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/mfa/", http.StripPrefix("/mfa", mfahttp.New(m, uiApp{})))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	_, on := get(t, srv.URL+"/mfa/")
+	for _, s := range []string{`data-passkeys="on"`, `id="add-passkey"`, `id="passkey-form"`, `Your devices`} {
+		if strings.Contains(off, s) {
+			t.Errorf("passkeys off: the page has %s", s)
+		}
+		if !strings.Contains(on, s) {
+			t.Errorf("passkeys on: the page lacks %s", s)
+		}
+	}
+	for _, s := range []string{`id="use-passkey"`, `id="use-code"`, `id="otp-use-passkey"`, `data-passkey hidden`} {
+		if !strings.Contains(off, s) || !strings.Contains(on, s) {
+			t.Errorf("the page lacks %s", s)
 		}
 	}
 }

@@ -18,6 +18,11 @@
   let state = null; // the last flow state from the server
   let enrolling = false; // the OTP view verifies a new device rather than a login
   let confirming = null; // the open form that confirms an action with a code
+  // Passkeys: the server has them on; the user's verified devices, by type.
+  const passkeysOn = root.dataset.passkeys === 'on';
+  let hasTOTP = false;
+  let hasPasskey = false;
+  let verifiedCount = 0; // the user's verified devices
 
   // ---- Server ----
 
@@ -84,6 +89,18 @@
       case 'mfa_token_invalid':
       case 'mfa_token_expired':
         return 'The confirmation did not go through. Enter a new code and try again.';
+      case 'mfa_passkey_refused':
+        return 'This passkey was not accepted. Try again, or use another way to confirm it’s you.';
+      case 'mfa_passkey_registered':
+        return 'This passkey is registered already.';
+      case 'mfa_challenge_invalid':
+        return 'The passkey request expired. Try again.';
+      case 'passkey_unsupported':
+        return 'This browser cannot use passkeys. Use a code instead, or another browser.';
+      case 'passkey_cancelled':
+        return 'The passkey request was cancelled or timed out. Try again when you are ready.';
+      case 'passkey_exists':
+        return 'This authenticator has a passkey for this account already.';
       case 'unauthenticated':
         return 'You are signed out. Sign in again.';
       case 'network':
@@ -97,6 +114,62 @@
   function sentence(s) {
     s = s.charAt(0).toUpperCase() + s.slice(1);
     return /[.!?]$/.test(s) ? s : s + '.';
+  }
+
+  // ---- Passkeys (WebAuthn) ----
+
+  // A browser error of a WebAuthn ceremony, as a step error.
+  class PasskeyError extends Error {
+    constructor(code) {
+      super(code);
+      this.code = code;
+      this.status = 0;
+    }
+  }
+
+  function webauthnSupported() {
+    return !!window.PublicKeyCredential &&
+      typeof PublicKeyCredential.parseCreationOptionsFromJSON === 'function' &&
+      typeof PublicKeyCredential.parseRequestOptionsFromJSON === 'function';
+  }
+
+  // ceremony runs navigator.credentials.create or get and returns the
+  // credential as JSON, turning the browser's refusals into PasskeyErrors.
+  async function ceremony(create, publicKey) {
+    if (!webauthnSupported()) throw new PasskeyError('passkey_unsupported');
+    let cred;
+    try {
+      cred = create
+        ? await navigator.credentials.create({ publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(publicKey) })
+        : await navigator.credentials.get({ publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(publicKey) });
+    } catch (e) {
+      if (e && e.name === 'InvalidStateError') throw new PasskeyError('passkey_exists');
+      if (e && e.name === 'NotSupportedError') throw new PasskeyError('passkey_unsupported');
+      throw new PasskeyError('passkey_cancelled'); // NotAllowedError, AbortError
+    }
+    if (!cred) throw new PasskeyError('passkey_cancelled');
+    return cred.toJSON();
+  }
+
+  // passkeyAuth asks the browser for one of the user's passkeys and
+  // authenticates with it; with scope, the answer has a single-use MFA
+  // token for it.
+  async function passkeyAuth(scope) {
+    if (!webauthnSupported()) throw new PasskeyError('passkey_unsupported');
+    const options = await api('POST', 'api/devices/passkey/authenticate/options');
+    const response = await ceremony(false, options.publicKey);
+    const body = { response };
+    if (scope) body.createMfaToken = { singleUse: true, scopes: [scope] };
+    return api('POST', 'api/devices/passkey/authenticate', body);
+  }
+
+  // registerPasskey creates a passkey, with an MFA token of scope
+  // credential:link when the user has a factor already.
+  async function registerPasskey(token) {
+    if (!webauthnSupported()) throw new PasskeyError('passkey_unsupported');
+    const begun = await api('POST', 'api/devices/passkey', token ? { mfaToken: token } : {});
+    const response = await ceremony(true, begun.options.publicKey);
+    return api('POST', 'api/devices/passkey/finish', { response });
   }
 
   // ---- Live regions ----
@@ -180,6 +253,7 @@
       case 'otp':
         if (changed && !enrolling) useDeviceDigits(null);
         if (changed) resetCodeForm($('otp-form'));
+        if (changed) loginMethods(!enrolling);
         $('otp-back').hidden = !enrolling;
         $('otp-form').querySelector('[data-toggle]').hidden = enrolling;
         break;
@@ -221,6 +295,66 @@
     }
   }
 
+  // loginMethods sets the code prompt up for the user's methods: at a
+  // login (not while verifying a new authenticator app), a user with a
+  // passkey is offered it first, with a way to a code instead.
+  async function loginMethods(login) {
+    let methods = [];
+    if (login && passkeysOn) {
+      try {
+        methods = (await api('GET', 'api/methods')).methods || [];
+      } catch (e) {
+        methods = [];
+      }
+    }
+    const passkey = methods.includes('passkey');
+    hasPasskey = passkey;
+    $('otp-use-passkey').hidden = !passkey;
+    const form = $('otp-form');
+    // Without an authenticator app, the code is a recovery code.
+    if (login && methods.length > 0 && !methods.includes('totp')) {
+      setMode(form, 'recovery');
+      form.querySelector('[data-toggle]').hidden = true;
+    }
+    // A browser without WebAuthn starts with the code; "Use a passkey
+    // instead" then says why it cannot.
+    const first = passkey && webauthnSupported();
+    usePasskeyLogin(first, false);
+    if (first && !$('view-otp').hidden) $('use-passkey').focus();
+  }
+
+  // usePasskeyLogin switches the code prompt between the passkey button
+  // and the code form.
+  function usePasskeyLogin(on, focus) {
+    const form = $('otp-form');
+    $('passkey-login').hidden = !on;
+    form.hidden = on;
+    if (on) {
+      for (const t of $('view-otp').querySelectorAll('[data-for-mode]')) t.hidden = t.dataset.forMode !== 'passkey';
+    } else {
+      setMode(form, mode(form));
+    }
+    if (focus) {
+      setError('');
+      if (on) $('use-passkey').focus();
+      else activeInput(form).focus();
+    }
+  }
+
+  async function loginWithPasskey() {
+    await run(async () => {
+      try {
+        await passkeyAuth(null);
+      } catch (e) {
+        failed(e);
+        if (!$('passkey-login').hidden) $('use-passkey').focus();
+        return;
+      }
+      announce('Verified with your passkey.');
+      await step('');
+    });
+  }
+
   // useDeviceDigits sizes the code inputs for the user's verified device,
   // or else the pending one; the code prompt of a login has no device list,
   // so it asks for one.
@@ -253,6 +387,10 @@
   }
 
   function focusView(view) {
+    if (view === 'otp' && !$('passkey-login').hidden) {
+      $('use-passkey').focus();
+      return;
+    }
     if (view === 'otp') {
       activeInput($('otp-form')).focus();
       return;
@@ -293,11 +431,16 @@
   function renderDevices(devices, complete) {
     closeConfirm(false);
     const verified = devices.filter((d) => d.verified);
-    $('device-list').replaceChildren(...verified.map(deviceItem));
+    verifiedCount = verified.length;
+    hasTOTP = verified.some((d) => d.type !== 'passkey');
+    hasPasskey = verified.some((d) => d.type === 'passkey');
+    $('device-list').replaceChildren(...verified.map((d) => deviceItem(d, verified.length > 1)));
     $('device-list').hidden = verified.length === 0;
     $('no-devices').hidden = verified.length > 0;
-    $('add-device-actions').hidden = verified.length > 0;
-    $('one-device').hidden = verified.length === 0;
+    // One authenticator app, and any number of passkeys.
+    $('add-device').hidden = hasTOTP;
+    $('add-device-actions').hidden = hasTOTP && !passkeysOn;
+    $('one-device').hidden = !hasTOTP;
     $('new-codes').hidden = verified.length === 0;
     const ret = $('return');
     if (ret) ret.hidden = !complete;
@@ -310,17 +453,19 @@
   function updateReturnLink() {
     const link = $('return-link');
     if (!link) return;
-    const lead = $('add-device-actions').hidden && !confirming;
+    const lead = ($('add-device-actions').hidden || $('add-device').hidden) && !confirming;
     link.classList.toggle('primary', lead);
     link.classList.toggle('secondary', !lead);
   }
 
-  function deviceItem(d) {
+  function deviceItem(d, several) {
     const li = el('li', 'device');
+    li.dataset.type = d.type || 'totp';
     const info = el('div', 'device-info');
-    const name = d.alias || 'Authenticator app';
+    const name = d.alias || (d.type === 'passkey' ? 'Passkey' : 'Authenticator app');
     info.append(el('span', 'device-name', name));
     info.append(el('span', 'badge', 'Verified'));
+    if (several && d.default) info.append(el('span', 'badge', 'Default'));
     // The dates, each whole on a line; the style sheet draws the dots
     // between them, so that no line ends (or starts) with one.
     const meta = el('span', 'device-meta');
@@ -336,12 +481,35 @@
     meta.append(dates);
     info.append(meta);
     li.append(info);
+    const actions = el('div', 'device-actions');
+    if (several && !d.default) {
+      const def = el('button', 'secondary', 'Make default');
+      def.type = 'button';
+      def.setAttribute('aria-label', `Make ${name}, added ${formatDate(d.createdAt)}, the default`);
+      def.addEventListener('click', () => makeDefault(d, name));
+      actions.append(def);
+    }
     const del = el('button', 'danger-outline', 'Delete');
     del.type = 'button';
     del.setAttribute('aria-label', `Delete ${name}, added ${formatDate(d.createdAt)}`);
     del.addEventListener('click', () => openConfirm($('delete-form'), del, d));
-    li.append(del);
+    actions.append(del);
+    li.append(actions);
     return li;
+  }
+
+  // makeDefault makes d the device a login asks for first.
+  async function makeDefault(d, name) {
+    await run(async () => {
+      try {
+        await api('POST', 'api/devices/' + encodeURIComponent(d.id) + '/default');
+      } catch (e) {
+        failed(e);
+        return;
+      }
+      announce(name + ' is now your default.');
+      await step('', undefined, { refocus: true });
+    });
   }
 
   // ---- Actions confirmed with a code ----
@@ -354,10 +522,44 @@
     confirming = { form, opener, target, panel };
     if (panel) panel.hidden = true;
     resetCodeForm(form);
+    // Without an authenticator app, a code is a recovery code.
+    if (!hasTOTP) setMode(form, 'recovery');
+    form.querySelector('[data-toggle]').hidden = !hasTOTP;
+    const pk = form.querySelector('[data-passkey]');
+    if (pk) pk.hidden = !(passkeysOn && hasPasskey);
+    confirmTexts(form, target);
     form.hidden = false;
     updateReturnLink();
     setError('');
     activeInput(form).focus();
+  }
+
+  // confirmTexts fits the heading and help of form to the device it acts
+  // on and to the ways the user has to confirm: the page's own texts are
+  // for an authenticator app, confirmed with its code or a recovery code.
+  function confirmTexts(form, target) {
+    const title = form.querySelector('h2');
+    const help = form.querySelector('p[id$="-help"]');
+    title.dataset.text = title.dataset.text || title.textContent;
+    help.dataset.text = help.dataset.text || help.textContent;
+    if (form.id === 'delete-form') {
+      title.textContent = target && target.type === 'passkey' ? 'Delete passkey' : title.dataset.text;
+    }
+    // The recovery codes go only with the user's last device.
+    const keep = (text) => (form.id === 'delete-form' && verifiedCount > 1
+      ? text.replace(/ Your recovery codes stop working too; you can then add a new device\./, ' Your recovery codes keep working with your other devices.')
+      : text);
+    if (hasTOTP && !hasPasskey && form.id !== 'passkey-form') {
+      help.textContent = keep(help.dataset.text);
+      return;
+    }
+    const ways = [];
+    if (passkeysOn && hasPasskey) ways.push('use one of your passkeys');
+    ways.push(hasTOTP ? 'enter a code from the authenticator app or one of your recovery codes' : 'enter one of your recovery codes');
+    const rest = help.dataset.text.replace(/^To confirm, enter a code from the authenticator app or one of your recovery codes\./, '');
+    help.textContent = form.id === 'passkey-form'
+      ? help.dataset.text.replace(/^To confirm, [^.]*\./, `To confirm, ${ways.join(', or ')}.`)
+      : keep(`To confirm, ${ways.join(', or ')}.` + rest);
   }
 
   function closeConfirm(refocus) {
@@ -388,7 +590,8 @@
         });
         await act(res.mfaToken.value, target);
       } catch (e) {
-        failed(e, { recovery, input });
+        // A passkey ceremony's failure is none of the code's.
+        failed(e, e instanceof PasskeyError ? undefined : { recovery, input });
         return;
       }
       closeConfirm(false);
@@ -397,15 +600,66 @@
     });
   }
 
-  const deleteDevice = (ev) => submitConfirm(ev, 'credential:unlink',
+  // confirmWithPasskey does what submitConfirm does, with a passkey for
+  // the code.
+  async function confirmWithPasskey(form, scope, act, done) {
+    if (!confirming || confirming.form !== form) return;
+    const target = confirming.target;
+    await run(async () => {
+      try {
+        const res = await passkeyAuth(scope);
+        await act(res.mfaToken.value, target);
+      } catch (e) {
+        failed(e);
+        return;
+      }
+      closeConfirm(false);
+      announce(done);
+      await step('', undefined, { refocus: true });
+    });
+  }
+
+  // The actions confirmed in a form: scope of the token, what to do with
+  // it, and what to say once done.
+  const deleteAction = ['credential:unlink',
     (token, device) => api('DELETE', 'api/devices/' + encodeURIComponent(device.id), undefined, { 'X-Mfa-Auth-Token': token }),
-    'The authenticator app was deleted.');
+    (device) => (device && device.type === 'passkey' ? 'The passkey was deleted.' : 'The authenticator app was deleted.')];
+  const deleteDevice = (ev) => submitConfirm(ev, deleteAction[0], deleteAction[1], deleteAction[2](confirming && confirming.target));
 
   // replaceCodes makes a new set of recovery codes; the flow then shows
   // them to save, since they wait for acknowledgement.
-  const replaceCodes = (ev) => submitConfirm(ev, 'recovery_codes:regenerate',
+  const replaceAction = ['recovery_codes:regenerate',
     (token) => api('POST', 'api/recovery-codes', undefined, { 'X-Mfa-Auth-Token': token }),
-    'Your recovery codes were replaced. Save the new ones.');
+    () => 'Your recovery codes were replaced. Save the new ones.'];
+  const replaceCodes = (ev) => submitConfirm(ev, replaceAction[0], replaceAction[1], replaceAction[2]());
+
+  // Adding a passkey when the user has a factor already needs a token of
+  // scope credential:link.
+  const passkeyAction = ['credential:link', (token) => registerPasskey(token), () => 'Your passkey was added.'];
+  const addPasskeyConfirmed = (ev) => submitConfirm(ev, passkeyAction[0], passkeyAction[1], passkeyAction[2]());
+
+  // addPasskey creates a passkey at once for a user without a factor, and
+  // otherwise opens the form that confirms it first.
+  async function addPasskey(ev) {
+    if (!webauthnSupported()) {
+      setError(describe({ code: 'passkey_unsupported' }));
+      return;
+    }
+    if (hasTOTP || hasPasskey) {
+      openConfirm($('passkey-form'), ev.currentTarget, null, $('add-device-actions'));
+      return;
+    }
+    await run(async () => {
+      try {
+        await registerPasskey(null);
+      } catch (e) {
+        failed(e);
+        return;
+      }
+      announce('Your passkey was added.');
+      await step('', undefined, { refocus: true });
+    });
+  }
 
   // cancelAdd goes back to the device list and leaves the new device
   // pending: it is no factor, expires by itself, and the next "Add device"
@@ -610,6 +864,27 @@
   $('replace-codes').addEventListener('click', (ev) => openConfirm($('replace-form'), ev.currentTarget, null, $('new-codes')));
   $('replace-form').addEventListener('submit', replaceCodes);
   $('replace-cancel').addEventListener('click', () => { setError(''); closeConfirm(true); });
+  if (passkeysOn) {
+    $('add-passkey').addEventListener('click', addPasskey);
+    $('passkey-form').addEventListener('submit', addPasskeyConfirmed);
+    $('passkey-cancel').addEventListener('click', () => { setError(''); closeConfirm(true); });
+  }
+  const passkeyButtons = [['delete-form', deleteAction], ['replace-form', replaceAction], ['passkey-form', passkeyAction]];
+  for (const [id, [scope, act, done]] of passkeyButtons) {
+    const form = $(id);
+    if (!form) continue;
+    form.querySelector('[data-passkey]').addEventListener('click', () =>
+      confirmWithPasskey(form, scope, act, done(confirming && confirming.target)));
+  }
+  $('use-passkey').addEventListener('click', loginWithPasskey);
+  $('use-code').addEventListener('click', () => usePasskeyLogin(false, true));
+  $('otp-use-passkey').addEventListener('click', () => {
+    if (!webauthnSupported()) {
+      setError(describe({ code: 'passkey_unsupported' }));
+      return;
+    }
+    usePasskeyLogin(true, true);
+  });
   $('copy-secret').addEventListener('click', (ev) =>
     copy(ev.currentTarget, (state && state.registration && state.registration.secret) || '', 'Setup key'));
   $('copy-codes').addEventListener('click', (ev) =>
