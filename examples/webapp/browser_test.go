@@ -938,6 +938,6 @@ func TestBrowserDeviceDigits(t *testing.T) {
 		` && document.getElementById("otp-code").maxLength === 8 && document.querySelector('label[for="otp-code"]').textContent === "8-digit code"`)
 	code := mfatest.TOTP{Algorithm: mfa.SHA256, Digits: 8}.Code(t, secret, time.Now())
 	b.do(chromedp.SendKeys(chromedp.ID("otp-code"), code+"\r"))
-	b.waitFor("the account page after the device's code", `location.pathname === "/account"`)
-	b.expectTrue("the change-email form sized for the device", `document.getElementById("change-code").maxLength === 8 && document.querySelector('label[for="change-code"]').textContent === "8-digit code"`)
+	// The path changes before the page is parsed: wait for the form.
+	b.waitFor("the account page's change-email form sized for the device", `location.pathname === "/account" && document.getElementById("change-code") !== null && document.getElementById("change-code").maxLength === 8 && document.querySelector('label[for="change-code"]').textContent === "8-digit code"`)
 }

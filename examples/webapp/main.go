@@ -4,13 +4,19 @@
 // using mfahttp's JSON API and its embedded custom UI, the four views of
 // the headless MFA guide.
 //
-//	go run ./examples/webapp [-addr 127.0.0.1:8080] [-key ID:base64url] [-store memory|sqlite:PATH|postgres:DSN] [-require-mfa] [-insecure-cookies]
+//	go run ./examples/webapp [-addr 127.0.0.1:8080] [-key ID:base64url] [-store memory|sqlite:PATH|postgres:DSN] [-require-mfa] [-insecure-cookies] [-no-passkeys]
 //
 // It serves plain HTTP; open http://localhost:8080/. The session cookie is
 // Secure, with the __Host- prefix, and browsers accept such a cookie over
 // plain HTTP from localhost and 127.0.0.1 (secure contexts) but not from
 // other hosts: to serve plain HTTP on another host, run with
 // -insecure-cookies, which makes it a plain "session" cookie.
+//
+// Passkeys are on: their relying party ID is "localhost" and their origin
+// http://localhost:PORT, with the port -addr listens on, so a browser
+// creates and uses them on http://localhost:PORT/ (not on 127.0.0.1, which
+// WebAuthn does not take as a relying party ID). -no-passkeys turns them
+// off.
 //
 // Users and sessions live in memory. MFA state lives in the store chosen
 // with -store, encrypted with the key from -key or $MFA_KEY; without one a
@@ -33,6 +39,7 @@ import (
 
 	"github.com/mfakit/mfa"
 	"github.com/mfakit/mfa/examples/internal/storeflag"
+	"github.com/mfakit/mfa/passkey"
 )
 
 func main() {
@@ -41,6 +48,7 @@ func main() {
 	storeSpec := flag.String("store", "memory", storeflag.Usage)
 	requireMFA := flag.Bool("require-mfa", false, "make users without an authenticator app set one up when they log in")
 	insecureCookies := flag.Bool("insecure-cookies", false, "for plain-HTTP runs on hosts other than localhost: make the session cookie \"session\", not Secure, instead of the Secure __Host-session, which browsers take over plain HTTP only from localhost")
+	noPasskeys := flag.Bool("no-passkeys", false, "turn passkeys off (they are on for http://localhost:PORT, PORT from -addr)")
 	newKey := flag.Bool("new-key", false, "print a new encryption key for -key or MFA_KEY, and exit")
 	flag.Parse()
 
@@ -54,7 +62,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *addr, *keyFlag, *storeSpec, *requireMFA, *insecureCookies, os.Stderr); err != nil {
+	if err := run(ctx, *addr, *keyFlag, *storeSpec, *requireMFA, *insecureCookies, !*noPasskeys, os.Stderr); err != nil {
 		fatal(err)
 	}
 }
@@ -98,7 +106,22 @@ func loadKey(flagValue string) (key mfa.Key, ephemeral bool, err error) {
 	return key, false, nil
 }
 
-func run(ctx context.Context, addr, keyFlag, storeSpec string, requireMFA, insecureCookies bool, stderr io.Writer) error {
+// passkeyVerifier returns the WebAuthn verifier of the example's passkeys:
+// relying party ID "localhost", origin http://localhost:PORT with the port
+// the example listens on.
+func passkeyVerifier(addr net.Addr) (*passkey.Verifier, error) {
+	a, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return nil, fmt.Errorf("passkeys: listening on %v, not TCP", addr)
+	}
+	return passkey.New(passkey.Config{
+		RPID:          "localhost",
+		RPDisplayName: siteName,
+		Origins:       []string{fmt.Sprintf("http://localhost:%d", a.Port)},
+	})
+}
+
+func run(ctx context.Context, addr, keyFlag, storeSpec string, requireMFA, insecureCookies, passkeys bool, stderr io.Writer) error {
 	key, ephemeral, err := loadKey(keyFlag)
 	if err != nil {
 		return err
@@ -113,7 +136,22 @@ func run(ctx context.Context, addr, keyFlag, storeSpec string, requireMFA, insec
 	}
 	defer closeStore()
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
-	h, err := newServer(config{Store: store, Keys: keys, RequireMFA: requireMFA, InsecureCookies: insecureCookies, Logger: logger})
+	// Listen first: the passkeys' origin has the port, which -addr may
+	// leave to the system (":0").
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	cfg := config{Store: store, Keys: keys, RequireMFA: requireMFA, InsecureCookies: insecureCookies, Logger: logger}
+	if passkeys {
+		v, err := passkeyVerifier(ln.Addr())
+		if err != nil {
+			return err
+		}
+		cfg.Passkeys = v
+	}
+	h, err := newServer(cfg)
 	if err != nil {
 		return err
 	}
@@ -128,10 +166,6 @@ func run(ctx context.Context, addr, keyFlag, storeSpec string, requireMFA, insec
 		fmt.Fprintln(stderr, "         and pass what it prints with -key ID:base64url or in MFA_KEY (the mfa.Key.Encode form).")
 	}
 
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,

@@ -46,6 +46,9 @@ type config struct {
 	// other than localhost, where browsers drop Secure cookies.
 	InsecureCookies bool
 	Logger          *slog.Logger
+	// Passkeys runs the WebAuthn ceremonies of passkeys (see
+	// passkeyVerifier); nil turns passkeys off.
+	Passkeys mfa.PasskeyVerifier
 	// Now is mfakit's clock; default time.Now. Tests inject one.
 	Now func() time.Time
 	// PasswordCost is bcrypt's cost; default bcrypt.DefaultCost. Tests
@@ -54,13 +57,14 @@ type config struct {
 }
 
 type server struct {
-	m       *mfa.MFA
-	app     *app
-	mfa     *mfahttp.Handler
-	pages   map[string]*template.Template
-	log     *slog.Logger
-	require bool
-	handler http.Handler // the routes, behind cross-origin protection
+	m        *mfa.MFA
+	app      *app
+	mfa      *mfahttp.Handler
+	pages    map[string]*template.Template
+	log      *slog.Logger
+	require  bool
+	passkeys bool         // mfa.Config.Passkeys is set
+	handler  http.Handler // the routes, behind cross-origin protection
 }
 
 // newServer returns the example web app: sign-up and login with a
@@ -75,8 +79,9 @@ func newServer(cfg config) (*server, error) {
 		Issuer: "mfakit demo",
 		Keys:   cfg.Keys,
 		// Changing the email address needs a fresh single-use MFA token.
-		Actions: map[string]mfa.ActionPolicy{"change-email": {}},
-		Now:     cfg.Now,
+		Actions:  map[string]mfa.ActionPolicy{"change-email": {}},
+		Passkeys: cfg.Passkeys,
+		Now:      cfg.Now,
 	})
 	if err != nil {
 		return nil, err
@@ -85,7 +90,7 @@ func newServer(cfg config) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &server{m: m, app: a, log: cfg.Logger, require: cfg.RequireMFA, pages: make(map[string]*template.Template)}
+	s := &server{m: m, app: a, log: cfg.Logger, require: cfg.RequireMFA, passkeys: cfg.Passkeys != nil, pages: make(map[string]*template.Template)}
 	s.mfa = mfahttp.New(m, a, mfahttp.WithLogger(cfg.Logger))
 	for _, name := range []string{"login.html", "signup.html", "account.html"} {
 		s.pages[name] = template.Must(template.New(name).Funcs(template.FuncMap{
@@ -130,18 +135,22 @@ func newServer(cfg config) (*server, error) {
 // ServeHTTP implements http.Handler.
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
-// hasDevice reports whether the user has a verified authenticator app.
+// hasDevice reports whether the user has a verified device: an
+// authenticator app or a passkey.
 func (s *server) hasDevice(ctx context.Context, userID string) (mfa.Device, bool, error) {
 	devices, err := s.m.GetUserDevices(ctx, userID)
 	if err != nil {
 		return mfa.Device{}, false, err
 	}
+	// The authenticator app first: the account page sizes the code input
+	// for its codes.
+	var found mfa.Device
 	for _, d := range devices {
-		if d.Verified {
-			return d, true, nil
+		if d.Verified && (found.ID == "" || found.Type == mfa.DevicePasskey && d.Type == mfa.DeviceTOTP) {
+			found = d
 		}
 	}
-	return mfa.Device{}, false, nil
+	return found, found.ID != "", nil
 }
 
 func (s *server) render(w http.ResponseWriter, status int, page string, data any) {
@@ -264,9 +273,10 @@ type accountPage struct {
 	Title    string
 	SignedIn bool
 	Email    string
-	Enrolled bool      // the user has a verified authenticator app
+	Enrolled bool      // the user has a verified device: an authenticator app or a passkey
 	Since    time.Time // when it was verified
 	Digits   int       // the length of a code from the app
+	Passkeys bool      // passkeys are on
 }
 
 // account is the protected page: it needs a login with its second factor
@@ -299,7 +309,7 @@ func (s *server) account(w http.ResponseWriter, r *http.Request) {
 	if digits == 0 {
 		digits = s.m.TOTPDigits()
 	}
-	page := accountPage{Title: "Your account", SignedIn: true, Email: u.email, Enrolled: enrolled, Digits: digits}
+	page := accountPage{Title: "Your account", SignedIn: true, Email: u.email, Enrolled: enrolled, Digits: digits, Passkeys: s.passkeys}
 	if d.VerifiedAt != nil {
 		page.Since = *d.VerifiedAt
 	}

@@ -1,7 +1,7 @@
 // The account page: its dates, and its sensitive action. Changing the
 // email address needs a single-use MFA token with scope "change-email".
-// The page gets one from the MFA API with a code, then sends the change
-// with the token in the X-Mfa-Auth-Token header.
+// The page gets one from the MFA API with a code or a passkey, then sends
+// the change with the token in the X-Mfa-Auth-Token header.
 'use strict';
 
 // Dates read as in the MFA UI (mfahttp's ui.js), which formats them with
@@ -65,6 +65,14 @@
         return mode === 'recovery' ? 'That recovery code is not valid, or it has been used already.' : 'That code is not correct. Check the app and try again.';
       case 'mfa_code_reused':
         return 'That code has been used already. Wait for the next code in your app.';
+      case 'mfa_passkey_refused':
+        return 'This passkey was not accepted. Try again, or use a code instead.';
+      case 'mfa_challenge_invalid':
+        return 'The passkey request expired. Try again.';
+      case 'passkey_unsupported':
+        return 'This browser cannot use passkeys. Use a code instead, or another browser.';
+      case 'passkey_cancelled':
+        return 'The passkey request was cancelled or timed out. Try again when you are ready.';
       case 'mfa_rate_limited':
         return e.retryAfter ? `Too many failed attempts. Try again in ${e.retryAfter} seconds.` : 'Too many failed attempts.';
     }
@@ -100,25 +108,71 @@
     });
   }
 
-  form.addEventListener('submit', async (ev) => {
+  // A user with a passkey may confirm with it; one without an
+  // authenticator app confirms with a recovery code otherwise.
+  const passkeyButton = document.getElementById('change-passkey');
+  fetch(api + 'methods', { credentials: 'same-origin', headers: { Accept: 'application/json' } })
+    .then((res) => (res.ok ? res.json() : { methods: [] }))
+    .then((data) => {
+      const methods = data.methods || [];
+      passkeyButton.hidden = !methods.includes('passkey');
+      if (methods.length > 0 && !methods.includes('totp') && mode === 'totp') {
+        toggle.click();
+        toggle.hidden = true;
+        say(errorBox, '');
+      }
+    })
+    .catch(() => {});
+
+  // passkeyToken gets the token with one of the user's passkeys.
+  async function passkeyToken() {
+    if (!window.PublicKeyCredential || typeof PublicKeyCredential.parseRequestOptionsFromJSON !== 'function') {
+      throw Object.assign(new Error('no WebAuthn'), { code: 'passkey_unsupported' });
+    }
+    const options = await post(api + 'devices/passkey/authenticate/options', {});
+    let cred;
+    try {
+      cred = await navigator.credentials.get({ publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(options.publicKey) });
+    } catch (e) {
+      throw Object.assign(new Error('cancelled'), { code: 'passkey_cancelled' });
+    }
+    if (!cred) throw Object.assign(new Error('cancelled'), { code: 'passkey_cancelled' });
+    const res = await post(api + 'devices/passkey/authenticate', {
+      response: cred.toJSON(),
+      createMfaToken: { singleUse: true, scopes: ['change-email'] },
+    });
+    return res.mfaToken.value;
+  }
+
+  passkeyButton.addEventListener('click', () => change(true));
+
+  form.addEventListener('submit', (ev) => {
     ev.preventDefault();
+    change(false);
+  });
+
+  async function change(withPasskey) {
     const emailInput = document.getElementById('new-email');
     const codeInput = active();
     say(status, '');
     if (!emailInput.checkValidity()) return fail('Enter a valid email address, like ann@example.com.', emailInput);
-    if (codeInput.value.trim() === '') return fail(mode === 'recovery' ? 'Enter one of your recovery codes.' : 'Enter the code from your authenticator app.', codeInput);
-    const button = form.querySelector('button[type="submit"]');
+    if (!withPasskey && codeInput.value.trim() === '') return fail(mode === 'recovery' ? 'Enter one of your recovery codes.' : 'Enter the code from your authenticator app.', codeInput);
+    const button = withPasskey ? passkeyButton : form.querySelector('button[type="submit"]');
     button.disabled = true;
     try {
       let token;
       try {
-        const res = await post(api + (mode === 'recovery' ? 'recovery-codes/authenticate' : 'devices/totp/authenticate'), {
-          code: codeInput.value.trim(),
-          createMfaToken: { singleUse: true, scopes: ['change-email'] },
-        });
-        token = res.mfaToken.value;
+        if (withPasskey) {
+          token = await passkeyToken();
+        } else {
+          const res = await post(api + (mode === 'recovery' ? 'recovery-codes/authenticate' : 'devices/totp/authenticate'), {
+            code: codeInput.value.trim(),
+            createMfaToken: { singleUse: true, scopes: ['change-email'] },
+          });
+          token = res.mfaToken.value;
+        }
       } catch (e) {
-        return fail(message(e), codeInput);
+        return fail(message(e), withPasskey ? null : codeInput);
       }
       try {
         const res = await post('/account/email', { email: emailInput.value.trim() }, { 'X-Mfa-Auth-Token': token });
@@ -132,5 +186,5 @@
     } finally {
       button.disabled = false;
     }
-  });
+  }
 })();
