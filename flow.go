@@ -2,6 +2,7 @@ package mfa
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -28,6 +29,10 @@ type FlowState struct {
 	RecoveryCodes []string
 	// Devices is the user's device list, on ViewDevices.
 	Devices []Device
+	// Methods are what the user can answer with on ViewOTP (the hosted
+	// SDK's getMfaMethods): a UI offers the passkey prompt when it holds
+	// MethodPasskey, the code input otherwise, and a way to switch.
+	Methods []Method
 	// Err is why the last step failed (a wrong code, a refused step, a
 	// store failure); nil when it succeeded.
 	Err error
@@ -133,6 +138,7 @@ const (
 	eventContinue
 	eventSubmitOTP
 	eventSubmitRecoveryCode
+	eventSubmitPasskey
 	eventAcknowledge
 	eventCount
 )
@@ -159,6 +165,7 @@ var flowTable = [phaseCount][eventCount]step{
 		eventAddDevice:          (*SyncFlow).deviceLimit,
 		eventSubmitOTP:          (*SyncFlow).submitOTP,
 		eventSubmitRecoveryCode: (*SyncFlow).submitRecoveryCode,
+		eventSubmitPasskey:      (*SyncFlow).submitPasskey,
 	},
 	phaseCodesPending: {
 		eventSync:        (*SyncFlow).showBackupCodes,
@@ -267,6 +274,13 @@ func (f *SyncFlow) SubmitRecoveryCode(ctx context.Context, code string) (FlowSta
 	return f.run(ctx, eventSubmitRecoveryCode, code)
 }
 
+// SubmitPasskey checks the browser's answer to
+// [MFA.BeginPasskeyAuthentication] in place of a TOTP code, with the same
+// outcomes as [SyncFlow.SubmitOTP].
+func (f *SyncFlow) SubmitPasskey(ctx context.Context, response json.RawMessage) (FlowState, error) {
+	return f.run(ctx, eventSubmitPasskey, string(response))
+}
+
 // Acknowledge records that the user saved the recovery codes and shows the
 // device list.
 func (f *SyncFlow) Acknowledge(ctx context.Context) (FlowState, error) {
@@ -286,10 +300,19 @@ func (f *SyncFlow) sameRegistration(ctx context.Context, _ string) FlowState {
 	return FlowState{View: ViewQRCode, Registration: reg, Err: err}
 }
 
-func (f *SyncFlow) showOTP(context.Context, string) FlowState { return FlowState{View: ViewOTP} }
+func (f *SyncFlow) showOTP(ctx context.Context, _ string) FlowState { return f.otp(ctx, nil) }
 
-func (f *SyncFlow) deviceLimit(context.Context, string) FlowState {
-	return FlowState{View: ViewOTP, Err: newError(ErrDeviceLimit, "", "")}
+// otp is the code input with the user's methods, and err.
+func (f *SyncFlow) otp(ctx context.Context, err error) FlowState {
+	methods, merr := f.m.GetMFAMethods(ctx, f.userID)
+	if err == nil {
+		err = merr
+	}
+	return FlowState{View: ViewOTP, Methods: methods, Err: err}
+}
+
+func (f *SyncFlow) deviceLimit(ctx context.Context, _ string) FlowState {
+	return f.otp(ctx, newError(ErrDeviceLimit, "", ""))
 }
 
 func (f *SyncFlow) submitOTP(ctx context.Context, code string) FlowState {
@@ -302,11 +325,16 @@ func (f *SyncFlow) submitRecoveryCode(ctx context.Context, code string) FlowStat
 	return f.afterCode(ctx, res, err)
 }
 
+func (f *SyncFlow) submitPasskey(ctx context.Context, response string) FlowState {
+	res, err := f.m.AuthenticatePasskey(ctx, f.userID, PasskeyRequest{Response: json.RawMessage(response)})
+	return f.afterCode(ctx, res, err)
+}
+
 // afterCode completes the session after a correct code and shows what
 // comes next.
 func (f *SyncFlow) afterCode(ctx context.Context, res *AuthResult, err error) FlowState {
 	if err != nil {
-		return FlowState{View: ViewOTP, Err: err}
+		return f.otp(ctx, err)
 	}
 	f.scopes = slices.DeleteFunc(f.scopes, func(s string) bool { return s == ScopeRequiresAdditionalAuth })
 	if res.RecoveryCodesPending {

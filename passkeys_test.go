@@ -360,3 +360,31 @@ func TestPasskeysEnabled(t *testing.T) {
 		t.Fatal("PasskeysEnabled does not follow Config.Passkeys")
 	}
 }
+
+// TestFlowWithPasskey: the code input lists the user's methods, and a
+// passkey answer completes the flow as a code does.
+func TestFlowWithPasskey(t *testing.T) {
+	e := passkeyEnv(t)
+	e.registerPasskey(t, "alice", "cred-1", "")
+	mustOK(t, e.m.CompleteAcknowledgement(e.ctx, "alice"))
+	f := e.m.NewSyncFlow("alice", nil)
+	st, err := f.Sync(e.ctx, []string{mfa.ScopeRequiresAdditionalAuth})
+	mustOK(t, err)
+	if st.View != mfa.ViewOTP || !slices.Equal(st.Methods, []mfa.Method{mfa.MethodPasskey, mfa.MethodRecoveryCode}) {
+		t.Fatalf("flow of a user with a passkey: %+v", st)
+	}
+	options, err := e.m.BeginPasskeyAuthentication(e.ctx, "alice")
+	mustOK(t, err)
+	st, err = f.SubmitPasskey(e.ctx, mfatest.PasskeyAnswer(t, options, "cred-1", 0, mfatest.BadSignature()))
+	mustErr(t, err, mfa.ErrPasskeyRefused)
+	if st.View != mfa.ViewOTP || len(st.Methods) != 2 {
+		t.Fatalf("after a refused passkey: %+v", st)
+	}
+	options, err = e.m.BeginPasskeyAuthentication(e.ctx, "alice")
+	mustOK(t, err)
+	st, err = f.SubmitPasskey(e.ctx, mfatest.PasskeyAnswer(t, options, "cred-1", 0))
+	mustOK(t, err)
+	if st.View != mfa.ViewDevices || !st.Complete || slices.Contains(f.Scopes(), mfa.ScopeRequiresAdditionalAuth) {
+		t.Fatalf("after the passkey: %+v, scopes %v", st, f.Scopes())
+	}
+}
