@@ -251,3 +251,34 @@ func TestBrowserPasskey(t *testing.T) {
 	b.waitFor("the no-WebAuthn message", `document.getElementById("error").textContent === "This browser cannot use passkeys. Use a code instead, or another browser."`)
 	b.checkConsole()
 }
+
+// TestBrowserPasskeyInsteadOfApp: setting up a first factor, the QR code
+// view offers a passkey instead, which replaces the pending app.
+func TestBrowserPasskeyInsteadOfApp(t *testing.T) {
+	needChromium(t)
+	h, srv := passkeyServer(t)
+	b := newBrowser(t, localhostURL(t, srv))
+	b.virtualAuthenticator()
+	const email, password = "sam@example.com", "correct horse battery"
+	b.goTo("/signup")
+	b.do(
+		chromedp.SendKeys(chromedp.ID("email"), email),
+		chromedp.SendKeys(chromedp.ID("password"), password+"\r"),
+	)
+	b.waitFor("the account page", `location.pathname === "/account"`)
+	b.goTo("/mfa/#add-device")
+	b.waitFor("the QR code with Use a passkey instead", shown("view-qr-code")+` && `+shown("qr-passkey"))
+	b.do(chromedp.Click(chromedp.ID("qr-passkey")))
+	b.waitFor("recovery codes to save", shown("view-backup-codes"))
+	h.app.mu.Lock()
+	userID := h.app.byEmail[email].id
+	h.app.mu.Unlock()
+	devices, err := h.m.GetUserDevices(t.Context(), userID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(devices) != 1 || devices[0].Type != mfa.DevicePasskey || !devices[0].Verified {
+		t.Fatalf("devices %+v: want the passkey alone, the pending app gone", devices)
+	}
+	b.checkConsole()
+}

@@ -685,6 +685,8 @@
   function renderQR(reg, complete) {
     // A user who is not in the middle of a login may give up adding it.
     $('cancel-add').hidden = !complete;
+    // A user setting up a first factor may choose a passkey instead.
+    $('qr-passkey').hidden = !passkeysOn || hasTOTP || hasPasskey;
     if (!reg) return;
     const img = $('qr-image');
     if (img.src !== reg.qrCode) img.src = reg.qrCode;
@@ -856,6 +858,7 @@
   $('add-device').addEventListener('click', () => run(() => step('add-device')));
   $('continue').addEventListener('click', () => run(() => step('continue')));
   $('cancel-add').addEventListener('click', cancelAdd);
+  $('qr-passkey').addEventListener('click', addPasskey);
   $('otp-back').addEventListener('click', () => run(() => step('')));
   $('acknowledge').addEventListener('click', () => run(() => step('acknowledge')));
   $('otp-form').addEventListener('submit', submitCode);
