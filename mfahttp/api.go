@@ -427,6 +427,7 @@ type flowState struct {
 	Registration  *registration `json:"registration,omitempty"`
 	RecoveryCodes []string      `json:"recoveryCodes,omitempty"`
 	Devices       []mfa.Device  `json:"devices,omitempty"`
+	Methods       []mfa.Method  `json:"methods,omitempty"`
 	Error         *errorJSON    `json:"error,omitempty"`
 	Complete      bool          `json:"complete"`
 }
@@ -455,6 +456,13 @@ func (h *Handler) flowStep(w http.ResponseWriter, r *http.Request, s Session) {
 		st, _ = f.Continue(ctx)
 	case "acknowledge":
 		st, _ = f.Acknowledge(ctx)
+	case "passkey":
+		var req passkeyFinishRequest
+		if err := decodeJSONLimit(w, r, &req, false, maxPasskeyBody); err != nil {
+			h.writeError(w, r, err)
+			return
+		}
+		st, _ = f.SubmitPasskey(ctx, req.Response)
 	case "otp", "recovery-code":
 		var code codeRequest
 		if err := decodeJSON(w, r, &code, false); err != nil {
@@ -487,7 +495,7 @@ func (h *Handler) flowStep(w http.ResponseWriter, r *http.Request, s Session) {
 		h.writeError(w, r, err)
 		return
 	}
-	out := flowState{View: st.View, Registration: reg, RecoveryCodes: st.RecoveryCodes, Devices: st.Devices, Complete: st.Complete}
+	out := flowState{View: st.View, Registration: reg, RecoveryCodes: st.RecoveryCodes, Devices: st.Devices, Methods: st.Methods, Complete: st.Complete}
 	if st.Err != nil {
 		e := errorJSONOf(st.Err)
 		out.Error = &e

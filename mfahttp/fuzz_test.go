@@ -660,6 +660,7 @@ func checkFlowState(t *testing.T, res *http.Response, body []byte) string {
 		} `json:"registration"`
 		RecoveryCodes []string       `json:"recoveryCodes"`
 		Devices       []mfa.Device   `json:"devices"`
+		Methods       []mfa.Method   `json:"methods"`
 		Error         *fuzzErrorJSON `json:"error"`
 		Complete      bool           `json:"complete"`
 	}
@@ -668,6 +669,9 @@ func checkFlowState(t *testing.T, res *http.Response, body []byte) string {
 	}
 	if !slices.Contains([]mfa.View{mfa.ViewDevices, mfa.ViewQRCode, mfa.ViewOTP, mfa.ViewBackupCodes}, st.View) {
 		t.Fatalf("flow state with view %q: %s", st.View, body)
+	}
+	if len(st.Methods) > 0 && st.View != mfa.ViewOTP {
+		t.Fatalf("flow state with methods outside the code input: %s", body)
 	}
 	if st.Error == nil {
 		return ""

@@ -98,6 +98,7 @@ func TestErrorsOfEveryOperation(t *testing.T) {
 		{method: "POST", path: "/api/flow/continue", flow: true},
 		{method: "POST", path: "/api/flow/otp", body: `{"code":"123456"}`, flow: true},
 		{method: "POST", path: "/api/flow/recovery-code", body: `{"code":"aaaa-bbbb-cccc-dddd"}`, flow: true},
+		{method: "POST", path: "/api/flow/passkey", body: `{"response":{"id":"cred-1"}}`, flow: true, limit: maxPasskeyBody},
 		{method: "POST", path: "/api/flow/acknowledge", flow: true},
 		{method: "GET", path: "/api/devices"},
 		{method: "POST", path: "/api/devices/totp", body: `{"alias":"Phone"}`},

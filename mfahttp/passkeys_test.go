@@ -342,3 +342,44 @@ func TestPasskeysOff(t *testing.T) {
 		t.Fatalf("methods %v", got)
 	}
 }
+
+// TestFlowPasskey: the flow's code input lists the user's methods, and
+// POST /api/flow/passkey completes a login with a passkey as the otp step
+// does with a code; a refused answer stays on the code input.
+func TestFlowPasskey(t *testing.T) {
+	s := newServer(t, withPasskeys)
+	s.passkey("alice", "cred-1")
+	expect(t, s.do("POST", "/mfa/api/recovery-codes/acknowledge", "alice", "", nil), 204, "")
+	completions := s.app.completions()
+
+	var st struct {
+		View     string
+		Methods  []string
+		Error    *struct{ Code string }
+		Complete bool
+	}
+	r := s.do("POST", "/mfa/api/flow", "alice", raa, nil)
+	expect(t, r, 200, "")
+	r.json(t, &st)
+	if st.View != "otp" || !slices.Equal(st.Methods, []string{"passkey", "recovery_code"}) {
+		t.Fatalf("flow %s", r.body)
+	}
+	bad := mfatest.PasskeyAnswer(t, s.passkeyOptions("alice", raa), "cred-1", 0, mfatest.BadSignature())
+	r = s.do("POST", "/mfa/api/flow/passkey", "alice", raa, map[string]any{"response": bad})
+	expect(t, r, 200, "")
+	st.Error = nil
+	r.json(t, &st)
+	if st.View != "otp" || st.Error == nil || st.Error.Code != "mfa_passkey_refused" || st.Complete || s.app.completions() != completions {
+		t.Fatalf("flow after a refused passkey %s", r.body)
+	}
+	good := mfatest.PasskeyAnswer(t, s.passkeyOptions("alice", raa), "cred-1", 0)
+	// The envelope is strict, as every body's is.
+	expect(t, s.do("POST", "/mfa/api/flow/passkey", "alice", raa, map[string]any{"response": good, "code": "123456"}), 400, "bad_request")
+	r = s.do("POST", "/mfa/api/flow/passkey", "alice", raa, map[string]any{"response": good})
+	expect(t, r, 200, "")
+	st.Error = nil
+	r.json(t, &st)
+	if st.View != "devices" || !st.Complete || st.Error != nil || s.app.completions() != completions+1 {
+		t.Fatalf("flow after the passkey %s", r.body)
+	}
+}
