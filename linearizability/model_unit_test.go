@@ -1,0 +1,210 @@
+package linearizability
+
+import (
+	"testing"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+	"github.com/mfakit/mfa"
+)
+
+// The model on small histories written by hand, each legal or not for a
+// reason that its name gives.
+
+// at is a time of the injected clock, s seconds after the epoch.
+func at(s int) int64 { return epoch.Add(time.Duration(s) * time.Second).UnixNano() }
+
+const u1 = "u1"
+
+// setupOp is user u1 enrolled at step 100 with 4 recovery codes.
+func setupOp() op {
+	return op{In: Input{Kind: opSetup, User: u1, LastStep: 100, LastUsed: at(0), Count: 4}, Returned: true}
+}
+
+// hop is one call for a hand-written history.
+func hop(call, ret int64, in Input, out Output) op {
+	if in.User == "" {
+		in.User = u1
+	}
+	return op{In: in, Out: out, Call: call, Return: ret, Returned: true}
+}
+
+func totpOp(call, ret int64, now int, step int64, out Output) op {
+	return hop(call, ret, Input{Kind: opTOTP, Now: at(now), Step: step}, out)
+}
+
+func failure(code string, failures int) Output { return Output{Err: code, Failures: failures} }
+
+var (
+	ok      = Output{}
+	invalid = mfa.ErrInvalidCode.Code
+	reused  = mfa.ErrCodeReused.Code
+)
+
+// final is the final read of u1.
+func final(call int64, lastStep int64, lastUsed, failures int, lastFailure, codes int) op {
+	lf := int64(0)
+	if lastFailure >= 0 {
+		lf = at(lastFailure)
+	}
+	return hop(call, call+1, Input{Kind: opFinal}, Output{LastStep: lastStep, LastUsed: at(lastUsed), Failures: failures, LastFailure: lf, Codes: codes})
+}
+
+func checkOps(t *testing.T, ops []op) porcupine.CheckResult {
+	t.Helper()
+	for i := range ops {
+		ops[i].ID = int64(i + 1)
+		ops[i].Client = i
+	}
+	h := newHistory(0, time.Nanosecond)
+	return porcupine.CheckOperationsTimeout(model, h.operations(ops), 10*time.Second)
+}
+
+func TestModel(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		want porcupine.CheckResult
+		ops  []op
+	}{
+		{"SequentialLogin", porcupine.Ok, []op{setupOp(),
+			totpOp(10, 20, 40, 101, ok),
+			totpOp(30, 40, 41, 101, failure(reused, 1)),
+			totpOp(50, 60, 42, -1, failure(invalid, 2)),
+			final(100, 101, 40, 2, 42, 4),
+		}},
+		{"OneStepAcceptedTwice", porcupine.Illegal, []op{setupOp(),
+			totpOp(10, 50, 40, 101, ok),
+			totpOp(20, 60, 40, 101, ok),
+		}},
+		{"ConcurrentSameCodeOneWins", porcupine.Ok, []op{setupOp(),
+			totpOp(10, 50, 40, 101, failure(reused, 1)),
+			totpOp(20, 60, 40, 101, ok),
+			final(100, 101, 40, 1, 40, 4),
+		}},
+		{"FailureLost", porcupine.Illegal, []op{setupOp(),
+			totpOp(10, 20, 40, -1, failure(invalid, 1)),
+			totpOp(30, 40, 40, -1, failure(invalid, 1)),
+		}},
+		{"LockedOutWithTheRightWait", porcupine.Ok, []op{setupOp(),
+			totpOp(10, 20, 40, -1, failure(invalid, 1)),
+			totpOp(30, 40, 40, -1, failure(invalid, 2)),
+			totpOp(50, 60, 40, -1, failure(invalid, 3)),
+			totpOp(70, 80, 40, 101, Output{Err: mfa.ErrRateLimited.Code, Failures: 3, RetryAfter: int64(time.Second)}),
+			totpOp(90, 95, 41, 101, ok), // the wait is over
+		}},
+		{"LockedOutWithAWrongWait", porcupine.Illegal, []op{setupOp(),
+			totpOp(10, 20, 40, -1, failure(invalid, 1)),
+			totpOp(30, 40, 40, -1, failure(invalid, 2)),
+			totpOp(50, 60, 40, -1, failure(invalid, 3)),
+			totpOp(70, 80, 40, 101, Output{Err: mfa.ErrRateLimited.Code, Failures: 3, RetryAfter: int64(2 * time.Second)}),
+		}},
+		{"RightCodeWhileLockedOut", porcupine.Illegal, []op{setupOp(),
+			totpOp(10, 20, 40, -1, failure(invalid, 1)),
+			totpOp(30, 40, 40, -1, failure(invalid, 2)),
+			totpOp(50, 60, 40, -1, failure(invalid, 3)),
+			totpOp(70, 80, 40, 101, ok),
+		}},
+		// The latitude of AcceptStep: a success checked against the zero
+		// lockout state keeps a failure counted while it ran, and a reader
+		// may see the failure before the step.
+		{"FailureDuringSuccessKept", porcupine.Ok, []op{setupOp(),
+			totpOp(10, 100, 40, 101, ok),
+			totpOp(20, 30, 40, -1, failure(invalid, 1)),
+			hop(40, 50, Input{Kind: opDevices}, Output{LastUsed: at(0)}),
+			final(200, 101, 40, 1, 40, 4),
+		}},
+		{"FailureBeforeSuccessKept", porcupine.Illegal, []op{setupOp(),
+			totpOp(10, 20, 40, -1, failure(invalid, 1)),
+			totpOp(30, 100, 40, 101, ok),
+			final(200, 101, 40, 1, 40, 4),
+		}},
+		{"FailureKeptAfterAResetDuringSuccess", porcupine.Ok, []op{setupOp(),
+			totpOp(1, 2, 40, -1, failure(invalid, 1)),
+			totpOp(10, 100, 40, 101, ok),
+			hop(20, 30, Input{Kind: opUnlock, Now: at(40)}, ok),
+			totpOp(40, 50, 40, -1, failure(invalid, 1)),
+			hop(60, 70, Input{Kind: opDevices}, Output{LastUsed: at(0)}),
+			final(200, 101, 40, 1, 40, 4),
+		}},
+		{"FailureDuringLockedOutSuccess", porcupine.Illegal, []op{setupOp(),
+			totpOp(1, 2, 40, -1, failure(invalid, 1)),
+			totpOp(3, 4, 40, -1, failure(invalid, 2)),
+			totpOp(5, 6, 40, -1, failure(invalid, 3)),
+			totpOp(10, 100, 40, 101, ok),
+			totpOp(20, 30, 40, -1, Output{Err: mfa.ErrRateLimited.Code, Failures: 3, RetryAfter: int64(time.Second)}),
+		}},
+		{"RecoveryCodeOnce", porcupine.Illegal, []op{setupOp(),
+			hop(10, 50, Input{Kind: opRecovery, Now: at(40), Index: 2}, Output{Remaining: 3}),
+			hop(20, 60, Input{Kind: opRecovery, Now: at(40), Index: 2}, Output{Remaining: 3}),
+		}},
+		{"RecoveryCodeOfAnOldSet", porcupine.Ok, []op{setupOp(),
+			hop(10, 20, Input{Kind: opRegen, Now: at(40), Gen: 7, Count: 4}, ok),
+			hop(30, 40, Input{Kind: opRecovery, Now: at(40), Index: 2}, failure(invalid, 1)),
+			hop(50, 60, Input{Kind: opRecovery, Now: at(40), Gen: 7, Index: 2}, Output{Remaining: 3}),
+			final(100, 100, 0, 0, -1, 3),
+		}},
+		{"UnknownOutcomeHappened", porcupine.Ok, []op{setupOp(),
+			totpOp(10, 20, 40, 101, Output{Unknown: true}),
+			totpOp(30, 40, 40, 101, failure(reused, 1)),
+		}},
+		{"UnknownOutcomeDidNotHappen", porcupine.Ok, []op{setupOp(),
+			totpOp(10, 20, 40, 101, Output{Unknown: true}),
+			totpOp(30, 40, 40, 101, ok),
+			final(100, 101, 40, 0, -1, 4),
+		}},
+		{"UnknownOutcomeNotBeforeItsCall", porcupine.Illegal, []op{setupOp(),
+			totpOp(10, 20, 40, 101, failure(reused, 1)),
+			totpOp(30, 40, 40, 101, Output{Unknown: true}),
+		}},
+		{"TokenUsedOnce", porcupine.Illegal, []op{
+			hop(10, 50, Input{Kind: opToken, Token: "t", Call: "validate", Scope: actionConsume, Now: at(40), SingleUse: true, Created: at(39), Expires: at(59)}, Output{SingleUse: true}),
+			hop(20, 60, Input{Kind: opToken, Token: "t", Call: "authorize", Scope: actionKeep, Now: at(40), SingleUse: true, Created: at(39), Expires: at(59)}, Output{SingleUse: true}),
+		}},
+		{"PersistentTokenKept", porcupine.Ok, []op{
+			hop(10, 50, Input{Kind: opToken, Token: "t", Call: "authorize", Scope: actionKeep, Now: at(40), Created: at(39), Expires: at(99)}, ok),
+			hop(60, 70, Input{Kind: opToken, Token: "t", Call: "validate", Scope: actionConsume, Now: at(40), Created: at(39), Expires: at(99)}, ok),
+			hop(80, 90, Input{Kind: opToken, Token: "t", Call: "authorize", Scope: actionConsume, Now: at(40), Created: at(39), Expires: at(99)}, ok),
+			hop(100, 110, Input{Kind: opToken, Token: "t", Call: "validate", Scope: actionKeep, Now: at(40), Created: at(39), Expires: at(99)}, Output{Err: mfa.ErrTokenInvalid.Code}),
+			hop(120, 130, Input{Kind: opTokenFinal, Token: "t"}, Output{Present: false}),
+		}},
+		{"TokenTooOldForTheAction", porcupine.Ok, []op{
+			hop(10, 50, Input{Kind: opToken, Token: "t", Call: "authorize", Scope: actionConsume, Now: at(70), Created: at(39), Expires: at(99)}, Output{Err: mfa.ErrTokenExpired.Code}),
+			hop(60, 70, Input{Kind: opToken, Token: "t", Call: "validate", Scope: scopeOther, Now: at(100), Created: at(39), Expires: at(99)}, Output{Err: mfa.ErrTokenExpired.Code}),
+			hop(120, 130, Input{Kind: opTokenFinal, Token: "t"}, Output{Present: true}),
+		}},
+		// Stamps here are seconds of the injected clock: an expired token
+		// may be removed, but not before the clock reached its expiry.
+		{"ExpiredTokenRemoved", porcupine.Ok, []op{
+			hop(60, 62, Input{Kind: opToken, Token: "t", Call: "validate", Scope: actionKeep, Now: at(58), Created: at(39), Expires: at(59)}, Output{Err: mfa.ErrTokenInvalid.Code}),
+			hop(70, 72, Input{Kind: opToken, Token: "t", Call: "validate", Scope: actionKeep, Now: at(70), Created: at(39), Expires: at(59)}, Output{Err: mfa.ErrTokenInvalid.Code}),
+			hop(80, 81, Input{Kind: opTokenFinal, Token: "t", Expires: at(59)}, Output{Present: false}),
+		}},
+		{"TokenRemovedBeforeItExpired", porcupine.Illegal, []op{
+			hop(50, 52, Input{Kind: opToken, Token: "t", Call: "validate", Scope: actionKeep, Now: at(50), Created: at(39), Expires: at(59)}, Output{Err: mfa.ErrTokenInvalid.Code}),
+		}},
+		{"RemovedTokenBackAgain", porcupine.Illegal, []op{
+			hop(60, 62, Input{Kind: opToken, Token: "t", Call: "validate", Scope: actionKeep, Now: at(58), Created: at(39), Expires: at(59)}, Output{Err: mfa.ErrTokenInvalid.Code}),
+			hop(70, 72, Input{Kind: opToken, Token: "t", Call: "validate", Scope: actionKeep, Now: at(70), Created: at(39), Expires: at(59)}, Output{Err: mfa.ErrTokenExpired.Code}),
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := checkOps(t, tc.ops); got != tc.want {
+				t.Fatalf("got %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	// Threshold 3, BaseDelay 1 s doubling up to MaxDelay 8 s, hard limit
+	// at 10.
+	for failures, want := range map[int]time.Duration{3: time.Second, 4: 2 * time.Second, 5: 4 * time.Second, 6: 8 * time.Second, 9: 8 * time.Second} {
+		if got := backoff(failures); got != want {
+			t.Errorf("backoff(%d) = %s, want %s", failures, got, want)
+		}
+	}
+	s := state{Failures: 10, LastFailure: at(0)}
+	if wait, locked := s.lockedFor(at(1000)); !locked || wait != 0 {
+		t.Errorf("at the hard limit: locked %t for %s, want locked with no wait", locked, wait)
+	}
+}
