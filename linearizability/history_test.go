@@ -127,7 +127,7 @@ func wallStamp() int64 { return time.Now().UnixNano() }
 // that failed had finished when the call returned, and so had its effect,
 // if any: the operation ends when it returned. MFA_LINEARIZABILITY_OPEN
 // set makes every unknown outcome end after every other operation, which
-// is as sound and slower to check. A TOTP authentication that succeeded
+// is as sound, less precise and far slower to check. A TOTP authentication that succeeded
 // or may have is split in two, as the model's doc comment says.
 func (h *history) operations(ops []op) []porcupine.Operation {
 	allOpen := os.Getenv("MFA_LINEARIZABILITY_OPEN") != ""
