@@ -144,7 +144,9 @@ type RecoveryCodeStore interface {
 // TokenStore keeps MFA tokens by their user and the SHA-256 hash of their
 // value.
 type TokenStore interface {
-	// InsertToken stores t for t.UserID. Hashes are unique.
+	// InsertToken stores t for t.UserID. Hashes are unique. It may also
+	// remove the user's tokens whose ExpiresAt is not after t.CreatedAt,
+	// which no caller can use any more.
 	InsertToken(ctx context.Context, t TokenRecord) error
 
 	// Token returns userID's token with that hash, expired or not (so that
