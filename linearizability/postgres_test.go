@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,6 +34,11 @@ import (
 // once, and the server goes on running the statement.)
 func openPostgres(tb testing.TB, dsn string) *sql.DB {
 	tb.Helper()
+	return stdlib.OpenDB(*postgresConfig(tb, dsn))
+}
+
+func postgresConfig(tb testing.TB, dsn string) *pgx.ConnConfig {
+	tb.Helper()
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		tb.Fatal(err)
@@ -40,7 +46,38 @@ func openPostgres(tb testing.TB, dsn string) *sql.DB {
 	cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
 		return &pgconn.CancelRequestContextWatcherHandler{Conn: c, DeadlineDelay: time.Second}
 	}
-	return stdlib.OpenDB(*cfg)
+	return cfg
+}
+
+// openPostgresTimeout opens a store like openPostgres and sqlstore.New
+// whose sessions run with a statement_timeout of d. The store is made
+// first, on sessions without it: sqlstore.New's check of the schema
+// version may take longer than a few milliseconds on a loaded machine,
+// and it is the calls under test that are meant to time out, not that.
+func openPostgresTimeout(tb testing.TB, ctx context.Context, dsn string, d time.Duration, idle int) (*sql.DB, *sqlstore.Store) {
+	tb.Helper()
+	cfg := postgresConfig(tb, dsn)
+	var on atomic.Bool
+	set := fmt.Sprintf("SET statement_timeout = %d", d.Milliseconds())
+	cfg.AfterConnect = func(ctx context.Context, c *pgconn.PgConn) error {
+		if !on.Load() {
+			return nil
+		}
+		return c.Exec(ctx, set).Close()
+	}
+	db := stdlib.OpenDB(*cfg)
+	store, err := sqlstore.New(ctx, db, sqlstore.PostgreSQL)
+	if err != nil {
+		db.Close()
+		tb.Fatal(err)
+	}
+	// Every session opened from here on sets the timeout; the ones
+	// sqlstore.New used, idle now, are closed.
+	on.Store(true)
+	db.SetMaxIdleConns(0)
+	db.SetMaxIdleConns(idle)
+	db.SetMaxOpenConns(idle)
+	return db, store
 }
 
 // postgresOpenEnded tells whether a store failure on PostgreSQL may still
@@ -271,7 +308,7 @@ func postgresHistory(t *testing.T, c *pgCluster, seed uint64, d time.Duration) (
 	h := newHistory(clockStart.UnixNano(), defaultTick)
 	rec := newLocalRecorder(h, wallStamp)
 	users := enrol(t, store, keys, "pg", 6, rec)
-	cfg := childConfig{Dialect: "postgres", DSN: dsn, TimeoutDSN: dsn + "&statement_timeout=4", Key: key.Encode(), Users: users,
+	cfg := childConfig{Dialect: "postgres", DSN: dsn, StatementTimeout: 4 * time.Millisecond, Key: key.Encode(), Users: users,
 		ClockStart: clockStart.UnixNano(), Tick: defaultTick, Clients: 4, Duration: d, Seed: seed, Mix: defaultMix,
 		DeadlineRate: 0.01, Pause: 5 * time.Millisecond}
 	p := &parent{t: t, h: h, dir: dir}

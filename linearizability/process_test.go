@@ -47,19 +47,19 @@ type childConfig struct {
 	Proc    int    `json:"proc"`    // the process's number, from 1
 	Dialect string `json:"dialect"` // "sqlite" or "postgres"
 	DSN     string `json:"dsn"`
-	// TimeoutDSN, on PostgreSQL, is a connection string whose sessions
-	// have a low statement_timeout; one client in four uses it.
-	TimeoutDSN   string        `json:"timeoutDsn,omitempty"`
-	Key          string        `json:"key"` // mfa.Key.Encode
-	Users        []userSetup   `json:"users"`
-	ClockStart   int64         `json:"clockStart"` // wall-clock nanoseconds
-	Tick         time.Duration `json:"tick"`
-	Clients      int           `json:"clients"`
-	Duration     time.Duration `json:"duration"`
-	Seed         uint64        `json:"seed"`
-	Mix          mix           `json:"mix"`
-	DeadlineRate float64       `json:"deadlineRate,omitempty"`
-	Pause        time.Duration `json:"pause,omitempty"`
+	// StatementTimeout, on PostgreSQL, is a low statement_timeout that
+	// the sessions of one client in four have.
+	StatementTimeout time.Duration `json:"statementTimeout,omitempty"`
+	Key              string        `json:"key"` // mfa.Key.Encode
+	Users            []userSetup   `json:"users"`
+	ClockStart       int64         `json:"clockStart"` // wall-clock nanoseconds
+	Tick             time.Duration `json:"tick"`
+	Clients          int           `json:"clients"`
+	Duration         time.Duration `json:"duration"`
+	Seed             uint64        `json:"seed"`
+	Mix              mix           `json:"mix"`
+	DeadlineRate     float64       `json:"deadlineRate,omitempty"`
+	Pause            time.Duration `json:"pause,omitempty"`
 }
 
 // record is one line of a child's output.
@@ -150,8 +150,8 @@ func TestHelperProcess(t *testing.T) {
 	db, store := open(cfg.DSN)
 	defer db.Close()
 	timeoutStore := store
-	if cfg.TimeoutDSN != "" {
-		tdb, s := open(cfg.TimeoutDSN)
+	if cfg.StatementTimeout > 0 {
+		tdb, s := openPostgresTimeout(t, ctx, cfg.DSN, cfg.StatementTimeout, cfg.Clients*maxBurst)
 		defer tdb.Close()
 		timeoutStore = s
 	}
