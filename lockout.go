@@ -141,11 +141,16 @@ func (m *MFA) lockedFor(lk Lockout, now time.Time) (time.Duration, bool) {
 	if lk.Failures < m.lockout.Threshold {
 		return 0, false
 	}
-	until := lk.LastFailure.Add(m.backoff(lk.Failures))
-	if now.Before(until) {
-		return until.Sub(now), true
+	delay := m.backoff(lk.Failures)
+	until := lk.LastFailure.Add(delay)
+	if !now.Before(until) {
+		return 0, false
 	}
-	return 0, false
+	// A failure recorded by an instance whose clock is ahead of this one's
+	// lies in the future here: the user stays locked until its time, but
+	// the wait given is never longer than the backoff, so never longer
+	// than MaxDelay.
+	return min(until.Sub(now), delay), true
 }
 
 // backoff is the delay after the given number of consecutive failures:

@@ -212,3 +212,34 @@ func TestUnlockUserReportsFailure(t *testing.T) {
 		t.Fatal("user.unlocked emitted for an unlock that did not happen")
 	}
 }
+
+// TestLockoutClockAhead: a failure stamped ahead of this instance's clock,
+// by an instance whose clock runs ahead, keeps the user locked until its
+// time, but the wait given is never longer than the backoff.
+func TestLockoutClockAhead(t *testing.T) {
+	store := memstore.New()
+	e := newEnv(t, func(c *mfa.Config) { c.Store = store })
+	secret, _ := e.enrol(t, "alice")
+	lk, err := store.Lockout(e.ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ahead := mfa.Lockout{Failures: 5, LastFailure: e.clock.Now().Add(2 * time.Hour)}
+	if ok, err := store.SwapLockout(e.ctx, "alice", lk, ahead); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	login := func() error {
+		_, err := e.m.AuthenticateDevice(e.ctx, "alice", mfa.AuthenticateRequest{Code: e.code(t, secret, 0)})
+		return err
+	}
+	if got := retryAfter(t, login()); got != 30*time.Second {
+		t.Fatalf("wait %s, want the 30s backoff", got)
+	}
+	// Still locked after that wait: the failure's own time has not come.
+	e.clock.Advance(2 * time.Hour)
+	if got := retryAfter(t, login()); got != 30*time.Second {
+		t.Fatalf("wait two hours on %s, want 30s", got)
+	}
+	e.clock.Advance(30 * time.Second)
+	mustOK(t, login())
+}

@@ -224,9 +224,10 @@ func (s state) lockedFor(now int64) (time.Duration, bool) {
 	case s.Failures < lockoutConfig.Threshold:
 		return 0, false
 	}
-	until := s.LastFailure + int64(backoff(s.Failures))
+	delay := backoff(s.Failures)
+	until := s.LastFailure + int64(delay)
 	if now < until {
-		return time.Duration(until - now), true
+		return min(time.Duration(until-now), delay), true
 	}
 	return 0, false
 }
