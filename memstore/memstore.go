@@ -159,20 +159,7 @@ func (s *Store) findOrAdd(userID string) (int32, *record) {
 
 // remove frees the slot of userID. The caller holds s.mu for writing.
 func (s *Store) remove(userID string, slot int32, r *record) {
-	h := s.hash(userID)
-	if s.index[h] == slot {
-		if r.next == 0 {
-			delete(s.index, h)
-		} else {
-			s.index[h] = r.next
-		}
-	} else {
-		prev := s.rec(s.index[h])
-		for prev.next != slot {
-			prev = s.rec(prev.next)
-		}
-		prev.next = r.next
-	}
+	unlink(s.index, s.hash(userID), slot, func(i int32) *int32 { return &s.rec(i).next })
 	for i := range r.deviceCount() {
 		s.discardDevice(s.deviceAt(slot, r, i))
 	}
@@ -185,6 +172,25 @@ func (s *Store) remove(userID string, slot int32, r *record) {
 	*r = record{}
 	s.free = append(s.free, slot)
 	s.compactIfWasteful()
+}
+
+// unlink takes i out of the chain of entries whose key hashes to h: heads
+// maps a hash to its chain's first entry, and next gives the field of an
+// entry that holds the one after it (0 for none).
+func unlink(heads map[uint64]int32, h uint64, i int32, next func(int32) *int32) {
+	if heads[h] == i {
+		if n := *next(i); n == 0 {
+			delete(heads, h)
+		} else {
+			heads[h] = n
+		}
+		return
+	}
+	prev := heads[h]
+	for *next(prev) != i {
+		prev = *next(prev)
+	}
+	*next(prev) = *next(i)
 }
 
 // removeIfEmpty forgets a user with no state left, so that memory follows
@@ -308,20 +314,7 @@ func (s *Store) addPasskey(slot int32, cred *mfa.PasskeyCredential) int32 {
 // garbage and frees it. The caller holds s.mu for writing.
 func (s *Store) dropPasskey(i int32) {
 	p := s.passkey(i)
-	h := s.credHash(s.bytes.get(p.id))
-	if s.creds[h] == i {
-		if p.next == 0 {
-			delete(s.creds, h)
-		} else {
-			s.creds[h] = p.next
-		}
-	} else {
-		prev := s.passkey(s.creds[h])
-		for prev.next != i {
-			prev = s.passkey(prev.next)
-		}
-		prev.next = p.next
-	}
+	unlink(s.creds, s.credHash(s.bytes.get(p.id)), i, func(i int32) *int32 { return &s.passkey(i).next })
 	s.arenas.dropPasskey(p)
 	*p = passkey{}
 	s.freePasskeys = append(s.freePasskeys, i)
