@@ -279,10 +279,22 @@ func (t *tokenRequest) request() (*mfa.TokenRequest, error) {
 	return &mfa.TokenRequest{SingleUse: t.SingleUse, Scopes: t.Scopes, TTL: time.Duration(t.TTL) * time.Second}, nil
 }
 
-type authenticateRequest struct {
-	Code           string        `json:"code"`
-	DeviceID       string        `json:"deviceId,omitempty"`
+// withToken is the createMfaToken field of the authentication requests.
+type withToken struct {
 	CreateMFAToken *tokenRequest `json:"createMfaToken,omitempty"`
+}
+
+func (t *withToken) tokenRequest() (*mfa.TokenRequest, error) { return t.CreateMFAToken.request() }
+
+// authRequest is the body of an authentication endpoint.
+type authRequest interface {
+	tokenRequest() (*mfa.TokenRequest, error)
+}
+
+type authenticateRequest struct {
+	Code     string `json:"code"`
+	DeviceID string `json:"deviceId,omitempty"`
+	withToken
 }
 
 type authResponse struct {
@@ -309,20 +321,20 @@ func (h *Handler) authenticated(w http.ResponseWriter, r *http.Request, s Sessio
 	})
 }
 
-func (h *Handler) authenticateDevice(w http.ResponseWriter, r *http.Request, s Session) {
-	var req authenticateRequest
-	if err := decodeJSON(w, r, &req, false); err != nil {
+// authenticate answers an authentication endpoint: it decodes the body,
+// of at most limit bytes, into req and gives call the token request that
+// req asks for; the session completes with call's success.
+func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, s Session, req authRequest, limit int64, call func(*mfa.TokenRequest) (*mfa.AuthResult, error)) {
+	if err := decodeJSONLimit(w, r, req, false, limit); err != nil {
 		h.writeError(w, r, err)
 		return
 	}
-	tr, err := req.CreateMFAToken.request()
+	tr, err := req.tokenRequest()
 	if err != nil {
 		h.writeError(w, r, err)
 		return
 	}
-	res, err := h.m.AuthenticateDevice(r.Context(), s.UserID, mfa.AuthenticateRequest{
-		Code: req.Code, DeviceID: req.DeviceID, CreateMFAToken: tr,
-	})
+	res, err := call(tr)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
@@ -330,28 +342,23 @@ func (h *Handler) authenticateDevice(w http.ResponseWriter, r *http.Request, s S
 	h.authenticated(w, r, s, res)
 }
 
+func (h *Handler) authenticateDevice(w http.ResponseWriter, r *http.Request, s Session) {
+	var req authenticateRequest
+	h.authenticate(w, r, s, &req, maxBody, func(tr *mfa.TokenRequest) (*mfa.AuthResult, error) {
+		return h.m.AuthenticateDevice(r.Context(), s.UserID, mfa.AuthenticateRequest{Code: req.Code, DeviceID: req.DeviceID, CreateMFAToken: tr})
+	})
+}
+
 type recoveryRequest struct {
-	Code           string        `json:"code"`
-	CreateMFAToken *tokenRequest `json:"createMfaToken,omitempty"`
+	Code string `json:"code"`
+	withToken
 }
 
 func (h *Handler) authenticateRecoveryCode(w http.ResponseWriter, r *http.Request, s Session) {
 	var req recoveryRequest
-	if err := decodeJSON(w, r, &req, false); err != nil {
-		h.writeError(w, r, err)
-		return
-	}
-	tr, err := req.CreateMFAToken.request()
-	if err != nil {
-		h.writeError(w, r, err)
-		return
-	}
-	res, err := h.m.AuthenticateRecoveryCode(r.Context(), s.UserID, mfa.RecoveryRequest{Code: req.Code, CreateMFAToken: tr})
-	if err != nil {
-		h.writeError(w, r, err)
-		return
-	}
-	h.authenticated(w, r, s, res)
+	h.authenticate(w, r, s, &req, maxBody, func(tr *mfa.TokenRequest) (*mfa.AuthResult, error) {
+		return h.m.AuthenticateRecoveryCode(r.Context(), s.UserID, mfa.RecoveryRequest{Code: req.Code, CreateMFAToken: tr})
+	})
 }
 
 func (h *Handler) deleteDevice(w http.ResponseWriter, r *http.Request, s Session) {

@@ -177,7 +177,7 @@ func TestDecodeJSONKeysAllFields(t *testing.T) {
 	if err := decodeBody(`{"code":"123456","deviceId":"d1","createMfaToken":{"singleUse":true,"scopes":["a"],"ttl":60}}`, &req); err != nil {
 		t.Fatal(err)
 	}
-	want := authenticateRequest{Code: "123456", DeviceID: "d1", CreateMFAToken: &tokenRequest{SingleUse: true, Scopes: []string{"a"}, TTL: 60}}
+	want := authenticateRequest{Code: "123456", DeviceID: "d1", withToken: withToken{CreateMFAToken: &tokenRequest{SingleUse: true, Scopes: []string{"a"}, TTL: 60}}}
 	if !reflect.DeepEqual(req, want) {
 		t.Fatalf("decoded %+v, want %+v", req, want)
 	}

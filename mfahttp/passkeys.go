@@ -25,8 +25,8 @@ type passkeyFinishRequest struct {
 // passkeyAuthRequest is the body of POST
 // /api/devices/passkey/authenticate.
 type passkeyAuthRequest struct {
-	Response       json.RawMessage `json:"response"`
-	CreateMFAToken *tokenRequest   `json:"createMfaToken,omitempty"`
+	Response json.RawMessage `json:"response"`
+	withToken
 }
 
 // beginPasskeyRegistration answers POST /api/devices/passkey with the
@@ -89,21 +89,9 @@ func (h *Handler) beginPasskeyAuthentication(w http.ResponseWriter, r *http.Requ
 // authenticateDevice does a TOTP code.
 func (h *Handler) authenticatePasskey(w http.ResponseWriter, r *http.Request, s Session) {
 	var req passkeyAuthRequest
-	if err := decodeJSONLimit(w, r, &req, false, maxPasskeyBody); err != nil {
-		h.writeError(w, r, err)
-		return
-	}
-	tr, err := req.CreateMFAToken.request()
-	if err != nil {
-		h.writeError(w, r, err)
-		return
-	}
-	res, err := h.m.AuthenticatePasskey(r.Context(), s.UserID, mfa.PasskeyRequest{Response: req.Response, CreateMFAToken: tr})
-	if err != nil {
-		h.writeError(w, r, err)
-		return
-	}
-	h.authenticated(w, r, s, res)
+	h.authenticate(w, r, s, &req, maxPasskeyBody, func(tr *mfa.TokenRequest) (*mfa.AuthResult, error) {
+		return h.m.AuthenticatePasskey(r.Context(), s.UserID, mfa.PasskeyRequest{Response: req.Response, CreateMFAToken: tr})
+	})
 }
 
 // setDefaultDevice answers POST /api/devices/{id}/default with 204.
