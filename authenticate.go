@@ -98,28 +98,31 @@ func (m *MFA) AuthenticateDevice(ctx context.Context, userID string, req Authent
 	}
 	buf := getSecretBuf()
 	defer putSecretBuf(buf)
-	devices, err := totpCandidates(st.Devices, req.DeviceID)
+	// The candidates are indices into st.Devices, held on the stack for
+	// the few devices a user has.
+	var idx [4]int
+	cand, err := totpCandidates(idx[:0], st.Devices, req.DeviceID)
 	if err != nil {
 		code, _ := parseDigits(req.Code, m.totp.Digits)
 		m.decoyTOTP(ctx, userID, code, now, buf)
 		return nil, err
 	}
 	// A code's length is its device's: keep the devices it fits.
-	fit := devices[:0:0]
-	for _, d := range devices {
-		if _, ok := parseDigits(req.Code, m.deviceParams(d).digits); ok {
-			fit = append(fit, d)
+	fit := cand[:0]
+	for _, i := range cand {
+		if _, ok := parseDigits(req.Code, m.deviceParams(st.Devices[i]).digits); ok {
+			fit = append(fit, i)
 		}
 	}
 	if len(fit) == 0 {
-		return nil, invalidInput("code", fmt.Sprintf("code must be %d digits", m.deviceParams(devices[0]).digits))
+		return nil, invalidInput("code", fmt.Sprintf("code must be %d digits", m.deviceParams(st.Devices[cand[0]]).digits))
 	}
-	for _, d := range fit {
-		if m.deviceParams(d).alg == SHA1 && fips140.Enforced() {
+	for _, i := range fit {
+		if m.deviceParams(st.Devices[i]).alg == SHA1 && fips140.Enforced() {
 			return nil, newError(ErrInvalidConfig, "TOTP.Algorithm", "this device uses SHA1, which FIPS 140-3 mode (GODEBUG=fips140=only) does not allow: the user must enrol a new device")
 		}
 	}
-	a := &attempt{userID: userID, deviceID: fit[0].ID, method: MethodTOTP, lk: st.Lockout, now: now}
+	a := &attempt{userID: userID, deviceID: st.Devices[fit[0]].ID, method: MethodTOTP, lk: st.Lockout, now: now}
 	if err := m.checkLock(ctx, a); err != nil {
 		return nil, err
 	}
@@ -130,7 +133,8 @@ func (m *MFA) AuthenticateDevice(ctx context.Context, userID string, req Authent
 		step                  int64
 		found, fresh, primary bool
 	)
-	for _, c := range fit {
+	for _, i := range fit {
+		c := st.Devices[i]
 		s, ok, f, pr, err := m.checkDevice(c, req.Code, now, buf)
 		if err != nil {
 			return nil, err
@@ -215,36 +219,40 @@ func (m *MFA) checkDevice(d DeviceRecord, code string, now time.Time, buf *secre
 	return step, found, fresh, primary, nil
 }
 
-// totpCandidates returns the TOTP devices a code may come from: the one
-// named, or else the user's verified ones, the default first, or else the
-// pending one.
-func totpCandidates(devices []DeviceRecord, id string) ([]DeviceRecord, error) {
+// totpCandidates appends to dst, which is empty, the indices in devices
+// of the TOTP devices a code may come from: the one named by id; or else
+// every verified one, the default first; or else the pending one.
+func totpCandidates(dst []int, devices []DeviceRecord, id string) ([]int, error) {
 	if id != "" {
-		d, err := pickDevice(devices, id)
-		if err == nil && d.Type != DeviceTOTP {
-			err = newError(ErrDeviceNotFound, "deviceId", "no authenticator app with that ID")
+		for i, d := range devices {
+			if d.ID != id {
+				continue
+			}
+			if d.Type != DeviceTOTP {
+				return dst, newError(ErrDeviceNotFound, "deviceId", "no authenticator app with that ID")
+			}
+			return append(dst, i), nil
 		}
-		return []DeviceRecord{d}, err
+		return dst, newError(ErrDeviceNotFound, "deviceId", "")
 	}
 	def := defaultDevice(devices)
-	var out []DeviceRecord
-	for _, d := range devices {
+	for i, d := range devices {
 		if d.Verified && d.Type == DeviceTOTP {
-			out = append(out, d)
+			dst = append(dst, i)
 			if d.ID == def {
-				out[0], out[len(out)-1] = out[len(out)-1], out[0]
+				dst[0], dst[len(dst)-1] = dst[len(dst)-1], dst[0]
 			}
 		}
 	}
-	if len(out) > 0 {
-		return out, nil
+	if len(dst) > 0 {
+		return dst, nil
 	}
-	for _, d := range devices {
+	for i, d := range devices {
 		if !d.Verified && d.Type == DeviceTOTP {
-			return []DeviceRecord{d}, nil
+			return append(dst, i), nil
 		}
 	}
-	return nil, newError(ErrNoDevice, "", "")
+	return dst, newError(ErrNoDevice, "", "")
 }
 
 // matchStep looks for code in the steps around now. It computes every

@@ -270,6 +270,38 @@ func BenchmarkMemstoreBytesPerUser(b *testing.B) {
 	b.ReportMetric(memstoreBytesPerUser(b, b.N), "B/user")
 }
 
+// TestAuthenticateDeviceAllocs checks the allocation target of
+// docs/DESIGN.md: the worst case of a successful AuthenticateDevice on
+// memstore (the code of the previous step, every step of the window
+// computed) allocates at most 12 times.
+func TestAuthenticateDeviceAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	const runs, limit = 100, 12
+	f := newBenchFixture(t, 1)
+	ctx := context.Background()
+	// AllocsPerRun calls the function once more than runs, to warm up.
+	codes := make([]string, runs+1)
+	for i := range codes {
+		at := f.clock.t.Add(time.Duration(i+1) * benchPeriod)
+		codes[i] = mfatest.StepCode(f.secret(0), at.Unix()/30-1)
+	}
+	i := 0
+	allocs := testing.AllocsPerRun(runs, func() {
+		f.clock.t = f.clock.t.Add(benchPeriod)
+		if _, err := f.m.AuthenticateDevice(ctx, f.user(0), mfa.AuthenticateRequest{Code: codes[i]}); err != nil {
+			t.Fatalf("login %d: %v", i, err)
+		}
+		i++
+	})
+	if allocs > limit {
+		t.Errorf("AuthenticateDevice allocates %.0f times, want at most %d", allocs, limit)
+	} else {
+		t.Logf("AuthenticateDevice allocates %.0f times", allocs)
+	}
+}
+
 // TestMemstoreBytesPerUser checks the memory target of docs/DESIGN.md: memstore
 // holds an enrolled user in at most 1 KiB.
 func TestMemstoreBytesPerUser(t *testing.T) {
