@@ -62,7 +62,10 @@ const (
 // when the user already has one, which also makes a re-run of a migration
 // skip the users it imported. The input is checked as at enrolment (and in
 // FIPS 140-3 mode SHA1 and secrets under 16 bytes are refused); an import
-// that is refused, for any reason, stores nothing. It emits
+// that is refused, for any reason, stores nothing. An import ends the
+// user's registration in progress, if any, an app's or a passkey's: begun
+// while the user had no factor, it needed no token for
+// ActionCredentialLink, and must not finish as a further factor. It emits
 // EventDeviceImported.
 func (m *MFA) ImportTOTPDevice(ctx context.Context, userID string, in TOTPImport) (*Device, error) {
 	if err := validateUserID(userID); err != nil {

@@ -2,6 +2,7 @@ package mfa_test
 
 import (
 	"crypto/fips140"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -116,6 +117,25 @@ func TestImportReplayAndCodes(t *testing.T) {
 	mustOK(t, err)
 	_, err = e.m.AuthenticateRecoveryCode(e.ctx, "ann", mfa.RecoveryRequest{Code: strings.ToUpper(strings.ReplaceAll(fresh[0], "-", " "))})
 	mustOK(t, err)
+}
+
+// TestImportEndsRegistration: an app registration begun while the user had
+// no factor, so without a token for credential:link, cannot finish after
+// an import made the user one: it would be a further factor that no
+// token authorised. With room for two apps the store would take it.
+func TestImportEndsRegistration(t *testing.T) {
+	e := newEnv(t, func(c *mfa.Config) { c.Devices.TOTP = 2 })
+	reg, err := e.m.AddDevice(e.ctx, "ann")
+	mustOK(t, err)
+	_, err = e.m.ImportTOTPDevice(e.ctx, "ann", mfa.TOTPImport{Secret: "JBSWY3DPEHPK3PXPJBSWY3DP"})
+	mustOK(t, err)
+	if _, err := e.m.PendingRegistration(e.ctx, "ann"); !errors.Is(err, mfa.ErrNoDevice) {
+		t.Fatalf("registration after the import: %v, want ErrNoDevice", err)
+	}
+	before := e.state(t, "ann")
+	_, err = e.m.AuthenticateDevice(e.ctx, "ann", mfa.AuthenticateRequest{Code: e.code(t, reg.Secret, 0), DeviceID: reg.DeviceID})
+	mustErr(t, err, mfa.ErrDeviceNotFound)
+	e.unchanged(t, "ann", before)
 }
 
 // TestImportRefusals: bad input, or a user who has a device, stores

@@ -245,6 +245,8 @@ func (m *MFA) FinishPasskeyRegistration(ctx context.Context, userID string, resp
 	if began1st && !firstFactor {
 		// Begun without a credential:link token as the user's first factor,
 		// while another factor was verified meanwhile: the token is due.
+		// (An import removes the registration, so the store refuses one
+		// that lands between this check and VerifyPasskey.)
 		return nil, newError(ErrTokenRequired, "", "the user has a factor now: start again with an MFA token for credential:link")
 	}
 	cred, err := pv.FinishRegistration(PasskeyUser{ID: handle, Name: d.AccountName}, session, response)

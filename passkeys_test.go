@@ -2,6 +2,7 @@ package mfa_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mfakit/mfa"
+	"github.com/mfakit/mfa/memstore"
 	"github.com/mfakit/mfa/mfatest"
 )
 
@@ -310,7 +312,7 @@ func TestPasskeyBadInput(t *testing.T) {
 // TestPasskeyFirstFactorRace: a registration begun without a token, as the
 // user's first factor, cannot finish once the user has another factor, so
 // a session with the password alone cannot slip a passkey in beside a
-// factor enrolled or imported meanwhile.
+// factor imported meanwhile: the import ends the registration.
 func TestPasskeyFirstFactorRace(t *testing.T) {
 	e := passkeyEnv(t)
 	reg, err := e.m.BeginPasskeyRegistration(e.ctx, "alice")
@@ -319,8 +321,43 @@ func TestPasskeyFirstFactorRace(t *testing.T) {
 	mustOK(t, err)
 	before := e.state(t, "alice")
 	_, err = e.m.FinishPasskeyRegistration(e.ctx, "alice", mfatest.PasskeyAnswer(t, reg.Options, "cred-1", 0))
-	mustErr(t, err, mfa.ErrTokenRequired)
+	mustErr(t, err, mfa.ErrChallengeInvalid)
 	e.unchanged(t, "alice", before)
+}
+
+// importBeforeVerify imports a TOTP device for the user right before a
+// passkey registration's VerifyPasskey: after FinishPasskeyRegistration
+// found that the user has no factor, before the store makes the passkey
+// one.
+type importBeforeVerify struct {
+	mfa.Store
+	m **mfa.MFA
+}
+
+func (s importBeforeVerify) VerifyPasskey(ctx context.Context, userID, deviceID string, cred mfa.PasskeyCredential, at time.Time, codes mfa.RecoveryCodeSet, lk mfa.Lockout, limit int) error {
+	if _, err := (*s.m).ImportTOTPDevice(ctx, userID, mfa.TOTPImport{Secret: "JBSWY3DPEHPK3PXP"}); err != nil {
+		return err
+	}
+	return s.Store.VerifyPasskey(ctx, userID, deviceID, cred, at, codes, lk, limit)
+}
+
+// TestPasskeyFirstFactorImportInWindow: an import that lands between
+// FinishPasskeyRegistration's check and the store's write still stops the
+// registration, as the store refuses to verify a device the import
+// removed.
+func TestPasskeyFirstFactorImportInWindow(t *testing.T) {
+	var m *mfa.MFA
+	e := passkeyEnv(t, func(c *mfa.Config) { c.Store = importBeforeVerify{Store: memstore.New(), m: &m} })
+	m = e.m
+	reg, err := e.m.BeginPasskeyRegistration(e.ctx, "alice")
+	mustOK(t, err)
+	_, err = e.m.FinishPasskeyRegistration(e.ctx, "alice", mfatest.PasskeyAnswer(t, reg.Options, "cred-1", 0))
+	mustErr(t, err, mfa.ErrChallengeInvalid)
+	devices, err := e.m.GetUserDevices(e.ctx, "alice")
+	mustOK(t, err)
+	if len(devices) != 1 || devices[0].Type != mfa.DeviceTOTP {
+		t.Fatalf("devices %+v, want the imported app alone", devices)
+	}
 }
 
 // TestPasskeyRefusedRegistration: a refused registration is reported and

@@ -60,12 +60,16 @@ type DeviceStore interface {
 	InsertPendingDevice(ctx context.Context, d DeviceRecord, limit int) error
 
 	// ImportDevice atomically adds d, a verified device brought from
-	// another system, and, when codes holds hashes, makes codes the user's
-	// recovery code set. If the user already has limit verified devices of
-	// d.Type it changes nothing and returns ErrDeviceLimit, and when d
-	// holds a passkey credential whose ID a device of any user holds, it
-	// changes nothing and returns ErrPasskeyRegistered. The user's pending
-	// devices stay. A device ID is unique across users.
+	// another system, removes the user's pending devices, and, when codes
+	// holds hashes, makes codes the user's recovery code set. If the user
+	// already has limit verified devices of d.Type it changes nothing and
+	// returns ErrDeviceLimit, and when d holds a passkey credential whose
+	// ID a device of any user holds, it changes nothing and returns
+	// ErrPasskeyRegistered. A device ID is unique across users.
+	//
+	// The pending devices go because one begun while the user had no
+	// factor needed no MFA token; left, it could be verified after the
+	// import as a further factor that no token authorised.
 	ImportDevice(ctx context.Context, d DeviceRecord, codes RecoveryCodeSet, limit int) error
 
 	// VerifyDevice atomically turns a pending device into a verified one,

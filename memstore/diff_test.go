@@ -132,6 +132,7 @@ func (m *model) ImportDevice(d mfa.DeviceRecord, codes mfa.RecoveryCodeSet, limi
 		return mfa.ErrPasskeyRegistered
 	}
 	d.Verified = true
+	u.devices = slices.DeleteFunc(u.devices, func(x mfa.DeviceRecord) bool { return !x.Verified })
 	u.devices = append(u.devices, d)
 	if len(codes.Hashes) > 0 {
 		u.codes = codes

@@ -476,6 +476,11 @@ func (s *Store) ImportDevice(ctx context.Context, d mfa.DeviceRecord, codes mfa.
 		return mfa.ErrPasskeyRegistered
 	}
 	slot, r := s.findOrAdd(d.UserID)
+	for i := r.deviceCount() - 1; i >= 0; i-- {
+		if !s.deviceAt(slot, r, i).verified {
+			s.deleteDevice(slot, r, i)
+		}
+	}
 	dev := s.newDevice(d)
 	dev.verified = true
 	if d.Passkey != nil {

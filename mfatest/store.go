@@ -388,28 +388,33 @@ func testImport(t *testing.T, h *harness) {
 	codes := codeSet(3, false)
 	codes.Format = mfa.RecoveryFormatImported
 	noErr(t, "ImportDevice", h.s.ImportDevice(h.ctx, d, codes, 1))
+	// The pending device, begun when the user had no factor, is gone: it
+	// cannot become a further factor that no token authorised.
 	st := h.load(t, u, base)
-	if len(st.Devices) != 2 {
-		t.Fatalf("%d devices after the import, want the pending one and the imported one", len(st.Devices))
+	if len(st.Devices) != 1 {
+		t.Fatalf("%d devices after the import, want the imported one alone", len(st.Devices))
 	}
-	for _, got := range st.Devices {
-		if got.ID == d.ID {
-			sameDevice(t, got, d)
-		} else {
-			sameDevice(t, got, pending)
-		}
-	}
+	sameDevice(t, st.Devices[0], d)
+	wantErr(t, "VerifyDevice(pending before the import)", h.s.VerifyDevice(h.ctx, u, pending.ID, 7, base, mfa.RecoveryCodeSet{}, mfa.Lockout{}, 2), mfa.ErrDeviceNotFound)
 	sameCodes(t, st.RecoveryCodes, codes)
 	if st.RecoveryCodes.Format != mfa.RecoveryFormatImported {
 		t.Fatalf("code set format %q, want %q", st.RecoveryCodes.Format, mfa.RecoveryFormatImported)
 	}
 
-	// A second device of the type is refused and changes nothing.
+	// A second device of the type is refused and changes nothing: a
+	// pending device stays.
+	later := h.device(u, "later")
+	noErr(t, "InsertPendingDevice(after the import)", h.s.InsertPendingDevice(h.ctx, later, 2))
 	again := imported(h.device(u, "again"))
 	wantErr(t, "ImportDevice(second)", h.s.ImportDevice(h.ctx, again, codeSet(2, false), 1), mfa.ErrDeviceLimit)
 	after := h.load(t, u, base)
 	if len(after.Devices) != 2 {
-		t.Fatalf("a refused import left %d devices", len(after.Devices))
+		t.Fatalf("a refused import left %d devices, want the imported and the pending one", len(after.Devices))
+	}
+	for _, got := range after.Devices {
+		if got.ID != d.ID {
+			sameDevice(t, got, later)
+		}
 	}
 	sameCodes(t, after.RecoveryCodes, codes)
 	v, _, _ := h.enrolled(t, "bob")

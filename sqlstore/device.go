@@ -75,7 +75,8 @@ func (s *Store) insertDevice(ctx context.Context, tx *sql.Tx, d mfa.DeviceRecord
 
 // ImportDevice implements [mfa.DeviceStore]. Under the user's lock it
 // inserts d verified, refuses when the user then has more verified devices
-// of the type than limit (rolling the insert back), and stores codes.
+// of the type than limit (rolling the insert back), removes the user's
+// pending devices and stores codes.
 func (s *Store) ImportDevice(ctx context.Context, d mfa.DeviceRecord, codes mfa.RecoveryCodeSet, limit int) error {
 	return s.inTx(ctx, "import device", func(tx *sql.Tx) error {
 		if err := s.lockUser(ctx, tx, d.UserID); err != nil {
@@ -92,6 +93,9 @@ func (s *Store) ImportDevice(ctx context.Context, d mfa.DeviceRecord, codes mfa.
 		}
 		if n > limit {
 			return mfa.ErrDeviceLimit
+		}
+		if _, err := s.exec(ctx, tx, queries.DeletePendingDevices, d.UserID); err != nil {
+			return err
 		}
 		if len(codes.Hashes) == 0 {
 			return nil
