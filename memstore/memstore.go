@@ -230,6 +230,15 @@ func (s *Store) deviceIndex(slot int32, r *record, deviceID string) int {
 	return -1
 }
 
+// deletePending removes the user's pending devices.
+func (s *Store) deletePending(slot int32, r *record) {
+	for i := r.deviceCount() - 1; i >= 0; i-- {
+		if !s.deviceAt(slot, r, i).verified {
+			s.deleteDevice(slot, r, i)
+		}
+	}
+}
+
 // deleteDevice removes the user's device i and counts its values as
 // garbage.
 func (s *Store) deleteDevice(slot int32, r *record, i int) {
@@ -450,11 +459,7 @@ func (s *Store) InsertPendingDevice(ctx context.Context, d mfa.DeviceRecord, lim
 		return mfa.ErrDeviceLimit
 	}
 	slot, r = s.findOrAdd(d.UserID)
-	for i := r.deviceCount() - 1; i >= 0; i-- {
-		if !s.deviceAt(slot, r, i).verified {
-			s.deleteDevice(slot, r, i)
-		}
-	}
+	s.deletePending(slot, r)
 	s.addDevice(slot, r, s.newDevice(d))
 	s.compactIfWasteful()
 	return nil
@@ -476,11 +481,7 @@ func (s *Store) ImportDevice(ctx context.Context, d mfa.DeviceRecord, codes mfa.
 		return mfa.ErrPasskeyRegistered
 	}
 	slot, r := s.findOrAdd(d.UserID)
-	for i := r.deviceCount() - 1; i >= 0; i-- {
-		if !s.deviceAt(slot, r, i).verified {
-			s.deleteDevice(slot, r, i)
-		}
-	}
+	s.deletePending(slot, r)
 	dev := s.newDevice(d)
 	dev.verified = true
 	if d.Passkey != nil {
