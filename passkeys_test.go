@@ -325,6 +325,46 @@ func TestPasskeyFirstFactorRace(t *testing.T) {
 	e.unchanged(t, "alice", before)
 }
 
+// keepsPending is a store whose ImportDevice leaves the user's pending
+// devices in place, as the Store contract before 0.2 allowed.
+type keepsPending struct{ mfa.Store }
+
+func (s keepsPending) ImportDevice(ctx context.Context, d mfa.DeviceRecord, codes mfa.RecoveryCodeSet, limit int) error {
+	st, err := s.Store.LoadUser(ctx, d.UserID, time.Time{})
+	if err != nil {
+		return err
+	}
+	if err := s.Store.ImportDevice(ctx, d, codes, limit); err != nil {
+		return err
+	}
+	for _, p := range st.Devices {
+		if !p.Verified {
+			if err := s.Store.InsertPendingDevice(ctx, p, 100); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// TestPasskeyFirstFactorOldStore: on a store that keeps the pending
+// devices through an import, the registration's own record of how it
+// began still refuses it: the token for credential:link is due.
+func TestPasskeyFirstFactorOldStore(t *testing.T) {
+	e := passkeyEnv(t, func(c *mfa.Config) { c.Store = keepsPending{memstore.New()} })
+	reg, err := e.m.BeginPasskeyRegistration(e.ctx, "alice")
+	mustOK(t, err)
+	_, err = e.m.ImportTOTPDevice(e.ctx, "alice", mfa.TOTPImport{Secret: "JBSWY3DPEHPK3PXP"})
+	mustOK(t, err)
+	if st := e.state(t, "alice"); len(st.Devices) != 2 {
+		t.Fatalf("%d devices, want the imported one and the pending passkey", len(st.Devices))
+	}
+	before := e.state(t, "alice")
+	_, err = e.m.FinishPasskeyRegistration(e.ctx, "alice", mfatest.PasskeyAnswer(t, reg.Options, "cred-1", 0))
+	mustErr(t, err, mfa.ErrTokenRequired)
+	e.unchanged(t, "alice", before)
+}
+
 // importBeforeVerify imports a TOTP device for the user right before a
 // passkey registration's VerifyPasskey: after FinishPasskeyRegistration
 // found that the user has no factor, before the store makes the passkey

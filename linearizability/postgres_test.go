@@ -58,7 +58,7 @@ func openPostgresTimeout(tb testing.TB, ctx context.Context, dsn string, d time.
 	tb.Helper()
 	cfg := postgresConfig(tb, dsn)
 	var on atomic.Bool
-	set := fmt.Sprintf("SET statement_timeout = %d", d.Milliseconds())
+	set := fmt.Sprintf("SET statement_timeout = '%dus'", d.Microseconds())
 	cfg.AfterConnect = func(ctx context.Context, c *pgconn.PgConn) error {
 		if !on.Load() {
 			return nil
