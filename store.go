@@ -207,7 +207,9 @@ type PasskeyStore interface {
 	// authenticator keeps no counter) or when it is greater. So of
 	// concurrent callers with the same count greater than 0 at most one
 	// succeeds; an authenticator without a counter is kept from replays by
-	// the single use of each challenge (TakeChallenge).
+	// the single use of each challenge (TakeChallenge). When lk is the
+	// zero Lockout the store may compare the lockout state as of the start
+	// of the operation, as AcceptStep may.
 	AcceptPasskey(ctx context.Context, userID, deviceID string, signCount uint32, backupState bool, at time.Time, lk Lockout) error
 
 	// PutChallenge stores c as c.UserID's login ceremony in progress,

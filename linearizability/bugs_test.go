@@ -86,6 +86,19 @@ func (s reusableToken) ConsumeToken(ctx context.Context, userID string, hash [mf
 	return err
 }
 
+// reusableChallenge puts a login ceremony back after taking it, so that
+// an answer can be checked again: a replayed answer is counted against the
+// passkey's counter rather than refused for want of a ceremony.
+type reusableChallenge struct{ mfa.Store }
+
+func (s reusableChallenge) TakeChallenge(ctx context.Context, userID string, now time.Time) (mfa.ChallengeRecord, error) {
+	c, err := s.Store.TakeChallenge(ctx, userID, now)
+	if err == nil {
+		err = s.Store.PutChallenge(ctx, c)
+	}
+	return c, err
+}
+
 // TestPlantedBugs checks that the checker catches each planted bug: a
 // history of a workload aimed at the bug is not linearizable with the
 // buggy store, while the same workload on the real store is. A bug shows
@@ -106,6 +119,8 @@ func TestPlantedBugs(t *testing.T) {
 		{"TokenConsumedTwice", func(s mfa.Store) mfa.Store {
 			return reusableToken{s, new(sync.Mutex), map[[mfa.HashSize]byte]bool{}}
 		}, mix{TOTP: 30, TokenUse: 10, TokenBurst: 50, TokenRequest: 0.9}},
+		{"PasskeyCeremonyTakenTwice", func(s mfa.Store) mfa.Store { return reusableChallenge{s} },
+			mix{Passkey: 30, PasskeyBurst: 60, Unlock: 5}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			run := memRun{duration: 500 * time.Millisecond, users: 3, clients: 4, mix: tc.mix, checkTimeout: 30 * time.Second}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/anishathalye/porcupine"
+	"github.com/mfakit/mfa"
 )
 
 // op is one call as a client recorded it: when it started and ended, by
@@ -84,6 +85,9 @@ type recorder interface {
 	call(client int, in Input) int64
 	// ret records the call's outcome.
 	ret(id int64, out Output)
+	// at is the time on the clock of call and ret, for the instants a
+	// client notes within a call.
+	at() int64
 }
 
 // localRecorder records into a history in this process. stamp gives the
@@ -106,6 +110,8 @@ func (r *localRecorder) call(client int, in Input) int64 {
 }
 
 func (r *localRecorder) ret(id int64, out Output) { r.h.addReturn(id, out, r.stamp()) }
+
+func (r *localRecorder) at() int64 { return r.stamp() }
 
 // monotonicStamp returns the nanoseconds since base on the monotonic
 // clock.
@@ -168,9 +174,49 @@ func (h *history) operations(ops []op) []porcupine.Operation {
 				porcupine.Operation{ClientId: c, Input: write, Output: o.Out, Call: o.Call, Return: o.Return})
 			continue
 		}
+		if o.In.Kind == opPasskey {
+			out = append(out, passkeyOperations(c, o, end)...)
+			continue
+		}
 		out = append(out, porcupine.Operation{ClientId: c, Input: o.In, Output: o.Out, Call: o.Call, Return: o.Return})
 	}
 	return out
+}
+
+// passkeyOperations splits an AuthenticatePasskey into the take of the
+// ceremony, which falls within the call's Store.TakeChallenge (the client
+// notes when that started and ended), and the write, after it. A call
+// that returned without reaching TakeChallenge took nothing: only its
+// write is left.
+// One that found no ceremony to take is its take alone.
+func passkeyOperations(c int, o op, end int64) []porcupine.Operation {
+	takeAt, takeEnd := o.Out.TakeAt, o.Out.TakeEnd
+	o.Out.TakeAt, o.Out.TakeEnd = 0, 0
+	if !o.Returned && takeAt == 0 {
+		// Its process was killed: it may have taken one, at any time.
+		takeAt = o.Call
+	}
+	if takeAt == 0 {
+		write := o.In
+		write.Kind, write.Seq = opPKWrite, o.ID
+		return []porcupine.Operation{{ClientId: c, Input: write, Output: o.Out, Call: o.Call, Return: o.Return}}
+	}
+	if takeEnd == 0 || o.Return == end {
+		// The take had not returned, or may take effect after the call
+		// returned.
+		takeEnd = end
+	}
+	if o.Out.Err == mfa.ErrChallengeInvalid.Code {
+		return []porcupine.Operation{{ClientId: c, Input: o.In, Output: o.Out, Call: takeAt, Return: takeEnd}}
+	}
+	take, write := o.In, o.In
+	take.Kind, take.Seq = opPKTake, o.ID
+	write.Kind, write.Seq = opPKWrite, o.ID
+	took := Output{Unknown: o.Out.Unknown, Open: o.Out.Open, Err: o.Out.Err}
+	return []porcupine.Operation{
+		{ClientId: c, Input: take, Output: took, Call: takeAt, Return: takeEnd},
+		{ClientId: c, Input: write, Output: o.Out, Call: min(takeEnd, o.Return), Return: o.Return},
+	}
 }
 
 // checkResult is the verdict on one history, with its figures.

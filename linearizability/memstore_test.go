@@ -17,7 +17,7 @@ import (
 // faultMethods are the store methods the workload's calls use, which the
 // fault driver picks from ("" is any method).
 var faultMethods = []string{"", "LoadUser", "AcceptStep", "SwapLockout", "Lockout", "ConsumeRecoveryCode",
-	"ReplaceRecoveryCodes", "InsertToken", "Token", "ConsumeToken"}
+	"ReplaceRecoveryCodes", "InsertToken", "Token", "ConsumeToken", "PutChallenge", "TakeChallenge", "AcceptPasskey"}
 
 // faultDriver arms mfatest.FaultStore faults one after another while a
 // history runs: each fails one upcoming call of a method (or of any

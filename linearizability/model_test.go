@@ -56,7 +56,15 @@ const (
 	opFinal      = "final"       // a read of the user's stored state once every client has stopped
 	opToken      = "token"       // ValidateMFAToken or AuthorizeAction
 	opTokenFinal = "token-final" // whether the token is still stored, once every client has stopped
+
+	opPKBegin = "passkey-begin" // BeginPasskeyAuthentication: the user's login ceremony replaced
+	opPasskey = "passkey"       // AuthenticatePasskey that found no ceremony to take, recorded whole
+	opPKTake  = "passkey-take"  // the first half of any other AuthenticatePasskey: the ceremony taken
+	opPKWrite = "passkey-write" // its second half: the assertion's outcome; see state
 )
+
+// passkeyTTL is mfa.PasskeyTTL, how long a login ceremony lasts.
+const passkeyTTL = int64(mfa.PasskeyTTL)
 
 // Input is what a client asked for, with what the model needs to know
 // about it: the time the call's clock read, the TOTP time step its code
@@ -84,6 +92,13 @@ type Input struct {
 	// Setup: the device's state after enrolment.
 	LastStep int64 `json:"ls,omitempty"`
 	LastUsed int64 `json:"lu,omitempty"`
+
+	// Passkeys: the ceremony an answer is for (its challenge), the
+	// signature counter the answer presents, and whether its signature is
+	// bad. For setup, SignCount is the counter after enrolment.
+	Challenge string `json:"ch,omitempty"`
+	SignCount uint32 `json:"sc,omitempty"`
+	BadSig    bool   `json:"bad,omitempty"`
 
 	// Token operations: ValidateMFAToken ("validate", with a scope) or
 	// AuthorizeAction ("authorize", with an action), and the token as it
@@ -133,9 +148,21 @@ type Output struct {
 	SingleUse bool `json:"su,omitempty"` // the token a successful token call described
 	Present   bool `json:"present,omitempty"`
 
+	// Challenge is the ceremony a BeginPasskeyAuthentication started; a
+	// final read also has the passkey's counter and LastUsedAt.
+	Challenge   string `json:"ch,omitempty"`
+	SignCount   uint32 `json:"sc,omitempty"`
+	PasskeyUsed int64  `json:"pu,omitempty"`
+
 	// Cause says why an outcome is unknown (its kind of fault), for the
 	// figures and descriptions; the model does not read it.
 	Cause string `json:"cause,omitempty"`
+
+	// TakeAt and TakeEnd are when an AuthenticatePasskey's
+	// Store.TakeChallenge started and returned (0 for not at all), for
+	// the history to place the take; the model does not read them.
+	TakeAt  int64 `json:"ta,omitempty"`
+	TakeEnd int64 `json:"te,omitempty"`
 }
 
 // state is the model's state of one partition: a user's device, lockout
@@ -152,6 +179,14 @@ type Output struct {
 // zero state may succeed keeping the failures counted since, whatever the
 // lockout then says; any write may also have the outcome of an attempt
 // made at once, under a lockout that does not lock, resetting it.
+//
+// A passkey authentication is split too: opPKTake, when it takes the
+// user's ceremony, notes whether the ceremony was the one its answer is
+// for and whether the lockout state is zero; opPKWrite then counts the
+// failure or writes the success, with the same latitude as a code on the
+// zero state (Store.AcceptPasskey has it too). The user's ceremony is
+// Challenge, "" for none and "?" for one that no client knows (a begin
+// whose outcome is unknown).
 type state struct {
 	Init        bool
 	LastStep    int64
@@ -160,31 +195,55 @@ type state struct {
 	LastFailure int64
 	Gen         int
 	Unused      uint64 // bit i: code i of set Gen is unused
-	Pending     string // opChecks awaiting their opWrite: 9 bytes each, Seq then 1 for a zero lockout, sorted
+	Pending     string // checks and takes awaiting their writes: 9 bytes each, Seq then flags (pendingZero, pendingMine), sorted
+
+	Challenge    string // the user's login ceremony
+	ChallengeExp int64  // when it expires
+	SignCount    uint32 // the passkey's signature counter
+	PasskeyUsed  int64  // the passkey's LastUsedAt
 
 	// A token's partition: the token was used up, or removed once
 	// expired.
 	Consumed, Purged bool
 }
 
+// The flags of a pending entry.
+const (
+	pendingZero = 1 << iota // the lockout state has been zero since the entry was noted
+	pendingMine             // a passkey's take found the ceremony its answer is for
+)
+
 // pending returns whether the check of seq is noted, and whether it found
 // the zero lockout state.
 func (s state) pending(seq int64) (zero, ok bool) {
+	f, ok := s.pendingFlags(seq)
+	return f&pendingZero != 0, ok
+}
+
+// pendingFlags returns the flags of seq's entry, and whether there is one.
+func (s state) pendingFlags(seq int64) (byte, bool) {
 	for i := 0; i+9 <= len(s.Pending); i += 9 {
 		if int64(binary.BigEndian.Uint64([]byte(s.Pending[i:i+8]))) == seq {
-			return s.Pending[i+8] == 1, true
+			return s.Pending[i+8], true
 		}
 	}
-	return false, false
+	return 0, false
 }
 
 // withPending returns s with the check of seq noted, in order.
 func (s state) withPending(seq int64, zero bool) state {
+	var f byte
+	if zero {
+		f = pendingZero
+	}
+	return s.withPendingFlags(seq, f)
+}
+
+// withPendingFlags returns s with an entry for seq with flags f, in order.
+func (s state) withPendingFlags(seq int64, f byte) state {
 	var e [9]byte
 	binary.BigEndian.PutUint64(e[:8], uint64(seq))
-	if zero {
-		e[8] = 1
-	}
+	e[8] = f
 	i := 0
 	for i+9 <= len(s.Pending) && int64(binary.BigEndian.Uint64([]byte(s.Pending[i:i+8]))) < seq {
 		i += 9
@@ -245,7 +304,7 @@ func (s state) reset() state {
 	if s.Pending != "" {
 		b := []byte(s.Pending)
 		for i := 8; i < len(b); i += 9 {
-			b[i] = 1
+			b[i] |= pendingZero
 		}
 		s.Pending = string(b)
 	}
@@ -279,7 +338,7 @@ func outcomes(s state, in Input) []alt {
 		if s.Init {
 			return nil
 		}
-		return []alt{{Output{}, state{Init: true, LastStep: in.LastStep, LastUsed: in.LastUsed, Gen: in.Gen, Unused: fullSet(in.Count)}}}
+		return []alt{{Output{}, state{Init: true, LastStep: in.LastStep, LastUsed: in.LastUsed, Gen: in.Gen, Unused: fullSet(in.Count), SignCount: in.SignCount}}}
 	}
 	if !s.Init {
 		return nil
@@ -350,9 +409,106 @@ func outcomes(s state, in Input) []alt {
 		return []alt{{Output{LastUsed: s.LastUsed}, s}}
 
 	case opFinal:
-		return []alt{{Output{LastStep: s.LastStep, LastUsed: s.LastUsed, Failures: s.Failures, LastFailure: s.LastFailure, Codes: bits.OnesCount64(s.Unused)}, s}}
+		return []alt{{Output{LastStep: s.LastStep, LastUsed: s.LastUsed, Failures: s.Failures, LastFailure: s.LastFailure, Codes: bits.OnesCount64(s.Unused),
+			SignCount: s.SignCount, PasskeyUsed: s.PasskeyUsed}, s}}
+
+	case opPKBegin:
+		// Known outcomes are handled by step, which reads the ceremony
+		// from the output; an unknown one may have started a ceremony no
+		// client knows.
+		s.Challenge, s.ChallengeExp = "?", in.Now+passkeyTTL
+		return []alt{{Output{}, s}}
+
+	case opPasskey:
+		// No ceremony to take: none, or an expired one, which goes.
+		if s.hasChallenge(in.Now) {
+			return nil
+		}
+		s.Challenge, s.ChallengeExp = "", 0
+		return []alt{{Output{Err: mfa.ErrChallengeInvalid.Code}, s}}
+
+	case opPKTake:
+		return takeOutcomes(s, in)
+
+	case opPKWrite:
+		return passkeyWriteOutcomes(s, in, refused, failed)
 	}
 	return nil
+}
+
+// hasChallenge reports whether the user has a login ceremony at now.
+func (s state) hasChallenge(now int64) bool {
+	return s.Challenge != "" && now < s.ChallengeExp
+}
+
+// takeOutcomes is outcomes for opPKTake, whose call took a ceremony: the
+// ceremony taken, noting whether it was the answer's and whether the
+// lockout state is zero. Whatever the call's outcome (a success, a
+// refusal, the lockout's refusal as the success was written), the take
+// is the same. A call whose outcome is unknown may also have taken
+// nothing, or removed an expired ceremony; those alternatives carry an
+// unknown output, which no known outcome matches.
+func takeOutcomes(s state, in Input) []alt {
+	alts := []alt{{Output{Unknown: true}, s}}
+	if s.hasChallenge(in.Now) {
+		var f byte
+		if s.Challenge == in.Challenge {
+			f |= pendingMine
+		}
+		if s.Failures == 0 && s.LastFailure == 0 {
+			f |= pendingZero
+		}
+		taken := s
+		taken.Challenge, taken.ChallengeExp = "", 0
+		taken = taken.withPendingFlags(in.Seq, f)
+		for _, code := range []string{"", mfa.ErrPasskeyRefused.Code, mfa.ErrRateLimited.Code} {
+			alts = append(alts, alt{Output{Err: code}, taken})
+		}
+	} else if s.Challenge != "" {
+		gone := s
+		gone.Challenge, gone.ChallengeExp = "", 0
+		alts = append(alts, alt{Output{Unknown: true}, gone})
+	}
+	return alts
+}
+
+// passkeyWriteOutcomes is outcomes for opPKWrite. After a take, the
+// assertion is refused (another ceremony's answer, a bad signature, a
+// counter that does not follow) and counts as a failure, or succeeds,
+// unless the lockout refuses it; without a take only the lockout's
+// refusal is left.
+func passkeyWriteOutcomes(s state, in Input, refused func(time.Duration) []alt, failed func(string, state) []alt) []alt {
+	f, ok := s.pendingFlags(in.Seq)
+	if !ok {
+		if wait, locked := s.lockedFor(in.Now); locked {
+			return refused(wait)
+		}
+		return nil
+	}
+	s = s.withoutPending(in.Seq)
+	valid := f&pendingMine != 0 && !in.BadSig && counterFollows(s.SignCount, in.SignCount)
+	var alts []alt
+	if valid && f&pendingZero != 0 {
+		// Checked against the zero lockout state: failures counted since
+		// are ordered after this success and kept.
+		keep := s
+		keep.SignCount, keep.PasskeyUsed = in.SignCount, in.Now
+		alts = append(alts, alt{Output{}, keep})
+	}
+	if wait, locked := s.lockedFor(in.Now); locked {
+		return append(alts, refused(wait)...)
+	}
+	if !valid {
+		return append(alts, failed(mfa.ErrPasskeyRefused.Code, s)...)
+	}
+	s.SignCount, s.PasskeyUsed = in.SignCount, in.Now
+	return append(alts, alt{Output{}, s.reset()})
+}
+
+// counterFollows is WebAuthn's rule for the signature counter, as
+// Store.AcceptPasskey applies it: both 0 (no counter kept), or greater.
+func counterFollows(stored, got uint32) bool {
+	return stored == 0 && got == 0 || got > stored
 }
 
 // tokenOutcomes is outcomes for a token's partition. The token exists
@@ -389,8 +545,15 @@ func tokenOutcomes(s state, in Input) []alt {
 // may not have happened.
 func step(s state, in Input, out Output) []state {
 	var next []state
+	if in.Kind == opPKBegin && !out.Unknown {
+		if !s.Init || out.Err != "" {
+			return nil
+		}
+		s.Challenge, s.ChallengeExp = out.Challenge, in.Now+passkeyTTL
+		return []state{s}
+	}
 	if out.Unknown {
-		if in.Kind != opCheck {
+		if in.Kind != opCheck && in.Kind != opPKTake {
 			next = append(next, s.withoutPending(in.Seq)) // it did not happen
 		}
 		for _, a := range outcomes(s, in) {
@@ -398,7 +561,7 @@ func step(s state, in Input, out Output) []state {
 		}
 		return next
 	}
-	out.Cause, out.Open = "", false
+	out.Cause, out.Open, out.TakeAt, out.TakeEnd = "", false, 0, 0
 	for _, a := range outcomes(s, in) {
 		if a.out == out {
 			next = append(next, a.next)
@@ -490,6 +653,11 @@ func hashState(st state) uint64 {
 		h.Write(b[:])
 	}
 	h.Write([]byte(st.Pending))
+	for _, v := range []int64{st.ChallengeExp, int64(st.SignCount), st.PasskeyUsed} {
+		binary.LittleEndian.PutUint64(b[:], uint64(v))
+		h.Write(b[:])
+	}
+	h.Write([]byte(st.Challenge))
 	for i, f := range []bool{st.Init, st.Consumed, st.Purged} {
 		if f {
 			h.Write([]byte{byte(i + 1)})
@@ -502,8 +670,9 @@ func describeState(st state) string {
 	if !st.Init {
 		return fmt.Sprintf("consumed=%t purged=%t", st.Consumed, st.Purged)
 	}
-	return fmt.Sprintf("lastStep=%d lastUsed=%s failures=%d lastFailure=%s codes=%d/%b pending=%d",
-		st.LastStep, clockString(st.LastUsed), st.Failures, clockString(st.LastFailure), st.Gen, st.Unused, len(st.Pending)/9)
+	return fmt.Sprintf("lastStep=%d lastUsed=%s failures=%d lastFailure=%s codes=%d/%b pending=%d challenge=%q signCount=%d passkeyUsed=%s",
+		st.LastStep, clockString(st.LastUsed), st.Failures, clockString(st.LastFailure), st.Gen, st.Unused, len(st.Pending)/9,
+		shortChallenge(st.Challenge), st.SignCount, clockString(st.PasskeyUsed))
 }
 
 // clockString writes a time of the injected clock as seconds after the
@@ -531,6 +700,15 @@ func describe(in Input, out Output) string {
 		fmt.Fprintf(&b, "recovery(%s code %d/%d)", in.Why, in.Gen, in.Index)
 	case opRegen:
 		fmt.Fprintf(&b, "regen(%d)", in.Gen)
+	case opPasskey, opPKTake, opPKWrite:
+		fmt.Fprintf(&b, "%s(%s challenge %s count %d", in.Kind, in.Why, shortChallenge(in.Challenge), in.SignCount)
+		if in.BadSig {
+			b.WriteString(" bad signature")
+		}
+		if in.Kind != opPasskey {
+			fmt.Fprintf(&b, " #%d", in.Seq)
+		}
+		b.WriteString(")")
 	case opToken:
 		fmt.Fprintf(&b, "%s(%s, single-use %t, scopes %v, created %s, expires %s)", in.Call, in.Scope, in.SingleUse, in.Scopes, clockString(in.Created), clockString(in.Expires))
 	default:
@@ -558,11 +736,22 @@ func describe(in Input, out Output) string {
 	case in.Kind == opDevices:
 		fmt.Fprintf(&b, "lastUsed %s", clockString(out.LastUsed))
 	case in.Kind == opFinal:
-		fmt.Fprintf(&b, "lastStep %d lastUsed %s failures %d lastFailure %s codes %d", out.LastStep, clockString(out.LastUsed), out.Failures, clockString(out.LastFailure), out.Codes)
+		fmt.Fprintf(&b, "lastStep %d lastUsed %s failures %d lastFailure %s codes %d signCount %d passkeyUsed %s", out.LastStep, clockString(out.LastUsed),
+			out.Failures, clockString(out.LastFailure), out.Codes, out.SignCount, clockString(out.PasskeyUsed))
+	case in.Kind == opPKBegin:
+		fmt.Fprintf(&b, "challenge %s", shortChallenge(out.Challenge))
 	case in.Kind == opTokenFinal:
 		fmt.Fprintf(&b, "present %t", out.Present)
 	default:
 		b.WriteString("ok")
 	}
 	return b.String()
+}
+
+// shortChallenge abbreviates a challenge for descriptions.
+func shortChallenge(c string) string {
+	if len(c) > 8 {
+		return c[:8]
+	}
+	return c
 }

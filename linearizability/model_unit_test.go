@@ -195,6 +195,141 @@ func TestModel(t *testing.T) {
 	}
 }
 
+// pkSetupOp is user u1 enrolled as setupOp, with a passkey whose counter
+// is 5.
+func pkSetupOp() op {
+	o := setupOp()
+	o.In.SignCount = 5
+	return o
+}
+
+func pkBegin(call, ret int64, now int, challenge string) op {
+	return hop(call, ret, Input{Kind: opPKBegin, Now: at(now)}, Output{Challenge: challenge})
+}
+
+// pkAuth is an AuthenticatePasskey whose TakeChallenge ran throughout the
+// call.
+func pkAuth(call, ret int64, now int, challenge string, count uint32, out Output) op {
+	out.TakeAt, out.TakeEnd = call, ret
+	return hop(call, ret, Input{Kind: opPasskey, Now: at(now), Challenge: challenge, SignCount: count}, out)
+}
+
+// pkFinal is the final read of u1 after passkey logins alone.
+func pkFinal(call int64, signCount uint32, used, failures, lastFailure int) op {
+	o := final(call, 100, 0, failures, lastFailure, 4)
+	o.Out.SignCount = signCount
+	if used >= 0 {
+		o.Out.PasskeyUsed = at(used)
+	}
+	return o
+}
+
+var (
+	refusedPK  = mfa.ErrPasskeyRefused.Code
+	noCeremony = Output{Err: mfa.ErrChallengeInvalid.Code}
+)
+
+func TestModelPasskeys(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		want porcupine.CheckResult
+		ops  []op
+	}{
+		{"Login", porcupine.Ok, []op{pkSetupOp(),
+			pkBegin(10, 20, 40, "a"),
+			pkAuth(30, 40, 41, "a", 6, ok),
+			pkFinal(100, 6, 41, 0, -1),
+		}},
+		{"CeremonyTakenTwice", porcupine.Illegal, []op{pkSetupOp(),
+			pkBegin(10, 20, 40, "a"),
+			pkAuth(30, 40, 41, "a", 6, ok),
+			pkAuth(50, 60, 42, "a", 7, ok),
+		}},
+		{"ConcurrentAnswersOneTakes", porcupine.Ok, []op{pkSetupOp(),
+			pkBegin(10, 20, 40, "a"),
+			pkAuth(30, 60, 41, "a", 6, noCeremony),
+			pkAuth(40, 70, 41, "a", 6, ok),
+			pkFinal(100, 6, 41, 0, -1),
+		}},
+		{"SecondAnswerRefusedNotInvalid", porcupine.Illegal, []op{pkSetupOp(),
+			pkBegin(10, 20, 40, "a"),
+			pkAuth(30, 40, 41, "a", 6, ok),
+			pkAuth(50, 60, 42, "a", 6, failure(refusedPK, 1)),
+		}},
+		{"CounterMustGrow", porcupine.Illegal, []op{pkSetupOp(),
+			pkBegin(10, 20, 40, "a"),
+			pkAuth(30, 40, 41, "a", 5, ok),
+		}},
+		{"CounterRefusedCounts", porcupine.Ok, []op{pkSetupOp(),
+			pkBegin(10, 20, 40, "a"),
+			pkAuth(30, 40, 41, "a", 5, failure(refusedPK, 1)),
+			pkFinal(100, 5, -1, 1, 41),
+		}},
+		{"AnswerMeetsAnotherCeremony", porcupine.Ok, []op{pkSetupOp(),
+			pkBegin(10, 20, 40, "a"),
+			pkBegin(30, 40, 40, "b"),
+			pkAuth(50, 60, 41, "a", 6, failure(refusedPK, 1)),
+			pkAuth(70, 80, 42, "b", 6, noCeremony),
+			pkFinal(100, 5, -1, 1, 41),
+		}},
+		{"AnswerToAReplacedCeremonyAccepted", porcupine.Illegal, []op{pkSetupOp(),
+			pkBegin(10, 20, 40, "a"),
+			pkBegin(30, 40, 40, "b"),
+			pkAuth(50, 60, 41, "a", 6, ok),
+		}},
+		// The latitude of AcceptPasskey, as of AcceptStep.
+		{"FailureDuringPasskeySuccessKept", porcupine.Ok, []op{pkSetupOp(),
+			pkBegin(1, 2, 40, "a"),
+			pkAuth(10, 100, 41, "a", 6, ok),
+			totpOp(20, 30, 41, -1, failure(invalid, 1)),
+			pkFinal(200, 6, 41, 1, 41),
+		}},
+		{"FailureBeforePasskeySuccessKept", porcupine.Illegal, []op{pkSetupOp(),
+			pkBegin(1, 2, 40, "a"),
+			totpOp(5, 8, 41, -1, failure(invalid, 1)),
+			pkAuth(10, 100, 41, "a", 6, ok),
+			pkFinal(200, 6, 41, 1, 41),
+		}},
+		{"UnknownBeginMayReplace", porcupine.Ok, []op{pkSetupOp(),
+			pkBegin(10, 20, 40, "a"),
+			hop(30, 40, Input{Kind: opPKBegin, Now: at(40)}, Output{Unknown: true}),
+			pkAuth(50, 60, 41, "a", 6, failure(refusedPK, 1)),
+		}},
+		// A call refused by the lockout before it took a ceremony leaves
+		// the ceremony for the next answer.
+		{"LockedBeforeTheTake", porcupine.Ok, []op{pkSetupOp(),
+			totpOp(1, 2, 40, -1, failure(invalid, 1)),
+			totpOp(3, 4, 40, -1, failure(invalid, 2)),
+			totpOp(5, 6, 40, -1, failure(invalid, 3)),
+			pkBegin(10, 20, 40, "a"),
+			hop(30, 40, Input{Kind: opPasskey, Now: at(40), Challenge: "a", SignCount: 6}, Output{Err: mfa.ErrRateLimited.Code, Failures: 3, RetryAfter: int64(time.Second)}),
+			pkAuth(50, 60, 41, "a", 6, ok),
+		}},
+		{"LockedAfterTheTake", porcupine.Illegal, []op{pkSetupOp(),
+			totpOp(1, 2, 40, -1, failure(invalid, 1)),
+			totpOp(3, 4, 40, -1, failure(invalid, 2)),
+			totpOp(5, 6, 40, -1, failure(invalid, 3)),
+			pkBegin(10, 20, 40, "a"),
+			pkAuth(30, 40, 40, "a", 6, Output{Err: mfa.ErrRateLimited.Code, Failures: 3, RetryAfter: int64(time.Second)}),
+			pkAuth(50, 60, 41, "a", 6, ok),
+		}},
+		{"ExpiredCeremony", porcupine.Ok, []op{pkSetupOp(),
+			pkBegin(10, 20, 40, "a"),
+			pkAuth(30, 40, 40+int(mfa.PasskeyTTL/time.Second), "a", 6, noCeremony),
+		}},
+		{"ExpiredCeremonyAccepted", porcupine.Illegal, []op{pkSetupOp(),
+			pkBegin(10, 20, 40, "a"),
+			pkAuth(30, 40, 40+int(mfa.PasskeyTTL/time.Second), "a", 6, ok),
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := checkOps(t, tc.ops); got != tc.want {
+				t.Fatalf("got %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
 func TestBackoff(t *testing.T) {
 	// Threshold 3, BaseDelay 1 s doubling up to MaxDelay 8 s, hard limit
 	// at 10.

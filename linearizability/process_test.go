@@ -108,6 +108,8 @@ func (r *pipeRecorder) call(client int, in Input) int64 {
 	return id
 }
 
+func (r *pipeRecorder) at() int64 { return wallStamp() }
+
 func (r *pipeRecorder) ret(id int64, out Output) {
 	r.out.write(record{R: "ret", ID: id, T: wallStamp(), Out: &out})
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base32"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -49,6 +51,7 @@ type userInfo struct {
 	ID       string
 	DeviceID string
 	Secret   []byte
+	CredID   string // the passkey's credential ID
 
 	mu         sync.Mutex
 	codes      map[int][]string // recovery codes by set
@@ -56,7 +59,8 @@ type userInfo struct {
 	used       map[[2]int]bool  // set, index: codes seen used
 	lastStep   int64
 	tokens     []*tokenInfo
-	hardLocked bool // seen refused with no wait: only UnlockUser helps
+	hardLocked bool   // seen refused with no wait: only UnlockUser helps
+	signCount  uint32 // the highest passkey signature counter seen accepted
 }
 
 // tokenInfo is an MFA token as its issuer saw it.
@@ -95,11 +99,13 @@ func (u *userInfo) apply(s share) {
 
 // userSetup is a user as enrolled, as the parent passes it to a child.
 type userSetup struct {
-	ID       string   `json:"id"`
-	DeviceID string   `json:"deviceId"`
-	Secret   string   `json:"secret"` // base32, as Registration.Secret
-	Codes    []string `json:"codes"`
-	LastStep int64    `json:"lastStep"`
+	ID        string   `json:"id"`
+	DeviceID  string   `json:"deviceId"`
+	Secret    string   `json:"secret"` // base32, as Registration.Secret
+	Codes     []string `json:"codes"`
+	LastStep  int64    `json:"lastStep"`
+	CredID    string   `json:"credId"`
+	SignCount uint32   `json:"signCount"`
 }
 
 func (s userSetup) info(tb testing.TB) *userInfo {
@@ -108,8 +114,8 @@ func (s userSetup) info(tb testing.TB) *userInfo {
 	if err != nil {
 		tb.Fatalf("secret of %s: %v", s.ID, err)
 	}
-	return &userInfo{ID: s.ID, DeviceID: s.DeviceID, Secret: raw, codes: map[int][]string{0: s.Codes},
-		used: map[[2]int]bool{}, lastStep: s.LastStep}
+	return &userInfo{ID: s.ID, DeviceID: s.DeviceID, Secret: raw, CredID: s.CredID, codes: map[int][]string{0: s.Codes},
+		used: map[[2]int]bool{}, lastStep: s.LastStep, signCount: s.SignCount}
 }
 
 // totpParams are the devices' TOTP parameters: SHA1 (SHA256 in FIPS
@@ -131,6 +137,7 @@ func newMFA(tb testing.TB, store mfa.Store, keys *mfa.Keyring, now func() time.T
 		Tokens:   tokenConfig,
 		Lockout:  lockoutConfig,
 		Actions:  actions,
+		Passkeys: mfatest.Passkeys{},
 		Now:      now,
 		OnEvent:  onEvent,
 	})
@@ -140,9 +147,12 @@ func newMFA(tb testing.TB, store mfa.Store, keys *mfa.Keyring, now func() time.T
 	return m
 }
 
-// enrol enrols users with a verified device and acknowledged recovery
-// codes at setupNow, and records each as the setup operation of its
-// partition.
+// setupSignCount is the passkeys' signature counter after enrolment.
+const setupSignCount = 1
+
+// enrol enrols users with a verified device, a passkey added with the
+// token the device's first code gave, and acknowledged recovery codes at
+// setupNow, and records each as the setup operation of its partition.
 func enrol(tb testing.TB, store mfa.Store, keys *mfa.Keyring, prefix string, n int, rec recorder) []userSetup {
 	tb.Helper()
 	ctx := context.Background()
@@ -155,7 +165,17 @@ func enrol(tb testing.TB, store mfa.Store, keys *mfa.Keyring, prefix string, n i
 			tb.Fatal(err)
 		}
 		code := totpParams().Code(tb, reg.Secret, setupNow)
-		if _, err := m.AuthenticateDevice(ctx, id, mfa.AuthenticateRequest{Code: code}); err != nil {
+		res, err := m.AuthenticateDevice(ctx, id, mfa.AuthenticateRequest{Code: code,
+			CreateMFAToken: &mfa.TokenRequest{SingleUse: true, Scopes: []string{mfa.ActionCredentialLink}}})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		pk, err := m.BeginPasskeyRegistration(ctx, id, mfa.WithMFAToken(res.MFAToken.Value))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		credID := id + "-passkey"
+		if _, err := m.FinishPasskeyRegistration(ctx, id, mfatest.PasskeyAnswer(tb, pk.Options, credID, setupSignCount)); err != nil {
 			tb.Fatal(err)
 		}
 		codes, err := m.GetRecoveryCodes(ctx, id, false)
@@ -165,8 +185,9 @@ func enrol(tb testing.TB, store mfa.Store, keys *mfa.Keyring, prefix string, n i
 		if err := m.CompleteAcknowledgement(ctx, id); err != nil {
 			tb.Fatal(err)
 		}
-		s := userSetup{ID: id, DeviceID: reg.DeviceID, Secret: reg.Secret, Codes: codes, LastStep: setupNow.Unix() / int64(totpPeriod/time.Second)}
-		rec.ret(rec.call(-1, Input{Kind: opSetup, User: id, LastStep: s.LastStep, LastUsed: setupNow.UnixNano(), Count: len(codes)}), Output{})
+		s := userSetup{ID: id, DeviceID: reg.DeviceID, Secret: reg.Secret, Codes: codes, LastStep: setupNow.Unix() / int64(totpPeriod/time.Second),
+			CredID: credID, SignCount: setupSignCount}
+		rec.ret(rec.call(-1, Input{Kind: opSetup, User: id, LastStep: s.LastStep, LastUsed: setupNow.UnixNano(), Count: len(codes), SignCount: s.SignCount}), Output{})
 		out = append(out, s)
 	}
 	return out
@@ -185,8 +206,11 @@ func finalRead(tb testing.TB, store mfa.Store, users []*userInfo, rec recorder) 
 		}
 		out := Output{Failures: st.Lockout.Failures, LastFailure: unixNano(st.Lockout.LastFailure), Codes: len(st.RecoveryCodes.Hashes)}
 		for _, d := range st.Devices {
-			if d.ID == u.DeviceID {
+			switch {
+			case d.ID == u.DeviceID:
 				out.LastStep, out.LastUsed = d.LastStep, unixNano(d.LastUsedAt)
+			case d.Passkey != nil && string(d.Passkey.ID) == u.CredID:
+				out.SignCount, out.PasskeyUsed = d.Passkey.SignCount, unixNano(d.LastUsedAt)
 			}
 		}
 		rec.ret(id, out)
@@ -213,13 +237,14 @@ func unixNano(t time.Time) int64 {
 
 // mix weighs the kinds of step a client takes.
 type mix struct {
-	TOTP, TOTPBurst, Recovery, RecoveryBurst, WrongBurst, TokenUse, TokenBurst, Devices, Unlock, Regen float64
+	TOTP, TOTPBurst, Recovery, RecoveryBurst, WrongBurst, TokenUse, TokenBurst, Devices, Unlock, Regen, Passkey, PasskeyBurst float64
 	// TokenRequest is the chance that a right code asks for an MFA token.
 	TokenRequest float64
 }
 
 // defaultMix is the mix of the histories on every store.
-var defaultMix = mix{TOTP: 25, TOTPBurst: 8, Recovery: 10, RecoveryBurst: 3, WrongBurst: 4, TokenUse: 14, TokenBurst: 6, Devices: 5, Unlock: 3, Regen: 1, TokenRequest: 0.35}
+var defaultMix = mix{TOTP: 25, TOTPBurst: 8, Recovery: 10, RecoveryBurst: 3, WrongBurst: 4, TokenUse: 14, TokenBurst: 6, Devices: 5, Unlock: 3, Regen: 1,
+	Passkey: 12, PasskeyBurst: 5, TokenRequest: 0.35}
 
 // workload is one process's share of a history: its clients, the users
 // they work on, and how to reach the store.
@@ -241,6 +266,8 @@ type workload struct {
 	// deadlineRate is the fraction of calls made with a context that
 	// times out after a millisecond or two.
 	deadlineRate float64
+	// tb is the test, for mfatest.PasskeyAnswer.
+	tb testing.TB
 	// pause is how long a client waits after an unknown outcome, so that
 	// a store that is down is not hammered; afterUnknown, if set, then
 	// waits until the store answers again.
@@ -265,6 +292,23 @@ type actor struct {
 	m      *mfa.MFA
 	now    time.Time
 	events []mfa.Event
+	// takeAt and takeEnd are when the call's Store.TakeChallenge started
+	// and returned, 0 for not at all, on the recorder's clock.
+	takeAt, takeEnd int64
+}
+
+// takeStamps notes in its actor when TakeChallenge starts and returns.
+type takeStamps struct {
+	mfa.Store
+	a  *actor
+	at func() int64
+}
+
+func (s takeStamps) TakeChallenge(ctx context.Context, userID string, now time.Time) (mfa.ChallengeRecord, error) {
+	s.a.takeAt = s.at()
+	c, err := s.Store.TakeChallenge(ctx, userID, now)
+	s.a.takeEnd = s.at()
+	return c, err
 }
 
 func (w *workload) newClientID() int {
@@ -273,7 +317,7 @@ func (w *workload) newClientID() int {
 
 func (w *workload) newActor(tb testing.TB, c, slot int) *actor {
 	a := &actor{client: w.newClientID(), rng: rand.New(rand.NewPCG(w.seed^0x5eed, uint64(w.proc*1_000_000+c*100+slot)))}
-	a.m = newMFA(tb, w.store(c), w.keys, func() time.Time { return a.now }, func(_ context.Context, e mfa.Event) {
+	a.m = newMFA(tb, takeStamps{w.store(c), a, w.rec.at}, w.keys, func() time.Time { return a.now }, func(_ context.Context, e mfa.Event) {
 		a.events = append(a.events, e)
 	})
 	return a
@@ -282,6 +326,7 @@ func (w *workload) newActor(tb testing.TB, c, slot int) *actor {
 // run runs the workload's clients until its duration has passed.
 func (w *workload) run(tb testing.TB) {
 	tb.Helper()
+	w.tb = tb
 	var wg sync.WaitGroup
 	deadline := time.Now().Add(w.duration)
 	for c := range w.clients {
@@ -320,7 +365,7 @@ func (c *client) step() {
 		return
 	}
 	m := c.w.mix
-	r := c.rng.Float64() * (m.TOTP + m.TOTPBurst + m.Recovery + m.RecoveryBurst + m.WrongBurst + m.TokenUse + m.TokenBurst + m.Devices + m.Unlock + m.Regen)
+	r := c.rng.Float64() * (m.TOTP + m.TOTPBurst + m.Recovery + m.RecoveryBurst + m.WrongBurst + m.TokenUse + m.TokenBurst + m.Devices + m.Unlock + m.Regen + m.Passkey + m.PasskeyBurst)
 	pick := func(weight float64) bool {
 		r -= weight
 		return r < 0
@@ -371,6 +416,10 @@ func (c *client) step() {
 		c.devices(c.actors[0], u)
 	case pick(m.Unlock):
 		c.unlock(c.actors[0], u)
+	case pick(m.Passkey):
+		c.passkeyLogin(u)
+	case pick(m.PasskeyBurst):
+		c.passkeyBurst(u)
 	default:
 		c.regen(c.actors[0], u)
 	}
@@ -395,6 +444,7 @@ func (c *client) burst(n int, fn func(a *actor, i int)) {
 func (c *client) exec(a *actor, in func(now time.Time) Input, call func(ctx context.Context) Output) Output {
 	a.now = c.w.clock.Now()
 	a.events = a.events[:0]
+	a.takeAt, a.takeEnd = 0, 0
 	input := in(a.now)
 	input.Now = a.now.UnixNano()
 	ctx := context.Background()
@@ -440,7 +490,7 @@ func (c *client) outcome(err error, events []mfa.Event) Output {
 	}
 	out := Output{Err: me.Code, RetryAfter: int64(me.RetryAfter)}
 	for _, e := range events {
-		if e.Type == mfa.EventAuthFailed || e.Type == mfa.EventReplayRefused {
+		if e.Type == mfa.EventAuthFailed || e.Type == mfa.EventReplayRefused || e.Type == mfa.EventPasskeyCounterRefused {
 			out.Failures = e.Failures
 			break
 		}
@@ -779,6 +829,118 @@ func (c *client) regen(a *actor, u *userInfo) {
 		if c.w.publish != nil {
 			c.w.publish(s)
 		}
+	}
+}
+
+// passkeyLogin begins a passkey login and answers it: mostly rightly,
+// with a counter above any seen; sometimes with a counter seen already
+// (a cloned authenticator), a bad signature, or after another begin
+// replaced the ceremony, so that the answer meets a ceremony not its own.
+func (c *client) passkeyLogin(u *userInfo) {
+	a := c.actors[0]
+	options, ch := c.passkeyBegin(a, u)
+	if options == nil {
+		return
+	}
+	count, why := c.passkeyCount(u)
+	bad := false
+	switch r := c.rng.Float64(); {
+	case r < 0.1:
+		bad, why = true, "bad signature"
+	case r < 0.2:
+		c.passkeyBegin(c.actors[1], u)
+		why = "replaced " + why
+	}
+	c.passkeyAuth(a, u, options, ch, count, bad, why, c.tokenRequest(c.rng, why))
+}
+
+// passkeyBurst sends one answer from several callers at once: one may
+// take the ceremony. Sometimes half of them begin new ceremonies instead,
+// which the others' answers then meet.
+func (c *client) passkeyBurst(u *userInfo) {
+	options, ch := c.passkeyBegin(c.actors[0], u)
+	if options == nil {
+		return
+	}
+	count, why := c.passkeyCount(u)
+	begins := c.rng.IntN(3) == 0
+	c.burst(2+c.rng.IntN(maxBurst-1), func(a *actor, i int) {
+		if begins && i%2 == 1 {
+			c.passkeyBegin(a, u)
+			return
+		}
+		c.passkeyAuth(a, u, options, ch, count, false, "burst "+why, nil)
+	})
+}
+
+// passkeyCount picks the signature counter of an answer: above the
+// highest seen accepted, or that one again.
+func (c *client) passkeyCount(u *userInfo) (uint32, string) {
+	u.mu.Lock()
+	n := u.signCount
+	u.mu.Unlock()
+	if c.rng.IntN(8) == 0 {
+		return n, "counter again"
+	}
+	return n + 1 + uint32(c.rng.IntN(3)), "right"
+}
+
+// passkeyBegin calls BeginPasskeyAuthentication and returns the options
+// and the ceremony's challenge, or nil when it failed.
+func (c *client) passkeyBegin(a *actor, u *userInfo) (json.RawMessage, string) {
+	var options json.RawMessage
+	out := c.exec(a, func(time.Time) Input { return Input{Kind: opPKBegin, User: u.ID} }, func(ctx context.Context) Output {
+		var err error
+		options, err = a.m.BeginPasskeyAuthentication(ctx, u.ID)
+		out := c.outcome(err, a.events)
+		if err == nil {
+			out.Challenge = challengeOf(c.w.tb, options)
+		}
+		return out
+	})
+	if out.Unknown || out.Err != "" {
+		return nil, ""
+	}
+	return options, out.Challenge
+}
+
+// challengeOf returns the challenge of passkey options, in hexadecimal.
+func challengeOf(tb testing.TB, options json.RawMessage) string {
+	var o mfatest.PasskeyOptions
+	if err := json.Unmarshal(options, &o); err != nil || len(o.PublicKey.Challenge) == 0 {
+		tb.Errorf("passkey options without a challenge: %s", options)
+		return "none"
+	}
+	return hex.EncodeToString(o.PublicKey.Challenge)
+}
+
+// passkeyAuth calls AuthenticatePasskey with an answer to options.
+func (c *client) passkeyAuth(a *actor, u *userInfo, options json.RawMessage, ch string, count uint32, bad bool, why string, tr *mfa.TokenRequest) {
+	var opts []mfatest.PasskeyAnswerOption
+	if bad {
+		opts = append(opts, mfatest.BadSignature())
+	}
+	answer := mfatest.PasskeyAnswer(c.w.tb, options, u.CredID, count, opts...)
+	var res *mfa.AuthResult
+	out := c.exec(a, func(time.Time) Input {
+		return Input{Kind: opPasskey, User: u.ID, Challenge: ch, SignCount: count, BadSig: bad, Why: why}
+	}, func(ctx context.Context) Output {
+		var err error
+		res, err = a.m.AuthenticatePasskey(ctx, u.ID, mfa.PasskeyRequest{Response: answer, CreateMFAToken: tr})
+		out := c.outcome(err, a.events)
+		out.TakeAt, out.TakeEnd = a.takeAt, a.takeEnd
+		return out
+	})
+	switch {
+	case out.Err == "" && !out.Unknown:
+		u.mu.Lock()
+		u.signCount = max(u.signCount, count)
+		u.mu.Unlock()
+		c.issued(a, u, res.MFAToken)
+	case out.Err == mfa.ErrRateLimited.Code && out.RetryAfter == 0:
+		u.mu.Lock()
+		u.hardLocked = true
+		u.mu.Unlock()
 	}
 }
 
