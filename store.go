@@ -209,7 +209,8 @@ type PasskeyStore interface {
 	// succeeds; an authenticator without a counter is kept from replays by
 	// the single use of each challenge (TakeChallenge). When lk is the
 	// zero Lockout the store may compare the lockout state as of the start
-	// of the operation, as AcceptStep may.
+	// of the operation, as AcceptStep may: a failure counted meanwhile is
+	// then ordered after this success and kept.
 	AcceptPasskey(ctx context.Context, userID, deviceID string, signCount uint32, backupState bool, at time.Time, lk Lockout) error
 
 	// PutChallenge stores c as c.UserID's login ceremony in progress,

@@ -185,7 +185,8 @@ func (h *history) operations(ops []op) []porcupine.Operation {
 
 // passkeyOperations splits an AuthenticatePasskey into the take of the
 // ceremony, which falls within the call's Store.TakeChallenge (the client
-// notes when that started and ended), and the write, after it. A call
+// notes when that started and, when it settled, when it returned), and
+// the write, after it. A call
 // that returned without reaching TakeChallenge took nothing: only its
 // write is left.
 // One that found no ceremony to take is its take alone.
@@ -201,10 +202,12 @@ func passkeyOperations(c int, o op, end int64) []porcupine.Operation {
 		write.Kind, write.Seq = opPKWrite, o.ID
 		return []porcupine.Operation{{ClientId: c, Input: write, Output: o.Out, Call: o.Call, Return: o.Return}}
 	}
-	if takeEnd == 0 || o.Return == end {
-		// The take had not returned, or may take effect after the call
-		// returned.
-		takeEnd = end
+	writeAt := takeEnd
+	if takeEnd == 0 {
+		// The take failed or never returned: it may take effect at any
+		// time from its start, even after the call returned, and the
+		// write may follow it at once.
+		takeEnd, writeAt = end, takeAt
 	}
 	if o.Out.Err == mfa.ErrChallengeInvalid.Code {
 		return []porcupine.Operation{{ClientId: c, Input: o.In, Output: o.Out, Call: takeAt, Return: takeEnd}}
@@ -215,7 +218,7 @@ func passkeyOperations(c int, o op, end int64) []porcupine.Operation {
 	took := Output{Unknown: o.Out.Unknown, Open: o.Out.Open, Err: o.Out.Err}
 	return []porcupine.Operation{
 		{ClientId: c, Input: take, Output: took, Call: takeAt, Return: takeEnd},
-		{ClientId: c, Input: write, Output: o.Out, Call: min(takeEnd, o.Return), Return: o.Return},
+		{ClientId: c, Input: write, Output: o.Out, Call: min(writeAt, o.Return), Return: o.Return},
 	}
 }
 

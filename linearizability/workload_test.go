@@ -61,6 +61,7 @@ type userInfo struct {
 	tokens     []*tokenInfo
 	hardLocked bool   // seen refused with no wait: only UnlockUser helps
 	signCount  uint32 // the highest passkey signature counter seen accepted
+	noCounter  bool   // the passkey keeps no signature counter: it always presents 0
 }
 
 // tokenInfo is an MFA token as its issuer saw it.
@@ -115,7 +116,7 @@ func (s userSetup) info(tb testing.TB) *userInfo {
 		tb.Fatalf("secret of %s: %v", s.ID, err)
 	}
 	return &userInfo{ID: s.ID, DeviceID: s.DeviceID, Secret: raw, CredID: s.CredID, codes: map[int][]string{0: s.Codes},
-		used: map[[2]int]bool{}, lastStep: s.LastStep, signCount: s.SignCount}
+		used: map[[2]int]bool{}, lastStep: s.LastStep, signCount: s.SignCount, noCounter: s.SignCount == 0}
 }
 
 // totpParams are the devices' TOTP parameters: SHA1 (SHA256 in FIPS
@@ -147,8 +148,11 @@ func newMFA(tb testing.TB, store mfa.Store, keys *mfa.Keyring, now func() time.T
 	return m
 }
 
-// setupSignCount is the passkeys' signature counter after enrolment.
-const setupSignCount = 1
+// setupSignCount is the signature counter after enrolment of the passkeys
+// that keep one: every other user's. The others present 0 throughout, as
+// authenticators without a counter do, and only the single use of each
+// ceremony keeps their answers from being replayed.
+func setupSignCount(i int) uint32 { return uint32(i % 2) }
 
 // enrol enrols users with a verified device, a passkey added with the
 // token the device's first code gave, and acknowledged recovery codes at
@@ -175,7 +179,7 @@ func enrol(tb testing.TB, store mfa.Store, keys *mfa.Keyring, prefix string, n i
 			tb.Fatal(err)
 		}
 		credID := id + "-passkey"
-		if _, err := m.FinishPasskeyRegistration(ctx, id, mfatest.PasskeyAnswer(tb, pk.Options, credID, setupSignCount)); err != nil {
+		if _, err := m.FinishPasskeyRegistration(ctx, id, mfatest.PasskeyAnswer(tb, pk.Options, credID, setupSignCount(i))); err != nil {
 			tb.Fatal(err)
 		}
 		codes, err := m.GetRecoveryCodes(ctx, id, false)
@@ -186,7 +190,7 @@ func enrol(tb testing.TB, store mfa.Store, keys *mfa.Keyring, prefix string, n i
 			tb.Fatal(err)
 		}
 		s := userSetup{ID: id, DeviceID: reg.DeviceID, Secret: reg.Secret, Codes: codes, LastStep: setupNow.Unix() / int64(totpPeriod/time.Second),
-			CredID: credID, SignCount: setupSignCount}
+			CredID: credID, SignCount: setupSignCount(i)}
 		rec.ret(rec.call(-1, Input{Kind: opSetup, User: id, LastStep: s.LastStep, LastUsed: setupNow.UnixNano(), Count: len(codes), SignCount: s.SignCount}), Output{})
 		out = append(out, s)
 	}
@@ -293,11 +297,14 @@ type actor struct {
 	now    time.Time
 	events []mfa.Event
 	// takeAt and takeEnd are when the call's Store.TakeChallenge started
-	// and returned, 0 for not at all, on the recorder's clock.
+	// and returned, on the recorder's clock: takeAt 0 when it was not
+	// called, takeEnd 0 when it failed, so that it may have taken effect
+	// later.
 	takeAt, takeEnd int64
 }
 
-// takeStamps notes in its actor when TakeChallenge starts and returns.
+// takeStamps notes in its actor when TakeChallenge starts and when it
+// returns settled: with a ceremony or with none to take.
 type takeStamps struct {
 	mfa.Store
 	a  *actor
@@ -307,7 +314,9 @@ type takeStamps struct {
 func (s takeStamps) TakeChallenge(ctx context.Context, userID string, now time.Time) (mfa.ChallengeRecord, error) {
 	s.a.takeAt = s.at()
 	c, err := s.Store.TakeChallenge(ctx, userID, now)
-	s.a.takeEnd = s.at()
+	if err == nil || errors.Is(err, mfa.ErrChallengeInvalid) {
+		s.a.takeEnd = s.at()
+	}
 	return c, err
 }
 
@@ -879,6 +888,9 @@ func (c *client) passkeyCount(u *userInfo) (uint32, string) {
 	u.mu.Lock()
 	n := u.signCount
 	u.mu.Unlock()
+	if u.noCounter {
+		return 0, "no counter"
+	}
 	if c.rng.IntN(8) == 0 {
 		return n, "counter again"
 	}
