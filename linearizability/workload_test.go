@@ -621,14 +621,20 @@ func (c *client) totp(a *actor, u *userInfo, code, why string, tr *mfa.TokenRequ
 		res, err = a.m.AuthenticateDevice(ctx, u.ID, mfa.AuthenticateRequest{Code: code, CreateMFAToken: tr})
 		return c.outcome(err, a.events)
 	})
-	switch {
-	case out.Err == "" && !out.Unknown:
+	if out.Err == "" && !out.Unknown {
 		step := matchedStep(u, code, a.now)
 		u.mu.Lock()
 		u.lastStep = max(u.lastStep, step)
 		u.mu.Unlock()
 		c.issued(a, u, res.MFAToken)
-	case out.Err == mfa.ErrRateLimited.Code && out.RetryAfter == 0:
+	}
+	u.noteHardLock(out)
+}
+
+// noteHardLock remembers a refusal by the lockout with no wait: the hard
+// limit, which only UnlockUser lifts.
+func (u *userInfo) noteHardLock(out Output) {
+	if out.Err == mfa.ErrRateLimited.Code && out.RetryAfter == 0 {
 		u.mu.Lock()
 		u.hardLocked = true
 		u.mu.Unlock()
@@ -727,11 +733,8 @@ func (c *client) recovery(a *actor, u *userInfo, gen, idx int, code, why string,
 		u.mu.Lock()
 		u.used[[2]int{gen, idx}] = true
 		u.mu.Unlock()
-	case out.Err == mfa.ErrRateLimited.Code && out.RetryAfter == 0:
-		u.mu.Lock()
-		u.hardLocked = true
-		u.mu.Unlock()
 	}
+	u.noteHardLock(out)
 }
 
 // pickToken picks one of the user's tokens: mostly one not seen used up
@@ -943,17 +946,13 @@ func (c *client) passkeyAuth(a *actor, u *userInfo, options json.RawMessage, ch 
 		out.TakeAt, out.TakeEnd = a.takeAt, a.takeEnd
 		return out
 	})
-	switch {
-	case out.Err == "" && !out.Unknown:
+	if out.Err == "" && !out.Unknown {
 		u.mu.Lock()
 		u.signCount = max(u.signCount, count)
 		u.mu.Unlock()
 		c.issued(a, u, res.MFAToken)
-	case out.Err == mfa.ErrRateLimited.Code && out.RetryAfter == 0:
-		u.mu.Lock()
-		u.hardLocked = true
-		u.mu.Unlock()
 	}
+	u.noteHardLock(out)
 }
 
 // Settings from the environment, for longer runs.
