@@ -204,10 +204,11 @@ func passkeyOperations(c int, o op, end int64) []porcupine.Operation {
 	}
 	writeAt := takeEnd
 	if takeEnd == 0 {
-		// The take failed or never returned: it may take effect at any
-		// time from its start, even after the call returned, and the
-		// write may follow it at once.
-		takeEnd, writeAt = end, takeAt
+		// The take failed or never returned: it may have taken effect at
+		// any time from its start until the call's end (after every other
+		// operation when the call's effect may come later), and the write
+		// may follow it at once.
+		takeEnd, writeAt = o.Return, takeAt
 	}
 	if o.Out.Err == mfa.ErrChallengeInvalid.Code {
 		return []porcupine.Operation{{ClientId: c, Input: o.In, Output: o.Out, Call: takeAt, Return: takeEnd}}
