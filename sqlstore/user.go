@@ -25,66 +25,56 @@ func (s *Store) LoadUser(ctx context.Context, userID string, now time.Time) (mfa
 	}
 	defer rows.Close()
 	var st mfa.UserState
+	// One row's destinations serve every row: each scan sets every column
+	// (NULL as the zero value), and the byte slices it stores are copies.
+	var r loadRow
+	dest := r.dest()
 	for rows.Next() {
-		var (
-			kind                    string
-			id, typ, alias, account sql.NullString
-			data                    sql.Null[[]byte]
-			verified                sql.NullBool
-			t1, t2, t3, t4          time.Time
-			number                  sql.NullInt64
-			alg                     sql.NullString
-			digits, period          sql.NullInt64
-			isDefault               sql.NullBool
-			pk                      passkeyColumns
-		)
-		dest := append([]any{&kind, &id, &typ, &alias, &account, &data, &verified,
-			nullTime{&t1}, nullTime{&t2}, nullTime{&t3}, nullTime{&t4}, &number, &alg, &digits, &period, &isDefault}, pk.dest()...)
 		if err := rows.Scan(dest...); err != nil {
 			return mfa.UserState{}, wrap(ctx, "load user", err)
 		}
-		switch kind {
+		switch r.kind {
 		case "d":
-			cred, err := pk.cred()
+			cred, err := r.pk.cred()
 			if err != nil {
 				return mfa.UserState{}, wrap(ctx, "load user: passkey", err)
 			}
-			secret := data.V
+			secret := r.data.V
 			if len(secret) == 0 {
 				secret = nil // a verified passkey's, cleared; see notNull
 			}
 			st.Devices = append(st.Devices, mfa.DeviceRecord{
-				ID:          id.String,
+				ID:          r.id.String,
 				UserID:      userID,
-				Type:        mfa.DeviceType(typ.String),
-				Alias:       alias.String,
-				AccountName: account.String,
+				Type:        mfa.DeviceType(r.typ.String),
+				Alias:       r.alias.String,
+				AccountName: r.account.String,
 				Secret:      secret,
-				Verified:    verified.Bool,
-				CreatedAt:   t1,
-				ExpiresAt:   t2,
-				VerifiedAt:  t3,
-				LastUsedAt:  t4,
-				LastStep:    number.Int64,
-				Algorithm:   mfa.Algorithm(alg.String),
-				Digits:      int(digits.Int64),
-				Period:      time.Duration(period.Int64) * time.Second,
-				Default:     isDefault.Bool,
+				Verified:    r.verified.Bool,
+				CreatedAt:   r.t1,
+				ExpiresAt:   r.t2,
+				VerifiedAt:  r.t3,
+				LastUsedAt:  r.t4,
+				LastStep:    r.number.Int64,
+				Algorithm:   mfa.Algorithm(r.alg.String),
+				Digits:      int(r.digits.Int64),
+				Period:      time.Duration(r.period.Int64) * time.Second,
+				Default:     r.isDefault.Bool,
 				Passkey:     cred,
 			})
 		case "s":
-			st.RecoveryCodes.KeyID = id.String
-			st.RecoveryCodes.Sealed = nullBytes(data)
-			st.RecoveryCodes.CreatedAt = t1
-			st.RecoveryCodes.Format = mfa.RecoveryFormat(alg.String)
+			st.RecoveryCodes.KeyID = r.id.String
+			st.RecoveryCodes.Sealed = nullBytes(r.data)
+			st.RecoveryCodes.CreatedAt = r.t1
+			st.RecoveryCodes.Format = mfa.RecoveryFormat(r.alg.String)
 		case "c":
-			hashes, err := hashValues(data.V)
+			hashes, err := hashValues(r.data.V)
 			if err != nil {
 				return mfa.UserState{}, err
 			}
 			st.RecoveryCodes.Hashes = append(st.RecoveryCodes.Hashes, hashes...)
 		case "l":
-			st.Lockout = mfa.Lockout{Failures: int(number.Int64), LastFailure: t1}
+			st.Lockout = mfa.Lockout{Failures: int(r.number.Int64), LastFailure: r.t1}
 		}
 	}
 	if err := rows.Err(); err != nil {
@@ -94,6 +84,28 @@ func (s *Store) LoadUser(ctx context.Context, userID string, now time.Time) (mfa
 		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), strings.Compare(a.ID, b.ID))
 	})
 	return st, nil
+}
+
+// loadRow is a row of LoadUser's query, whose columns
+// [queries.LoadUserPostgreSQL] describes.
+type loadRow struct {
+	kind                    string
+	id, typ, alias, account sql.NullString
+	data                    sql.Null[[]byte]
+	verified                sql.NullBool
+	t1, t2, t3, t4          time.Time
+	number                  sql.NullInt64
+	alg                     sql.NullString
+	digits, period          sql.NullInt64
+	isDefault               sql.NullBool
+	pk                      passkeyColumns
+}
+
+// dest returns the scan destinations, in the order of the columns.
+func (r *loadRow) dest() []any {
+	return append([]any{&r.kind, &r.id, &r.typ, &r.alias, &r.account, &r.data, &r.verified,
+		nullTime{&r.t1}, nullTime{&r.t2}, nullTime{&r.t3}, nullTime{&r.t4}, &r.number, &r.alg, &r.digits, &r.period, &r.isDefault},
+		r.pk.dest()...)
 }
 
 // DeleteUser implements [mfa.UserStore].
