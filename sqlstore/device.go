@@ -131,20 +131,29 @@ func (s *Store) VerifyDevice(ctx context.Context, userID, deviceID string, step 
 			}
 			return mfa.ErrDeviceNotFound
 		}
-		var count int
-		if err := tx.QueryRowContext(ctx, s.q(queries.CountVerifiedLikeDevice), userID, deviceID).Scan(&count); err != nil {
+		return s.verified(ctx, tx, userID, deviceID, codes, limit)
+	})
+}
+
+// verified completes a verification, in its transaction, once the
+// device's row was turned verified: it refuses when the user now has more
+// verified devices of the type than limit (rolling the verification
+// back), makes codes the user's set when it holds hashes, and resets the
+// lockout.
+func (s *Store) verified(ctx context.Context, tx *sql.Tx, userID, deviceID string, codes mfa.RecoveryCodeSet, limit int) error {
+	var count int
+	if err := tx.QueryRowContext(ctx, s.q(queries.CountVerifiedLikeDevice), userID, deviceID).Scan(&count); err != nil {
+		return err
+	}
+	if count > limit {
+		return mfa.ErrDeviceLimit
+	}
+	if len(codes.Hashes) > 0 {
+		if err := s.replaceCodes(ctx, tx, userID, codes); err != nil {
 			return err
 		}
-		if count > limit {
-			return mfa.ErrDeviceLimit
-		}
-		if len(codes.Hashes) > 0 {
-			if err := s.replaceCodes(ctx, tx, userID, codes); err != nil {
-				return err
-			}
-		}
-		return s.resetLockout(ctx, tx, userID)
-	})
+	}
+	return s.resetLockout(ctx, tx, userID)
 }
 
 // deviceVerified reports whether the device exists and is verified.

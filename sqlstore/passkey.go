@@ -48,19 +48,7 @@ func (s *Store) VerifyPasskey(ctx context.Context, userID, deviceID string, cred
 		if n == 0 {
 			return s.verifyPasskeyRefused(ctx, tx, userID, deviceID, at, limit)
 		}
-		var count int
-		if err := tx.QueryRowContext(ctx, s.q(queries.CountVerifiedLikeDevice), userID, deviceID).Scan(&count); err != nil {
-			return err
-		}
-		if count > limit {
-			return mfa.ErrDeviceLimit
-		}
-		if len(codes.Hashes) > 0 {
-			if err := s.replaceCodes(ctx, tx, userID, codes); err != nil {
-				return err
-			}
-		}
-		return s.resetLockout(ctx, tx, userID)
+		return s.verified(ctx, tx, userID, deviceID, codes, limit)
 	})
 }
 
