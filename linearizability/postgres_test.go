@@ -312,12 +312,7 @@ func postgresHistory(t *testing.T, c *pgCluster, seed uint64, d time.Duration) (
 		ClockStart: clockStart.UnixNano(), Tick: defaultTick, Clients: 4, Duration: d, Seed: seed, Mix: defaultMix,
 		DeadlineRate: 0.01, Pause: 5 * time.Millisecond}
 	p := &parent{t: t, h: h, dir: dir}
-	cfg.Proc = 1
-	first := p.start(cfg)
-	cfg.Proc = 2
-	second := p.start(cfg)
-	first.send([]byte("go"))
-	second.send([]byte("go"))
+	p.startTwo(cfg)
 	end := time.Now().Add(d)
 
 	// Faults until the end: terminations and restarts of both kinds, in

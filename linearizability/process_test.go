@@ -264,6 +264,19 @@ type parent struct {
 	shares   [][]byte
 }
 
+// startTwo starts processes 1 and 2 with cfg and, once both are ready,
+// lets them go at once.
+func (p *parent) startTwo(cfg childConfig) (first, second *child) {
+	p.t.Helper()
+	cfg.Proc = 1
+	first = p.start(cfg)
+	cfg.Proc = 2
+	second = p.start(cfg)
+	first.send([]byte("go"))
+	second.send([]byte("go"))
+	return first, second
+}
+
 // start starts a child and waits until it is ready; go releases it.
 func (p *parent) start(cfg childConfig) *child {
 	t := p.t

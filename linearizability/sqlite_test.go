@@ -75,12 +75,7 @@ func sqliteHistory(t *testing.T, seed uint64, d time.Duration) (checkResult, *hi
 	cfg := childConfig{Dialect: "sqlite", DSN: sqliteDSN(path), Key: key.Encode(), Users: users, ClockStart: clockStart.UnixNano(),
 		Tick: defaultTick, Clients: 3, Duration: d, Seed: seed, Mix: defaultMix, Pause: time.Millisecond}
 	p := &parent{t: t, h: h, dir: dir}
-	cfg.Proc = 1
-	first := p.start(cfg)
-	cfg.Proc = 2
-	second := p.start(cfg)
-	first.send([]byte("go"))
-	second.send([]byte("go"))
+	first, _ := p.startTwo(cfg)
 	end := time.Now().Add(d)
 
 	// Kill the first process between a third and two thirds of the way,
