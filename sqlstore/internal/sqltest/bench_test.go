@@ -143,13 +143,15 @@ func benchCode(secret []byte, at time.Time) string {
 }
 
 // run does b.N authentications spread over the first clients clients, which
-// take iterations from a shared counter, and reports the throughput.
+// take iterations from a shared counter, and reports the throughput and
+// the client's CPU time per authentication.
 func (f *throughputFixture) run(b *testing.B, clients int) {
 	ctx := context.Background()
 	var remaining atomic.Int64
 	remaining.Store(int64(b.N))
 	var failed atomic.Pointer[error]
 	var wg sync.WaitGroup
+	cpu0, cpuOK := processCPU()
 	b.ResetTimer()
 	for _, c := range f.clients[:clients] {
 		wg.Add(1)
@@ -165,10 +167,17 @@ func (f *throughputFixture) run(b *testing.B, clients int) {
 	}
 	wg.Wait()
 	b.StopTimer()
+	cpu1, _ := processCPU()
 	if err := failed.Load(); err != nil {
 		b.Fatal(*err)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "auth/s")
+	if cpuOK {
+		// The client's share of the CPU it has in common with the server:
+		// the library, database/sql, the driver, the runtime and the
+		// system calls of this process, per authentication.
+		b.ReportMetric(float64((cpu1-cpu0).Microseconds())/float64(b.N), "client-µs/auth")
+	}
 }
 
 // login authenticates the client's next user with the code of the
