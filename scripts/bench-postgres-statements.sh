@@ -56,10 +56,15 @@ dir="$(mktemp -d)"
 trap 'rm -rf "$dir"; psql "$dsn" -qc "DROP SCHEMA IF EXISTS $schema CASCADE"' EXIT
 # The statements of sqlstore/internal/queries, LoadUserPostgreSQL and
 # AcceptStepZeroLockoutPostgreSQL (AcceptStep for a code checked against
-# the zero lockout state); the time step is the clock in microseconds, so
-# that every AcceptStep advances.
-load="SELECT 'd', id, type, alias, account_name, secret, verified, created_at, expires_at, verified_at, last_used_at, last_step FROM mfa_devices WHERE user_id = 'user-' || :i AND (verified OR expires_at > now()) UNION ALL SELECT 's', key_id, NULL, NULL, NULL, sealed, NULL, created_at, NULL, NULL, NULL, NULL FROM mfa_recovery_code_sets WHERE user_id = 'user-' || :i UNION ALL SELECT 'c', NULL, NULL, NULL, NULL, string_agg(hash, ''::bytea), NULL, NULL, NULL, NULL, NULL, NULL FROM mfa_recovery_codes WHERE user_id = 'user-' || :i HAVING count(*) > 0 UNION ALL SELECT 'l', NULL, NULL, NULL, NULL, NULL, NULL, last_failure, NULL, NULL, NULL, failures FROM mfa_lockouts WHERE user_id = 'user-' || :i;"
-accept="UPDATE mfa_devices SET last_step = (extract(epoch FROM clock_timestamp()) * 1e6)::bigint, last_used_at = now() WHERE user_id = 'user-' || :i AND id = 'dev-' || :i AND verified AND last_step < (extract(epoch FROM clock_timestamp()) * 1e6)::bigint AND NOT EXISTS (SELECT 1 FROM mfa_lockouts WHERE user_id = 'user-' || :i AND (failures <> 0 OR last_failure IS NOT NULL));"
+# the zero lockout state), as printquery gives them, with the parameters
+# in pgbench's terms: user and device number :i, now() as the time, and
+# the clock in microseconds as the time step, so that every AcceptStep
+# advances.
+query() { go run ./sqlstore/internal/queries/printquery "$1" | tr '\n\t' '  '; }
+user="('user-' || :i)"
+load="$(query LoadUserPostgreSQL | sed -e "s/\\\$1/$user/g" -e 's/\$2/now()/g');"
+accept="$(query AcceptStepZeroLockoutPostgreSQL | sed -e "s/\\\$1/$user/g" -e "s/\\\$2/('dev-' || :i)/g" \
+	-e 's/\$3/(extract(epoch FROM clock_timestamp()) * 1e6)::bigint/g' -e 's/\$4/now()/g');"
 printf '\\set i random(1, %d)\n%s\n%s\n' "$users" "$load" "$accept" >"$dir/auth.sql"
 printf '\\set i random(1, %d)\n%s\n' "$users" "$load" >"$dir/load.sql"
 
