@@ -14,6 +14,11 @@
 #   CLIENTS                concurrent clients for both (default 8)
 #   SECONDS_PER_RUN        length of each run (default 20)
 #   ROUNDS                 pgbench/Go pairs (default 3)
+#   SYNCHRONOUS_COMMIT     synchronous_commit for both, e.g. off: commits
+#                          then do not wait for the disk, and the comparison
+#                          is one of CPU alone, as on a server whose disk
+#                          syncs faster than this one's (default: the
+#                          server's setting)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -24,6 +29,10 @@ clients="${CLIENTS:-8}"
 seconds="${SECONDS_PER_RUN:-20}"
 rounds="${ROUNDS:-3}"
 export MFA_TEST_POSTGRES_DSN="$dsn"
+if [ -n "${SYNCHRONOUS_COMMIT:-}" ]; then
+	# libpq (pgbench) and pgx both read PGOPTIONS.
+	export PGOPTIONS="-c synchronous_commit=$SYNCHRONOUS_COMMIT"
+fi
 
 for tool in psql pgbench go; do
 	command -v "$tool" >/dev/null || { echo "bench-postgres: $tool not found" >&2; exit 1; }
@@ -53,7 +62,7 @@ trap 'rm -rf "$(dirname "$bin")"' EXIT
 go test -c -o "$bin" ./sqlstore/internal/sqltest/
 
 echo "== server: $(psql "$dsn" -tAc "SELECT version()")"
-echo "== settings: $(psql "$dsn" -tAc "SELECT string_agg(name || '=' || setting, ' ' ORDER BY name) FROM pg_settings WHERE name IN ('synchronous_commit', 'fsync', 'shared_buffers', 'max_connections', 'wal_sync_method')")"
+echo "== settings (this session's): $(psql "$dsn" -tAc "SELECT string_agg(name || '=' || setting, ' ' ORDER BY name) FROM pg_settings WHERE name IN ('synchronous_commit', 'fsync', 'shared_buffers', 'max_connections', 'wal_sync_method')")"
 echo "== $(nproc) CPUs; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
 pg_results=()
